@@ -1,0 +1,73 @@
+import type { NodeId, Role } from '../raft/types.ts';
+import type { Command, CommandResult, KeyValue } from '../storage/command.ts';
+import type { ScanResult } from '../storage/state-machine.ts';
+
+export type Durability = 'sync' | 'async';
+export type Consistency = 'linearizable' | 'lease' | 'follower';
+
+export interface WriteRequest {
+  command: Command;
+  durability: Durability;
+  /** Absolute deadline, ms since epoch. */
+  deadline: number;
+}
+
+export interface WriteAck {
+  term: number;
+  index: number;
+  /** Present for sync writes: the applied result. Absent for async writes (not yet committed). */
+  result?: CommandResult;
+}
+
+export interface ReadOptions {
+  consistency: Consistency;
+  /** follower reads: wait (until the deadline) until this node has applied at least minIndex. */
+  minIndex?: number;
+  /** follower reads: reject with StaleReadError if this node is further behind the leader than this. */
+  maxLagMs?: number;
+  deadline: number;
+}
+
+/** Who served a read and at which applied index (every read reports this). */
+export interface ReadServedBy {
+  nodeId: NodeId;
+  appliedIndex: number;
+}
+
+export interface GetResult extends ReadServedBy {
+  kv?: KeyValue;
+}
+
+export interface RangeResult extends ReadServedBy, ScanResult {}
+
+export interface NodeStatus {
+  id: NodeId;
+  clientAddress: string;
+  role: Role;
+  term: number;
+  leaderId: NodeId;
+  leaderClientAddress: string;
+  commitIndex: number;
+  appliedIndex: number;
+  lastIndex: number;
+  /** Voters and learners with their client addresses. */
+  members: { id: NodeId; clientAddress: string; voter: boolean }[];
+  /** Leader only: per-follower match index and lag in entries. */
+  followers?: { id: NodeId; match: number; lag: number }[];
+}
+
+export type WaitOutcome = 'committed' | 'lost';
+
+/**
+ * What the client-facing gRPC service needs from a node. Implemented by the runtime; the service
+ * maps errors (see src/node/errors.ts) to gRPC status codes in one place.
+ */
+export interface KvBackend {
+  write(request: WriteRequest): Promise<WriteAck>;
+  get(key: Uint8Array, options: ReadOptions): Promise<GetResult>;
+  scan(start: Uint8Array, end: Uint8Array, limit: number, options: ReadOptions): Promise<RangeResult>;
+  /** Resolves 'committed' once {term,index} is committed, 'lost' if another entry took that index. */
+  waitFor(term: number, index: number, deadline: number): Promise<WaitOutcome>;
+  status(): Promise<NodeStatus>;
+  transferLeadership(to: NodeId, deadline: number): Promise<void>;
+}

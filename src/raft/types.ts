@@ -1,0 +1,182 @@
+// The vocabulary of the pure Raft core. Everything here is plain data so that the simulator,
+// storage and transport can create, persist and ship it without knowing the core's internals.
+
+export type NodeId = string;
+
+/** 'normal' entries carry client commands (empty data = the leader's no-op); 'conf' entries carry a ConfChange. */
+export type EntryType = 'normal' | 'conf';
+
+export interface Entry {
+  readonly term: number;
+  readonly index: number;
+  readonly type: EntryType;
+  readonly data: Uint8Array;
+}
+
+/** What must be durable before any message that depends on it is sent. */
+export interface HardState {
+  term: number;
+  /** '' when this node has not voted in `term`. */
+  vote: NodeId;
+  commit: number;
+}
+
+export interface ConfState {
+  voters: NodeId[];
+  learners: NodeId[];
+}
+
+export interface SnapshotMeta {
+  index: number;
+  term: number;
+  conf: ConfState;
+}
+
+export interface Snapshot {
+  meta: SnapshotMeta;
+  /** The state machine's serialized contents at meta.index (opaque to the core). */
+  data: Uint8Array;
+}
+
+export type ConfChangeType = 'addVoter' | 'addLearner' | 'removeNode';
+
+/**
+ * One-server-at-a-time membership change. `context` is opaque to the core; the runtime uses it to
+ * carry the new member's addresses so every node learns them from the log.
+ */
+export interface ConfChange {
+  type: ConfChangeType;
+  nodeId: NodeId;
+  context?: Uint8Array;
+}
+
+export type MessageType =
+  | 'app' // AppendEntries (leader -> follower)
+  | 'appResp'
+  | 'vote'
+  | 'voteResp'
+  | 'preVote'
+  | 'preVoteResp'
+  | 'heartbeat'
+  | 'heartbeatResp'
+  | 'snap' // InstallSnapshot (snapshot field set)
+  | 'timeoutNow' // leadership transfer: campaign now, skipping pre-vote
+  | 'readIndex' // follower -> leader: please confirm a read index for `context`
+  | 'readIndexResp' // leader -> follower: `index` is safe to read at once applied
+  | 'transferLeader'; // follower -> leader: please transfer leadership to `from`... see `index`
+
+export interface Message {
+  type: MessageType;
+  from: NodeId;
+  to: NodeId;
+  term: number;
+  /** app: term of the entry at `index`; vote/preVote: candidate's last log term. */
+  logTerm: number;
+  /** app: index preceding `entries`; appResp: highest index known to match (or rejected index); vote: last log index. */
+  index: number;
+  entries: Entry[];
+  commit: number;
+  reject: boolean;
+  /** appResp with reject: the follower's hint for where to probe next. */
+  rejectHint: number;
+  /** Only for rejectHint: term of the follower's entry at rejectHint (fast backtracking). */
+  rejectTerm?: number;
+  snapshot?: Snapshot;
+  /** ReadIndex request id, echoed by heartbeats and their responses; transferLeader target. */
+  context?: string;
+}
+
+export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';
+
+/** A linearizable read is safe once the local applied index reaches `index`. */
+export interface ReadState {
+  index: number;
+  context: string;
+}
+
+export interface SoftState {
+  leaderId: NodeId; // '' when unknown
+  role: Role;
+}
+
+/**
+ * One batch of work for the runtime. Order: persist `snapshot`, `entries` and `hardState`
+ * (one fsync), then send `messages`, then apply `committedEntries`, release `readStates`, and
+ * finally call `advance(ready)`.
+ */
+export interface Ready {
+  softState?: SoftState; // set when leader or role changed
+  hardState?: HardState; // set when it changed
+  entries: Entry[]; // append to the durable log (replacing any conflicting suffix)
+  snapshot?: Snapshot; // persist, then restore the state machine from it
+  committedEntries: Entry[];
+  messages: Message[];
+  readStates: ReadState[];
+  /** True when hardState.term/vote or entries changed: these need an fsync before sending. */
+  mustSync: boolean;
+}
+
+/** Randomness is injected so that a seed reproduces a run. Returns an integer in [0, n). */
+export type RandomInt = (n: number) => number;
+
+export interface RaftLogger {
+  info(event: string, fields?: Record<string, unknown>): void;
+  warn(event: string, fields?: Record<string, unknown>): void;
+}
+
+export interface RaftConfig {
+  id: NodeId;
+  /** Ticks without hearing from a leader before campaigning; randomized in [e, 2e). */
+  electionTicks: number;
+  heartbeatTicks: number;
+  /** Applied index of the state machine at start (>= snapshot index), so entries are not re-delivered. */
+  applied?: number;
+  preVote?: boolean; // default true
+  checkQuorum?: boolean; // default true
+  /** Max AppendEntries messages in flight to one follower (pipelining window). */
+  maxInflightMsgs?: number; // default 64
+  /** Max bytes of entries in one AppendEntries message (batching). */
+  maxSizePerMsg?: number; // default 1 MiB
+  /** Max bytes of entries handed out for apply in one Ready. */
+  maxCommittedSizePerReady?: number; // default 4 MiB
+  random: RandomInt;
+  logger?: RaftLogger;
+}
+
+export interface ProgressStatus {
+  match: number;
+  next: number;
+  state: 'probe' | 'replicate' | 'snapshot';
+  recentActive: boolean;
+  isLearner: boolean;
+}
+
+export interface RaftStatus {
+  id: NodeId;
+  role: Role;
+  term: number;
+  vote: NodeId;
+  leaderId: NodeId;
+  commit: number;
+  applied: number;
+  lastIndex: number;
+  firstIndex: number;
+  conf: ConfState;
+  leadTransferee: NodeId;
+  /** Only on the leader. */
+  progress?: Record<NodeId, ProgressStatus>;
+}
+
+/** What propose returns: the log position the command will occupy if it commits. */
+export interface ProposalReceipt {
+  term: number;
+  index: number;
+}
+
+export function emptyMessage(type: MessageType, from: NodeId, to: NodeId, term: number): Message {
+  return { type, from, to, term, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0 };
+}
+
+export function isEmptyHardState(hs: HardState): boolean {
+  return hs.term === 0 && hs.vote === '' && hs.commit === 0;
+}

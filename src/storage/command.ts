@@ -1,0 +1,57 @@
+// Commands replicated through the Raft log (entry.data = msgpackr-encoded Command) and their results.
+// Keys and values are bytes; the client edge converts strings.
+
+export type Op =
+  | { op: 'put'; key: Uint8Array; value: Uint8Array }
+  | { op: 'delete'; key: Uint8Array }
+  /** Deletes keys in [start, end); end empty = to the end of the keyspace. A prefix becomes [p, prefixEnd(p)). */
+  | { op: 'deleteRange'; start: Uint8Array; end: Uint8Array }
+  | { op: 'txn'; compares: Compare[]; success: Op[]; failure: Op[] };
+
+/**
+ * A guard in a transaction. target 'value' compares bytes (eq/neq only); 'version' (number of
+ * writes since creation, 0 = absent) and 'modIndex' (log index of the last write, 0 = absent)
+ * compare numbers with eq/neq/lt/gt.
+ */
+export interface Compare {
+  key: Uint8Array;
+  target: 'value' | 'version' | 'modIndex';
+  result: 'eq' | 'neq' | 'lt' | 'gt';
+  value?: Uint8Array;
+  number?: number;
+}
+
+/**
+ * `clientId`/`seq` make retries exactly-once: the state machine remembers the result of every seq
+ * >= `firstUnacked` per client and returns it instead of applying twice. clientId '' = no session.
+ */
+export interface Command {
+  clientId: string;
+  seq: number;
+  /** The client promises it will never retry a seq below this; results below it can be forgotten. */
+  firstUnacked: number;
+  op: Op;
+}
+
+export type OpResult =
+  | { op: 'put'; prevExisted: boolean }
+  | { op: 'delete'; deleted: number }
+  | { op: 'deleteRange'; deleted: number }
+  | { op: 'txn'; succeeded: boolean; results: OpResult[] };
+
+export interface CommandResult {
+  /** Log index at which the command was applied (the new modIndex of keys it wrote). */
+  index: number;
+  result: OpResult;
+  /** True when this was a retry answered from the session table, not applied again. */
+  duplicate?: boolean;
+}
+
+/** A stored key. version counts writes since the key was (re)created; indexes are log indexes. */
+export interface KeyValue {
+  key: Uint8Array;
+  value: Uint8Array;
+  version: number;
+  createIndex: number;
+  modIndex: number;
+}

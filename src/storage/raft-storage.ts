@@ -1,0 +1,26 @@
+import type { LogStorage } from '../raft/log-storage.ts';
+import type { Entry, HardState, Snapshot } from '../raft/types.ts';
+
+/** What one Ready asks storage to make durable. */
+export interface StorageUpdate {
+  hardState?: HardState;
+  /** Appended after truncating any existing entries at index >= entries[0].index. */
+  entries: Entry[];
+  /** Replaces the whole log: everything up to snapshot.meta.index is covered by it. */
+  snapshot?: Snapshot;
+}
+
+/**
+ * The durable Raft log, hard state and latest snapshot. Reads (LogStorage) are synchronous and see
+ * only what `save` has made durable; writes are group-committed: every `save` call that arrives
+ * while an fsync is running is covered by the next single fsync.
+ */
+export interface RaftStorage extends LogStorage {
+  save(update: StorageUpdate): Promise<void>;
+  /**
+   * Store `snapshot` (taken by the state machine at snapshot.meta.index <= applied) and discard
+   * log entries up to it, keeping `retainEntries` entries before it for slow followers.
+   */
+  compact(snapshot: Snapshot, retainEntries: number): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,34 @@
+import type { Entry, Snapshot } from '../raft/types.ts';
+import type { CommandResult, KeyValue } from './command.ts';
+
+export interface ScanOptions {
+  /** Inclusive start key. */
+  start: Uint8Array;
+  /** Exclusive end key; empty = to the end of the keyspace. */
+  end: Uint8Array;
+  limit: number;
+}
+
+export interface ScanResult {
+  items: KeyValue[];
+  /** Set when more keys exist: pass as the next `start`. */
+  continueFrom?: Uint8Array;
+}
+
+/**
+ * The replicated key-value state. `apply` writes a batch of committed entries — the data, the
+ * applied index and the client-session table — atomically (one LevelDB batch), so a crash leaves
+ * either all or none of the batch applied. No-op and conf entries only advance the applied index.
+ */
+export interface StateMachine {
+  appliedIndex(): number;
+  /** Results in entry order; `null` for entries that are not commands (no-op, conf change). */
+  apply(entries: Entry[]): Promise<(CommandResult | null)[]>;
+  get(key: Uint8Array): Promise<KeyValue | undefined>;
+  scan(options: ScanOptions): Promise<ScanResult>;
+  /** Serialize a consistent view at the current applied index without blocking further applies. */
+  snapshot(): Promise<{ index: number; data: Uint8Array }>;
+  /** Atomically replace the whole state with the snapshot's contents; appliedIndex becomes meta.index. */
+  restore(snapshot: Snapshot): Promise<void>;
+  close(): Promise<void>;
+}
