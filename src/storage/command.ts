@@ -37,7 +37,14 @@ export type OpResult =
   | { op: 'put'; prevExisted: boolean }
   | { op: 'delete'; deleted: number }
   | { op: 'deleteRange'; deleted: number }
-  | { op: 'txn'; succeeded: boolean; results: OpResult[] };
+  | { op: 'txn'; succeeded: boolean; results: OpResult[] }
+  /**
+   * The command was not applied (deterministically, on every node): its bytes did not decode
+   * ('InvalidCommandError'), or its seq is below the session window ('StaleSequenceError').
+   */
+  | { op: 'error'; name: CommandErrorName; message: string };
+
+export type CommandErrorName = 'InvalidCommandError' | 'StaleSequenceError';
 
 export interface CommandResult {
   /** Log index at which the command was applied (the new modIndex of keys it wrote). */

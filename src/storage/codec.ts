@@ -1,0 +1,124 @@
+// msgpackr encoding of what travels inside Raft entries. Decoding validates the whole shape because
+// entry bytes come from peers: garbage must become a typed error, never a crash or a half-read value.
+import { Packr } from 'msgpackr';
+import type { ConfChange } from '../raft/types.ts';
+import type { Command, Compare, Op } from './command.ts';
+import { InvalidCommandError } from './errors.ts';
+
+// Plain maps/arrays only (no record extension): the bytes must decode the same on every node and
+// every version, with no shared structure table.
+export const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });
+
+/** Deepest txn nesting accepted, so a hostile command cannot exhaust the stack. */
+export const MAX_TXN_DEPTH = 8;
+
+export function encodeCommand(command: Command): Uint8Array {
+  validateCommand(command); // never put a command into the log that every node would reject
+  return packr.pack(command);
+}
+
+export function decodeCommand(bytes: Uint8Array): Command {
+  const value = unpackOrThrow(bytes, 'command');
+  validateCommand(value);
+  return value;
+}
+
+export function encodeConfChange(cc: ConfChange): Uint8Array {
+  validateConfChange(cc);
+  return packr.pack(cc);
+}
+
+export function decodeConfChange(bytes: Uint8Array): ConfChange {
+  const value = unpackOrThrow(bytes, 'conf change');
+  validateConfChange(value);
+  return value;
+}
+
+function unpackOrThrow(bytes: Uint8Array, what: string): unknown {
+  if (!(bytes instanceof Uint8Array) || bytes.length === 0) throw new InvalidCommandError(`empty ${what} bytes`);
+  try {
+    return packr.unpack(bytes);
+  } catch (err) {
+    throw new InvalidCommandError(`${what} bytes are not valid msgpack (${(err as Error).message})`);
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+function isIndex(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function bytesField(obj: Record<string, unknown>, field: string, path: string, allowEmpty: boolean): Uint8Array {
+  const v = obj[field];
+  if (!(v instanceof Uint8Array)) throw new InvalidCommandError(`${path}.${field} must be bytes`);
+  if (!allowEmpty && v.length === 0) throw new InvalidCommandError(`${path}.${field} must not be empty`);
+  return v;
+}
+
+export function validateCommand(value: unknown): asserts value is Command {
+  if (!isRecord(value)) throw new InvalidCommandError('command must be a map');
+  if (typeof value.clientId !== 'string') throw new InvalidCommandError('command.clientId must be a string');
+  if (!isIndex(value.seq)) throw new InvalidCommandError('command.seq must be a non-negative integer');
+  if (!isIndex(value.firstUnacked)) throw new InvalidCommandError('command.firstUnacked must be a non-negative integer');
+  validateOp(value.op, 'command.op', 0);
+}
+
+function validateOp(value: unknown, path: string, depth: number): asserts value is Op {
+  if (!isRecord(value)) throw new InvalidCommandError(`${path} must be a map`);
+  switch (value.op) {
+    case 'put':
+      bytesField(value, 'key', path, false);
+      bytesField(value, 'value', path, true);
+      return;
+    case 'delete':
+      bytesField(value, 'key', path, false);
+      return;
+    case 'deleteRange':
+      bytesField(value, 'start', path, true);
+      bytesField(value, 'end', path, true);
+      return;
+    case 'txn': {
+      if (depth >= MAX_TXN_DEPTH) throw new InvalidCommandError(`${path}: txn nested deeper than ${MAX_TXN_DEPTH}`);
+      for (const field of ['compares', 'success', 'failure'] as const) {
+        if (!Array.isArray(value[field])) throw new InvalidCommandError(`${path}.${field} must be an array`);
+      }
+      (value.compares as unknown[]).forEach((c, i) => validateCompare(c, `${path}.compares[${i}]`));
+      (value.success as unknown[]).forEach((o, i) => validateOp(o, `${path}.success[${i}]`, depth + 1));
+      (value.failure as unknown[]).forEach((o, i) => validateOp(o, `${path}.failure[${i}]`, depth + 1));
+      return;
+    }
+    default:
+      throw new InvalidCommandError(`${path}.op must be put, delete, deleteRange or txn`);
+  }
+}
+
+function validateCompare(value: unknown, path: string): asserts value is Compare {
+  if (!isRecord(value)) throw new InvalidCommandError(`${path} must be a map`);
+  bytesField(value, 'key', path, false);
+  const { target, result } = value;
+  if (result !== 'eq' && result !== 'neq' && result !== 'lt' && result !== 'gt') {
+    throw new InvalidCommandError(`${path}.result must be eq, neq, lt or gt`);
+  }
+  if (target === 'value') {
+    if (result !== 'eq' && result !== 'neq') throw new InvalidCommandError(`${path}: a value compare supports only eq and neq`);
+    bytesField(value, 'value', path, true);
+  } else if (target === 'version' || target === 'modIndex') {
+    if (!isIndex(value.number)) throw new InvalidCommandError(`${path}.number must be a non-negative integer`);
+  } else {
+    throw new InvalidCommandError(`${path}.target must be value, version or modIndex`);
+  }
+}
+
+function validateConfChange(value: unknown): asserts value is ConfChange {
+  if (!isRecord(value)) throw new InvalidCommandError('conf change must be a map');
+  if (value.type !== 'addVoter' && value.type !== 'addLearner' && value.type !== 'removeNode') {
+    throw new InvalidCommandError('conf change type must be addVoter, addLearner or removeNode');
+  }
+  if (typeof value.nodeId !== 'string' || value.nodeId === '') throw new InvalidCommandError('conf change nodeId must be a non-empty string');
+  if (value.context !== undefined && !(value.context instanceof Uint8Array)) {
+    throw new InvalidCommandError('conf change context must be bytes when present');
+  }
+}

@@ -1,0 +1,147 @@
+// In-memory twin of LevelStateMachine for runtime tests: the same apply logic (kv-applier), the same
+// snapshot bytes, no disk.
+import type { Entry, Snapshot } from '../raft/types.ts';
+import type { CommandResult, KeyValue } from './command.ts';
+import { InvalidSnapshotError, StorageClosedError } from './errors.ts';
+import { applyEntries, type KvReadView } from './kv-applier.ts';
+import {
+  bytesToKeyString, compareBytes, copyBytes, dataKey, encodeSession, encodeStoredValue, keyStringToBytes, sessionKey,
+  type AppliedPosition, type StoredValue,
+} from './keyspace.ts';
+import { SerialQueue } from './serial-queue.ts';
+import { DEFAULT_MAX_RESULTS_PER_SESSION, DEFAULT_MAX_SESSIONS, SessionTable } from './session-table.ts';
+import { decodeStateSnapshot, encodeStateSnapshot } from './state-snapshot.ts';
+import type { ScanOptions, ScanResult, StateMachine } from './state-machine.ts';
+
+export interface MemoryStateMachineOptions {
+  maxSessions?: number;
+  maxResultsPerSession?: number;
+}
+
+function lowerBound(sorted: readonly string[], k: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < k) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function toKeyValue(key: Uint8Array, v: StoredValue): KeyValue {
+  return { key: copyBytes(key), value: copyBytes(v.value), version: v.version, createIndex: v.createIndex, modIndex: v.modIndex };
+}
+
+export class MemoryStateMachine implements StateMachine {
+  // Keys are bytesToKeyString(userKey): string order equals byte order.
+  // invariant: `sorted` holds exactly the keys of `data`, ascending.
+  private data = new Map<string, StoredValue>();
+  private sorted: string[] = [];
+  private applied: AppliedPosition = { index: 0, term: 0 };
+  private readonly sessions: SessionTable;
+  private readonly queue = new SerialQueue();
+  private closed = false;
+
+  constructor(options: MemoryStateMachineOptions = {}) {
+    this.sessions = new SessionTable({
+      maxSessions: options.maxSessions ?? DEFAULT_MAX_SESSIONS,
+      maxResultsPerSession: options.maxResultsPerSession ?? DEFAULT_MAX_RESULTS_PER_SESSION,
+    });
+  }
+
+  appliedIndex(): number {
+    return this.applied.index;
+  }
+
+  appliedTerm(): number {
+    return this.applied.term;
+  }
+
+  apply(entries: Entry[]): Promise<(CommandResult | null)[]> {
+    return this.queue.run(async () => {
+      this.assertOpen();
+      const view: KvReadView = {
+        get: async (key) => this.data.get(bytesToKeyString(key)),
+        keysInRange: async (start, end) => this.keysBetween(start, end).map(keyStringToBytes),
+      };
+      const outcome = await applyEntries(entries, view, this.sessions, this.applied);
+      for (const [k, w] of outcome.writes) this.setKey(k, w.value);
+      this.sessions.commit(outcome.sessions);
+      this.applied = outcome.applied;
+      return outcome.results;
+    });
+  }
+
+  private keysBetween(start: Uint8Array, end: Uint8Array, limit = Infinity): string[] {
+    const out: string[] = [];
+    const endKey = end.length > 0 ? bytesToKeyString(end) : undefined;
+    for (let i = lowerBound(this.sorted, bytesToKeyString(start)); i < this.sorted.length && out.length < limit; i++) {
+      const k = this.sorted[i]!;
+      if (endKey !== undefined && k >= endKey) break;
+      out.push(k);
+    }
+    return out;
+  }
+
+  private setKey(k: string, value: StoredValue | null): void {
+    const pos = lowerBound(this.sorted, k);
+    const present = this.sorted[pos] === k;
+    if (value) {
+      if (!present) this.sorted.splice(pos, 0, k);
+      this.data.set(k, value);
+    } else if (present) {
+      this.sorted.splice(pos, 1);
+      this.data.delete(k);
+    }
+  }
+
+  async get(key: Uint8Array): Promise<KeyValue | undefined> {
+    this.assertOpen();
+    const v = this.data.get(bytesToKeyString(key));
+    return v ? toKeyValue(key, v) : undefined;
+  }
+
+  async scan(options: ScanOptions): Promise<ScanResult> {
+    this.assertOpen();
+    const limit = options.limit > 0 ? options.limit : Infinity;
+    const keys = this.keysBetween(options.start, options.end, limit === Infinity ? Infinity : limit + 1);
+    const items = keys.slice(0, limit).map((k) => toKeyValue(keyStringToBytes(k), this.data.get(k)!));
+    return keys.length > limit ? { items, continueFrom: keyStringToBytes(keys[limit]!) } : { items };
+  }
+
+  async snapshot(): Promise<{ index: number; data: Uint8Array }> {
+    this.assertOpen();
+    // Captured synchronously, so it is consistent with `applied` even while an apply is queued.
+    const applied = this.applied;
+    const pairs: [Uint8Array, Uint8Array][] = [];
+    for (const k of this.sorted) pairs.push([dataKey(keyStringToBytes(k)), encodeStoredValue(this.data.get(k)!)]);
+    const sessionPairs = [...this.sessions.entries()].map(([id, s]): [Uint8Array, Uint8Array] => [sessionKey(id), encodeSession(s)]);
+    sessionPairs.sort((a, b) => compareBytes(a[0], b[0]));
+    return { index: applied.index, data: encodeStateSnapshot(applied, [...pairs, ...sessionPairs]) };
+  }
+
+  restore(snapshot: Snapshot): Promise<void> {
+    return this.queue.run(async () => {
+      this.assertOpen();
+      const decoded = decodeStateSnapshot(snapshot.data); // throws before anything changes
+      if (decoded.applied.index !== snapshot.meta.index) {
+        throw new InvalidSnapshotError(`data is at index ${decoded.applied.index} but meta.index is ${snapshot.meta.index}`);
+      }
+      const data = new Map<string, StoredValue>();
+      for (const [key, v] of decoded.data) data.set(bytesToKeyString(key), v);
+      this.data = data;
+      this.sorted = [...data.keys()].sort();
+      this.sessions.load(decoded.sessions);
+      this.applied = { index: snapshot.meta.index, term: snapshot.meta.term };
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StorageClosedError('memory state machine');
+  }
+}
