@@ -63,7 +63,7 @@ export type MessageType =
   | 'timeoutNow' // leadership transfer: campaign now, skipping pre-vote
   | 'readIndex' // follower -> leader: please confirm a read index for `context`
   | 'readIndexResp' // leader -> follower: `index` is safe to read at once applied
-  | 'transferLeader'; // follower -> leader: please transfer leadership to `from`... see `index`
+  | 'transferLeader'; // follower -> leader: please transfer leadership to the node named in `context`
 
 export interface Message {
   type: MessageType;
@@ -72,7 +72,8 @@ export interface Message {
   term: number;
   /** app: term of the entry at `index`; vote/preVote: candidate's last log term. */
   logTerm: number;
-  /** app: index preceding `entries`; appResp: highest index known to match (or rejected index); vote: last log index. */
+  /** app: index preceding `entries`; appResp: highest index known to match (or rejected index); vote: last log index;
+   *  heartbeat/heartbeatResp: the leader's logical clock at send time, echoed back (lease accounting). */
   index: number;
   entries: Entry[];
   commit: number;
@@ -82,7 +83,7 @@ export interface Message {
   /** Only for rejectHint: term of the follower's entry at rejectHint (fast backtracking). */
   rejectTerm?: number;
   snapshot?: Snapshot;
-  /** ReadIndex request id, echoed by heartbeats and their responses; transferLeader target. */
+  /** ReadIndex request id (echoed by heartbeats and their responses); transferLeader target; vote: "transfer" for a forced election. */
   context?: string;
 }
 

@@ -1,0 +1,883 @@
+import { ConfChangeRejectedError, NotLeaderError, ProposalDroppedError, invariant } from './errors.ts';
+import { decodeConfChange, encodeConfChange, MalformedConfChangeError } from './conf-change-codec.ts';
+import type { LogStorage } from './log-storage.ts';
+import { Progress, quorumSize, quorumValue, tallyVotes } from './progress.ts';
+import { RaftLog } from './raft-log.ts';
+import {
+  emptyMessage,
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  type Message,
+  type MessageType,
+  type NodeId,
+  type ProposalReceipt,
+  type RaftConfig,
+  type RaftLogger,
+  type RaftStatus,
+  type ReadState,
+  type Role,
+  type Snapshot,
+} from './types.ts';
+
+const EMPTY = new Uint8Array(0);
+/** Vote requests sent on behalf of a leadership transfer carry this context: they bypass the lease. */
+const TRANSFER_CONTEXT = 'transfer';
+
+const silentLogger: RaftLogger = { info() {}, warn() {} };
+
+interface PendingRead {
+  context: string;
+  index: number;
+  /** Who asked: this node, or a follower that forwarded the request. */
+  from: NodeId;
+  acks: Set<NodeId>;
+}
+
+/**
+ * The Raft state machine (election, replication, ReadIndex, lease, transfer, snapshots, membership).
+ * Pure and single-threaded: every input is a method call, every output lands in `messages`,
+ * `readStates` or the log; RawNode packages them into Ready batches.
+ */
+export class Raft {
+  readonly id: NodeId;
+  term = 0;
+  vote: NodeId = '';
+  leaderId: NodeId = '';
+  role: Role = 'follower';
+  readonly log: RaftLog;
+
+  messages: Message[] = [];
+  readStates: ReadState[] = [];
+
+  private voters = new Set<NodeId>();
+  private learners = new Set<NodeId>();
+  private progress = new Map<NodeId, Progress>();
+  private votes = new Map<NodeId, boolean>();
+
+  private readonly electionTimeout: number;
+  private readonly heartbeatTimeout: number;
+  private randomizedElectionTimeout = 0;
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  /** Logical clock: ticks since this instance was created. Used for lease accounting only. */
+  private now = 0;
+
+  private readonly preVote: boolean;
+  private readonly checkQuorum: boolean;
+  private readonly maxInflight: number;
+  private readonly maxSizePerMsg: number;
+  private readonly random: (n: number) => number;
+  private readonly logger: RaftLogger;
+
+  /** Target of an ongoing leadership transfer ('' when none). Proposals are refused meanwhile. */
+  leadTransferee: NodeId = '';
+  /** Set once this leader sent TimeoutNow: a forced election may follow, so the lease is void for the term. */
+  private transferStartedThisTerm = false;
+  /** invariant: a new conf change is only accepted once applied >= pendingConfIndex. */
+  private pendingConfIndex = 0;
+  /** Leader only: for each voter, the highest leader clock value it acknowledged via heartbeat. */
+  private leaseAcks = new Map<NodeId, number>();
+  private pendingReads: PendingRead[] = [];
+  /** ReadIndex requests that arrived before this leader committed an entry of its term. */
+  private deferredReads: { context: string; from: NodeId }[] = [];
+  /** Appends requested by proposals, flushed once per Ready so many proposals share one message. */
+  broadcastPending = false;
+
+  constructor(config: RaftConfig, storage: LogStorage) {
+    invariant(config.id !== '', 'node id must not be empty');
+    invariant(config.heartbeatTicks > 0 && config.electionTicks > config.heartbeatTicks, () => `electionTicks (${config.electionTicks}) must exceed heartbeatTicks (${config.heartbeatTicks}) > 0`);
+    this.id = config.id;
+    this.electionTimeout = config.electionTicks;
+    this.heartbeatTimeout = config.heartbeatTicks;
+    this.preVote = config.preVote ?? true;
+    this.checkQuorum = config.checkQuorum ?? true;
+    this.maxInflight = config.maxInflightMsgs ?? 64;
+    this.maxSizePerMsg = config.maxSizePerMsg ?? 1024 * 1024;
+    this.random = config.random;
+    this.logger = config.logger ?? silentLogger;
+
+    const { hardState, confState } = storage.initialState();
+    const snapshotIndex = storage.snapshot().meta.index;
+    const applied = Math.max(config.applied ?? 0, snapshotIndex);
+    this.log = new RaftLog(storage, hardState.commit, Math.min(applied, Math.max(hardState.commit, snapshotIndex)));
+    this.term = hardState.term;
+    this.vote = hardState.vote;
+    this.applyConfState(confState);
+    // Membership changes between the snapshot and the applied index are already reflected in the
+    // state machine; replay them here so the tracker matches it.
+    if (this.log.applied > snapshotIndex) {
+      const replay = this.log.slice(snapshotIndex + 1, this.log.applied + 1);
+      invariant(replay !== undefined, 'entries after the snapshot are missing from the log');
+      for (const entry of replay) if (entry.type === 'conf') this.applyConfEntry(entry);
+    }
+    this.becomeFollower(this.term, '');
+  }
+
+  // ---- membership bookkeeping ----------------------------------------------------------------
+
+  private applyConfState(conf: ConfState): void {
+    this.voters = new Set(conf.voters);
+    this.learners = new Set(conf.learners);
+    this.progress = new Map();
+    const next = this.log.lastIndex() + 1;
+    for (const id of conf.voters) this.progress.set(id, new Progress(next, this.maxInflight, false));
+    for (const id of conf.learners) this.progress.set(id, new Progress(next, this.maxInflight, true));
+  }
+
+  confState(): ConfState {
+    return { voters: [...this.voters].sort(), learners: [...this.learners].sort() };
+  }
+
+  private promotable(): boolean {
+    return this.voters.has(this.id);
+  }
+
+  private voterList(): NodeId[] {
+    return [...this.voters];
+  }
+
+  // ---- role transitions ----------------------------------------------------------------------
+
+  private reset(term: number): void {
+    if (this.term !== term) {
+      this.term = term;
+      this.vote = '';
+    }
+    this.leaderId = '';
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.resetRandomizedElectionTimeout();
+    this.abortLeaderTransfer();
+    this.votes = new Map();
+    this.transferStartedThisTerm = false;
+    this.leaseAcks = new Map();
+    this.pendingReads = [];
+    this.deferredReads = [];
+    this.broadcastPending = false;
+    const lastIndex = this.log.lastIndex();
+    for (const [id, pr] of this.progress) {
+      const fresh = new Progress(lastIndex + 1, this.maxInflight, pr.isLearner);
+      if (id === this.id) fresh.match = lastIndex;
+      this.progress.set(id, fresh);
+    }
+  }
+
+  private resetRandomizedElectionTimeout(): void {
+    this.randomizedElectionTimeout = this.electionTimeout + this.random(this.electionTimeout);
+  }
+
+  becomeFollower(term: number, leaderId: NodeId): void {
+    const wasLeader = this.role === 'leader';
+    this.reset(term);
+    this.role = 'follower';
+    this.leaderId = leaderId;
+    if (wasLeader) this.logger.info('raft.stepped_down', { id: this.id, term, leaderId });
+  }
+
+  private becomePreCandidate(): void {
+    invariant(this.role !== 'leader', 'a leader cannot become a pre-candidate');
+    // Pre-vote does not touch term or vote: a node stuck in a minority cannot inflate terms.
+    this.votes = new Map();
+    this.leaderId = '';
+    this.role = 'preCandidate';
+  }
+
+  private becomeCandidate(): void {
+    invariant(this.role !== 'leader', 'a leader cannot become a candidate');
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.role = 'candidate';
+  }
+
+  private becomeLeader(): void {
+    invariant(this.role === 'candidate', 'only a candidate can become leader');
+    this.reset(this.term);
+    this.leaderId = this.id;
+    this.role = 'leader';
+    this.progress.get(this.id)?.becomeReplicate();
+    // Conservatively treat everything in our log as possibly holding an unapplied conf change.
+    this.pendingConfIndex = this.log.lastIndex();
+    // The no-op lets this leader commit (and so learn the commit index of) its predecessors' entries.
+    this.appendEntries([{ type: 'normal', data: EMPTY }]);
+    this.logger.info('raft.became_leader', { id: this.id, term: this.term, lastIndex: this.log.lastIndex() });
+  }
+
+  // ---- time ----------------------------------------------------------------------------------
+
+  tick(): void {
+    this.now++;
+    if (this.role === 'leader') this.tickLeader();
+    else this.tickElection();
+  }
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.campaign(this.preVote ? 'preElection' : 'election');
+    }
+  }
+
+  private tickLeader(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.electionTimeout) {
+      this.electionElapsed = 0;
+      if (this.checkQuorum) {
+        if (!this.quorumActive()) {
+          this.logger.warn('raft.check_quorum_failed', { id: this.id, term: this.term });
+          this.becomeFollower(this.term, '');
+          return;
+        }
+        for (const [id, pr] of this.progress) if (id !== this.id) pr.recentActive = false;
+      }
+      if (this.leadTransferee !== '') {
+        this.logger.warn('raft.transfer_timed_out', { id: this.id, to: this.leadTransferee });
+        this.abortLeaderTransfer();
+      }
+    }
+    if (this.heartbeatElapsed >= this.heartbeatTimeout) {
+      this.heartbeatElapsed = 0;
+      const last = this.pendingReads[this.pendingReads.length - 1];
+      this.broadcastHeartbeat(last?.context);
+    }
+  }
+
+  private quorumActive(): boolean {
+    let active = 0;
+    for (const id of this.voters) {
+      if (id === this.id || this.progress.get(id)?.recentActive) active++;
+    }
+    return active >= quorumSize(this.voters.size);
+  }
+
+  // ---- elections -----------------------------------------------------------------------------
+
+  campaign(kind: 'preElection' | 'election' | 'transfer'): void {
+    if (!this.promotable()) return;
+    let voteType: MessageType;
+    let term: number;
+    if (kind === 'preElection') {
+      this.becomePreCandidate();
+      voteType = 'preVote';
+      term = this.term + 1;
+    } else {
+      this.becomeCandidate();
+      voteType = 'vote';
+      term = this.term;
+    }
+    this.votes.set(this.id, true);
+    if (tallyVotes(this.voterList(), this.votes) === 'won') {
+      // Single-voter cluster.
+      if (kind === 'preElection') this.campaign('election');
+      else this.becomeLeader();
+      return;
+    }
+    const lastIndex = this.log.lastIndex();
+    const lastTerm = this.log.lastTerm();
+    for (const id of this.voters) {
+      if (id === this.id) continue;
+      const message = emptyMessage(voteType, this.id, id, term);
+      message.index = lastIndex;
+      message.logTerm = lastTerm;
+      if (kind === 'transfer') message.context = TRANSFER_CONTEXT;
+      this.messages.push(message);
+    }
+  }
+
+  private handleVoteRequest(m: Message): void {
+    const isPreVote = m.type === 'preVote';
+    const canVote =
+      this.vote === m.from ||
+      (this.vote === '' && this.leaderId === '') ||
+      (isPreVote && m.term > this.term);
+    const responseType = isPreVote ? 'preVoteResp' : 'voteResp';
+    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+      // A granted pre-vote answers in the candidate's future term so it can count it.
+      this.send(emptyMessage(responseType, this.id, m.from, m.term));
+      if (!isPreVote) {
+        this.electionElapsed = 0;
+        this.vote = m.from;
+      }
+    } else {
+      const reply = emptyMessage(responseType, this.id, m.from, this.term);
+      reply.reject = true;
+      this.send(reply);
+    }
+  }
+
+  private handleVoteResponse(m: Message): void {
+    const expected = this.role === 'preCandidate' ? 'preVoteResp' : 'voteResp';
+    if (m.type !== expected) return;
+    this.votes.set(m.from, !m.reject);
+    const result = tallyVotes(this.voterList(), this.votes);
+    if (result === 'won') {
+      if (this.role === 'preCandidate') this.campaign('election');
+      else {
+        this.becomeLeader();
+        this.broadcastAppend();
+      }
+    } else if (result === 'lost') {
+      this.becomeFollower(this.term, '');
+    }
+  }
+
+  // ---- message dispatch ----------------------------------------------------------------------
+
+  step(m: Message): void {
+    if (m.to !== this.id) return;
+    if (m.term > this.term) {
+      if (m.type === 'vote' || m.type === 'preVote') {
+        const force = m.context === TRANSFER_CONTEXT;
+        // Leader stickiness: while we hear from a live leader, ignore disruptive candidates.
+        const inLease = this.checkQuorum && this.leaderId !== '' && this.electionElapsed < this.electionTimeout;
+        if (!force && inLease) return;
+      }
+      if (m.type === 'preVote' || (m.type === 'preVoteResp' && !m.reject)) {
+        // Pre-vote traffic never changes our term.
+      } else if (m.type === 'app' || m.type === 'heartbeat' || m.type === 'snap') {
+        this.becomeFollower(m.term, m.from);
+      } else {
+        this.becomeFollower(m.term, '');
+      }
+    } else if (m.term < this.term) {
+      if ((this.checkQuorum || this.preVote) && (m.type === 'heartbeat' || m.type === 'app')) {
+        // A stale leader (e.g. back from a partition) learns our term and steps down; without this
+        // it could keep a pre-voting minority from ever moving on.
+        this.send(emptyMessage('appResp', this.id, m.from, this.term));
+      } else if (m.type === 'preVote') {
+        const reply = emptyMessage('preVoteResp', this.id, m.from, this.term);
+        reply.reject = true;
+        this.send(reply);
+      }
+      return;
+    }
+
+    if (m.type === 'vote' || m.type === 'preVote') {
+      this.handleVoteRequest(m);
+      return;
+    }
+    switch (this.role) {
+      case 'leader':
+        this.stepLeader(m);
+        break;
+      case 'candidate':
+      case 'preCandidate':
+        this.stepCandidate(m);
+        break;
+      case 'follower':
+        this.stepFollower(m);
+        break;
+    }
+  }
+
+  private stepLeader(m: Message): void {
+    const pr = this.progress.get(m.from);
+    switch (m.type) {
+      case 'readIndex':
+        if (pr && m.context) this.startReadIndex(m.context, m.from);
+        return;
+      case 'transferLeader':
+        if (pr && m.context) this.startTransfer(m.context);
+        return;
+    }
+    if (!pr) return;
+    switch (m.type) {
+      case 'appResp':
+        pr.recentActive = true;
+        this.handleAppendResponse(m, pr);
+        break;
+      case 'heartbeatResp':
+        this.handleHeartbeatResponse(m, pr);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private stepCandidate(m: Message): void {
+    switch (m.type) {
+      case 'app':
+        this.becomeFollower(m.term, m.from);
+        this.handleAppend(m);
+        break;
+      case 'heartbeat':
+        this.becomeFollower(m.term, m.from);
+        this.handleHeartbeat(m);
+        break;
+      case 'snap':
+        this.becomeFollower(m.term, m.from);
+        this.handleSnapshot(m);
+        break;
+      case 'preVoteResp':
+      case 'voteResp':
+        this.handleVoteResponse(m);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private stepFollower(m: Message): void {
+    switch (m.type) {
+      case 'app':
+        this.electionElapsed = 0;
+        this.leaderId = m.from;
+        this.handleAppend(m);
+        break;
+      case 'heartbeat':
+        this.electionElapsed = 0;
+        this.leaderId = m.from;
+        this.handleHeartbeat(m);
+        break;
+      case 'snap':
+        this.electionElapsed = 0;
+        this.leaderId = m.from;
+        this.handleSnapshot(m);
+        break;
+      case 'timeoutNow':
+        if (this.promotable()) {
+          this.logger.info('raft.transfer_campaign', { id: this.id, term: this.term, from: m.from });
+          this.campaign('transfer');
+        }
+        break;
+      case 'readIndexResp':
+        if (m.context) this.readStates.push({ index: m.index, context: m.context });
+        break;
+      default:
+        break;
+    }
+  }
+
+  // ---- follower side of replication ----------------------------------------------------------
+
+  private handleAppend(m: Message): void {
+    if (m.index < this.log.committed) {
+      const reply = emptyMessage('appResp', this.id, m.from, this.term);
+      reply.index = this.log.committed;
+      this.send(reply);
+      return;
+    }
+    const lastMatch = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
+    const reply = emptyMessage('appResp', this.id, m.from, this.term);
+    if (lastMatch !== undefined) {
+      reply.index = lastMatch;
+    } else {
+      // Point the leader at the last entry that might match, skipping a whole term at a time.
+      const hint = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
+      reply.index = m.index;
+      reply.reject = true;
+      reply.rejectHint = hint.index;
+      reply.rejectTerm = hint.term;
+    }
+    this.send(reply);
+  }
+
+  private handleHeartbeat(m: Message): void {
+    // The leader sends min(match, commit), so this never commits entries we may not hold.
+    this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
+    const reply = emptyMessage('heartbeatResp', this.id, m.from, this.term);
+    reply.index = m.index; // echo the leader's clock for its lease
+    if (m.context !== undefined) reply.context = m.context;
+    this.send(reply);
+  }
+
+  private handleSnapshot(m: Message): void {
+    const snapshot = m.snapshot;
+    const reply = emptyMessage('appResp', this.id, m.from, this.term);
+    if (snapshot && this.restore(snapshot)) {
+      this.logger.info('raft.snapshot_restoring', { id: this.id, index: snapshot.meta.index, term: snapshot.meta.term });
+      reply.index = this.log.lastIndex();
+    } else {
+      reply.index = this.log.committed;
+    }
+    this.send(reply);
+  }
+
+  private restore(snapshot: Snapshot): boolean {
+    const { index, term } = snapshot.meta;
+    if (index <= this.log.committed) return false;
+    if (this.log.matchTerm(index, term)) {
+      // We already hold the snapshot's last entry: just move the commit index forward.
+      this.log.commitTo(index);
+      return false;
+    }
+    this.log.restore(snapshot);
+    this.applyConfState(snapshot.meta.conf);
+    return true;
+  }
+
+  // ---- leader side of replication ------------------------------------------------------------
+
+  private handleAppendResponse(m: Message, pr: Progress): void {
+    if (m.reject) {
+      let hint = m.rejectHint;
+      if ((m.rejectTerm ?? 0) > 0) hint = this.log.findConflictByTerm(m.rejectHint, m.rejectTerm!).index;
+      if (pr.maybeDecrTo(m.index, hint)) {
+        if (pr.state === 'replicate') pr.becomeProbe();
+        this.sendAppend(m.from);
+      }
+      return;
+    }
+    const wasPaused = pr.isPaused();
+    if (pr.maybeUpdate(m.index)) {
+      if (pr.state === 'probe') pr.becomeReplicate();
+      else if (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot) {
+        pr.becomeProbe();
+        pr.becomeReplicate();
+      } else if (pr.state === 'replicate') pr.inflights.freeLE(m.index);
+
+      if (this.maybeCommit()) {
+        this.releaseDeferredReads();
+        this.broadcastAppend();
+      } else if (wasPaused) {
+        this.sendAppend(m.from);
+      }
+      // Fill the pipeline while the window has room.
+      while (this.sendAppend(m.from, false)) {
+        /* keep sending */
+      }
+      if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
+    }
+  }
+
+  private handleHeartbeatResponse(m: Message, pr: Progress): void {
+    pr.recentActive = true;
+    pr.probeSent = false;
+    if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
+    if (pr.match < this.log.lastIndex()) this.sendAppend(m.from);
+    if (!pr.isLearner && m.index > (this.leaseAcks.get(m.from) ?? -1)) this.leaseAcks.set(m.from, m.index);
+    if (m.context !== undefined && !pr.isLearner) this.ackRead(m.context, m.from);
+  }
+
+  /** Send the next batch of entries (or a snapshot) to `to`. Returns whether anything was sent. */
+  private sendAppend(to: NodeId, sendIfEmpty = true): boolean {
+    const pr = this.progress.get(to);
+    if (!pr || to === this.id || pr.isPaused()) return false;
+    const prevIndex = pr.next - 1;
+    const prevTerm = this.log.term(prevIndex);
+    const entries = prevTerm === undefined ? undefined : this.log.entriesFrom(pr.next, this.maxSizePerMsg);
+    if (entries !== undefined && entries.length === 0 && !sendIfEmpty) return false;
+
+    if (prevTerm === undefined || entries === undefined) {
+      // The follower needs entries we compacted: ship the snapshot instead.
+      if (!pr.recentActive) return false;
+      const snapshot = this.log.snapshot();
+      if (snapshot.meta.index === 0) return false;
+      pr.becomeSnapshot(snapshot.meta.index);
+      const message = emptyMessage('snap', this.id, to, this.term);
+      message.snapshot = snapshot;
+      this.send(message);
+      this.logger.info('raft.snapshot_sent', { id: this.id, to, index: snapshot.meta.index });
+      return true;
+    }
+    const message = emptyMessage('app', this.id, to, this.term);
+    message.index = prevIndex;
+    message.logTerm = prevTerm;
+    message.entries = entries;
+    message.commit = this.log.committed;
+    if (entries.length > 0) {
+      const last = entries[entries.length - 1]!.index;
+      if (pr.state === 'replicate') {
+        pr.next = last + 1;
+        pr.inflights.add(last);
+      } else {
+        pr.probeSent = true;
+      }
+    } else if (pr.state === 'probe') {
+      pr.probeSent = true;
+    }
+    this.send(message);
+    return true;
+  }
+
+  broadcastAppend(): void {
+    for (const id of this.progress.keys()) if (id !== this.id) this.sendAppend(id);
+  }
+
+  private broadcastHeartbeat(context?: string): void {
+    for (const [id, pr] of this.progress) {
+      if (id === this.id) continue;
+      const message = emptyMessage('heartbeat', this.id, id, this.term);
+      message.commit = Math.min(pr.match, this.log.committed);
+      message.index = this.now;
+      if (context !== undefined) message.context = context;
+      this.send(message);
+    }
+  }
+
+  private maybeCommit(): boolean {
+    const matches = this.voterList().map((id) => this.progress.get(id)?.match ?? 0);
+    return this.log.maybeCommit(quorumValue(matches), this.term);
+  }
+
+  private appendEntries(entries: { type: Entry['type']; data: Uint8Array }[]): ProposalReceipt {
+    let index = this.log.lastIndex();
+    const stamped: Entry[] = entries.map((e) => ({ term: this.term, index: ++index, type: e.type, data: e.data }));
+    const lastIndex = this.log.append(stamped);
+    this.progress.get(this.id)?.maybeUpdate(lastIndex);
+    // Single-voter clusters commit on append.
+    if (this.maybeCommit()) this.releaseDeferredReads();
+    return { term: this.term, index: lastIndex };
+  }
+
+  private committedEntryInCurrentTerm(): boolean {
+    return this.log.term(this.log.committed) === this.term;
+  }
+
+  // ---- proposals -----------------------------------------------------------------------------
+
+  private assertLeaderAcceptingProposals(): void {
+    if (this.role !== 'leader') throw new NotLeaderError(this.id, this.leaderId);
+    if (this.leadTransferee !== '') throw new ProposalDroppedError(`leadership is being transferred to ${this.leadTransferee}`);
+  }
+
+  propose(data: Uint8Array): ProposalReceipt {
+    this.assertLeaderAcceptingProposals();
+    const receipt = this.appendEntries([{ type: 'normal', data }]);
+    this.broadcastPending = true;
+    return receipt;
+  }
+
+  proposeConfChange(change: ConfChange): ProposalReceipt {
+    this.assertLeaderAcceptingProposals();
+    if (this.pendingConfIndex > this.log.applied) {
+      throw new ConfChangeRejectedError(`a previous membership change (index ${this.pendingConfIndex}) is not applied yet; retry once it is`);
+    }
+    // One-server-at-a-time changes are only safe once this leader committed an entry of its own
+    // term (the fix for the single-server membership bug described by Ongaro, 2015).
+    if (!this.committedEntryInCurrentTerm()) {
+      throw new ConfChangeRejectedError('the new leader has not committed an entry of its term yet; retry shortly');
+    }
+    const isVoter = this.voters.has(change.nodeId);
+    const isLearner = this.learners.has(change.nodeId);
+    switch (change.type) {
+      case 'addVoter':
+        if (isVoter) throw new ConfChangeRejectedError(`${change.nodeId} is already a voter`);
+        break;
+      case 'addLearner':
+        if (isVoter) throw new ConfChangeRejectedError(`${change.nodeId} is a voter; remove it before re-adding it as a learner`);
+        if (isLearner) throw new ConfChangeRejectedError(`${change.nodeId} is already a learner`);
+        break;
+      case 'removeNode':
+        if (!isVoter && !isLearner) throw new ConfChangeRejectedError(`${change.nodeId} is not a member`);
+        if (isVoter && this.voters.size === 1) throw new ConfChangeRejectedError(`${change.nodeId} is the last voter`);
+        break;
+    }
+    const receipt = this.appendEntries([{ type: 'conf', data: encodeConfChange(change) }]);
+    this.pendingConfIndex = receipt.index;
+    this.broadcastPending = true;
+    return receipt;
+  }
+
+  /** Apply a committed conf entry (called by RawNode.advance in log order). */
+  applyConfEntry(entry: Entry): void {
+    let change: ConfChange;
+    try {
+      change = decodeConfChange(entry.data);
+    } catch (error) {
+      if (error instanceof MalformedConfChangeError) {
+        this.logger.warn('raft.conf_change_malformed', { id: this.id, index: entry.index, error: error.message });
+        return;
+      }
+      throw error;
+    }
+    const { nodeId } = change;
+    const lastIndex = this.log.lastIndex();
+    switch (change.type) {
+      case 'addVoter': {
+        this.learners.delete(nodeId);
+        this.voters.add(nodeId);
+        const pr = this.progress.get(nodeId);
+        if (pr) pr.isLearner = false;
+        else this.progress.set(nodeId, new Progress(lastIndex + 1, this.maxInflight, false));
+        break;
+      }
+      case 'addLearner':
+        if (this.voters.has(nodeId)) break; // refused at proposal time; ignore a stale duplicate
+        this.learners.add(nodeId);
+        if (!this.progress.has(nodeId)) this.progress.set(nodeId, new Progress(lastIndex + 1, this.maxInflight, true));
+        break;
+      case 'removeNode':
+        this.voters.delete(nodeId);
+        this.learners.delete(nodeId);
+        this.progress.delete(nodeId);
+        this.leaseAcks.delete(nodeId);
+        break;
+    }
+    this.logger.info('raft.conf_change_applied', { id: this.id, index: entry.index, change: change.type, nodeId, voters: [...this.voters], learners: [...this.learners] });
+    if (this.role !== 'leader') return;
+    if (!this.voters.has(this.id)) {
+      // A removed leader hands over by stepping down; the remaining voters elect a successor.
+      this.becomeFollower(this.term, '');
+      return;
+    }
+    if (this.leadTransferee !== '' && !this.voters.has(this.leadTransferee)) this.abortLeaderTransfer();
+    const newMember = this.progress.get(nodeId);
+    if (newMember) newMember.recentActive = true;
+    // A smaller quorum may commit more now.
+    if (this.maybeCommit()) this.releaseDeferredReads();
+    this.broadcastAppend();
+  }
+
+  // ---- leadership transfer -------------------------------------------------------------------
+
+  startTransfer(to: NodeId): void {
+    if (this.role !== 'leader') {
+      if (this.leaderId === '') throw new NotLeaderError(this.id, '');
+      const message = emptyMessage('transferLeader', this.id, this.leaderId, this.term);
+      message.context = to;
+      this.send(message);
+      return;
+    }
+    if (to === this.id) return;
+    if (!this.voters.has(to)) {
+      this.logger.warn('raft.transfer_refused', { id: this.id, to, reason: 'target is not a voter' });
+      return;
+    }
+    if (this.leadTransferee === to) return;
+    this.abortLeaderTransfer();
+    this.electionElapsed = 0; // the transfer gets one election timeout to finish
+    this.leadTransferee = to;
+    this.logger.info('raft.transfer_started', { id: this.id, to, term: this.term });
+    const pr = this.progress.get(to)!;
+    if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(to);
+    else this.sendAppend(to);
+  }
+
+  private sendTimeoutNow(to: NodeId): void {
+    this.transferStartedThisTerm = true;
+    this.send(emptyMessage('timeoutNow', this.id, to, this.term));
+  }
+
+  private abortLeaderTransfer(): void {
+    this.leadTransferee = '';
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------
+
+  /** Linearizable read: the ReadState arrives once a heartbeat quorum confirmed leadership. */
+  readIndex(context: string): void {
+    if (this.role === 'leader') {
+      this.startReadIndex(context, this.id);
+      return;
+    }
+    if (this.leaderId === '') throw new NotLeaderError(this.id, '');
+    const message = emptyMessage('readIndex', this.id, this.leaderId, this.term);
+    message.context = context;
+    this.send(message);
+  }
+
+  private startReadIndex(context: string, from: NodeId): void {
+    if (!this.committedEntryInCurrentTerm()) {
+      // Our commit index may still be behind the previous leader's: wait for the no-op to commit.
+      if (this.deferredReads.length < 10000) this.deferredReads.push({ context, from });
+      return;
+    }
+    const index = this.log.committed;
+    if (this.voters.size === 1 && this.voters.has(this.id)) {
+      this.releaseRead({ context, index, from, acks: new Set() });
+      return;
+    }
+    if (this.pendingReads.some((read) => read.context === context)) return;
+    this.pendingReads.push({ context, index, from, acks: new Set([this.id]) });
+    this.broadcastHeartbeat(context);
+  }
+
+  private releaseDeferredReads(): void {
+    if (this.deferredReads.length === 0 || !this.committedEntryInCurrentTerm()) return;
+    const deferred = this.deferredReads;
+    this.deferredReads = [];
+    for (const read of deferred) this.startReadIndex(read.context, read.from);
+  }
+
+  private ackRead(context: string, from: NodeId): void {
+    const position = this.pendingReads.findIndex((read) => read.context === context);
+    if (position < 0) return;
+    const read = this.pendingReads[position]!;
+    read.acks.add(from);
+    let acked = 0;
+    for (const id of read.acks) if (this.voters.has(id)) acked++;
+    if (acked < quorumSize(this.voters.size)) return;
+    // Leadership confirmed as of this request: every earlier request is confirmed too.
+    const released = this.pendingReads.slice(0, position + 1);
+    this.pendingReads = this.pendingReads.slice(position + 1);
+    for (const r of released) this.releaseRead(r);
+  }
+
+  private releaseRead(read: PendingRead): void {
+    if (read.from === this.id) {
+      this.readStates.push({ index: read.index, context: read.context });
+    } else {
+      const message = emptyMessage('readIndexResp', this.id, read.from, this.term);
+      message.index = read.index;
+      message.context = read.context;
+      this.send(message);
+    }
+  }
+
+  /**
+   * Lease read: while a quorum acknowledged heartbeats sent within the last
+   * (electionTimeout - margin) ticks, no other leader can have been elected (voters ignore
+   * candidates while they hear from us), so the commit index is safe to read without a round trip.
+   * Relies on ticks advancing at the same rate on every node (bounded clock drift).
+   */
+  leaseReadIndex(): number | null {
+    if (this.role !== 'leader' || !this.checkQuorum || this.transferStartedThisTerm) return null;
+    if (!this.committedEntryInCurrentTerm()) return null;
+    const margin = Math.max(2, Math.ceil(this.electionTimeout / 5));
+    const acks = this.voterList().map((id) => (id === this.id ? this.now : (this.leaseAcks.get(id) ?? -Infinity)));
+    const quorumAck = quorumValue(acks);
+    if (this.now - quorumAck >= this.electionTimeout - margin) return null;
+    return this.log.committed;
+  }
+
+  // ---- snapshots and failures reported by the runtime ----------------------------------------
+
+  reportSnapshot(to: NodeId, ok: boolean): void {
+    const pr = this.progress.get(to);
+    if (this.role !== 'leader' || !pr || pr.state !== 'snapshot') return;
+    if (!ok) pr.pendingSnapshot = 0;
+    // Wait for the follower's answer (or the next heartbeat) before probing again.
+    pr.becomeProbe();
+    pr.probeSent = true;
+  }
+
+  reportUnreachable(to: NodeId): void {
+    const pr = this.progress.get(to);
+    if (this.role === 'leader' && pr && pr.state === 'replicate') pr.becomeProbe();
+  }
+
+  flushBroadcast(): void {
+    if (this.broadcastPending) {
+      this.broadcastPending = false;
+      if (this.role === 'leader') this.broadcastAppend();
+    }
+  }
+
+  private send(message: Message): void {
+    this.messages.push(message);
+  }
+
+  status(): RaftStatus {
+    const status: RaftStatus = {
+      id: this.id,
+      role: this.role,
+      term: this.term,
+      vote: this.vote,
+      leaderId: this.leaderId,
+      commit: this.log.committed,
+      applied: this.log.applied,
+      lastIndex: this.log.lastIndex(),
+      firstIndex: this.log.firstIndex(),
+      conf: this.confState(),
+      leadTransferee: this.leadTransferee,
+    };
+    if (this.role === 'leader') {
+      status.progress = {};
+      for (const [id, pr] of this.progress) status.progress[id] = pr.toStatus();
+    }
+    return status;
+  }
+}

@@ -1,0 +1,151 @@
+import { invariant } from './errors.ts';
+import type { LogStorage } from './log-storage.ts';
+import { Raft } from './raft.ts';
+import type { ConfChange, HardState, Message, NodeId, ProposalReceipt, RaftConfig, RaftStatus, Ready, SoftState } from './types.ts';
+
+const DEFAULT_MAX_COMMITTED_SIZE = 4 * 1024 * 1024;
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+/**
+ * The core's public face (etcd's RawNode): feed it ticks, messages and proposals; drain Ready
+ * batches; acknowledge each with advance(). Single-threaded and synchronous, it never does I/O.
+ */
+export class RawNode {
+  private readonly raft: Raft;
+  private readonly maxCommittedSize: number;
+  private previousHardState: HardState;
+  private previousSoftState: SoftState;
+  /** The Ready handed out and not yet advanced (at most one at a time). */
+  private outstanding: Ready | undefined;
+
+  constructor(config: RaftConfig, storage: LogStorage) {
+    this.raft = new Raft(config, storage);
+    this.maxCommittedSize = config.maxCommittedSizePerReady ?? DEFAULT_MAX_COMMITTED_SIZE;
+    this.previousHardState = this.hardState();
+    this.previousSoftState = this.softState();
+  }
+
+  private hardState(): HardState {
+    return { term: this.raft.term, vote: this.raft.vote, commit: this.raft.log.committed };
+  }
+
+  private softState(): SoftState {
+    return { leaderId: this.raft.leaderId, role: this.raft.role };
+  }
+
+  tick(): void {
+    this.raft.tick();
+  }
+
+  /** Input from the network. Messages for other nodes or stale terms are ignored. */
+  step(message: Message): void {
+    this.raft.step(message);
+  }
+
+  propose(data: Uint8Array): ProposalReceipt {
+    return this.raft.propose(data);
+  }
+
+  proposeConfChange(change: ConfChange): ProposalReceipt {
+    return this.raft.proposeConfChange(change);
+  }
+
+  readIndex(context: string): void {
+    this.raft.readIndex(context);
+  }
+
+  leaseReadIndex(): number | null {
+    return this.raft.leaseReadIndex();
+  }
+
+  transferLeadership(to: NodeId): void {
+    this.raft.startTransfer(to);
+  }
+
+  campaign(): void {
+    if (this.raft.role !== 'leader') this.raft.campaign('election');
+  }
+
+  reportUnreachable(peer: NodeId): void {
+    this.raft.reportUnreachable(peer);
+  }
+
+  reportSnapshot(peer: NodeId, ok: boolean): void {
+    this.raft.reportSnapshot(peer, ok);
+  }
+
+  hasReady(): boolean {
+    if (this.outstanding) return false;
+    const raft = this.raft;
+    return (
+      raft.broadcastPending ||
+      raft.messages.length > 0 ||
+      raft.readStates.length > 0 ||
+      raft.log.hasUnstableEntries() ||
+      raft.log.pendingSnapshot() !== undefined ||
+      raft.log.hasNextCommittedEntries() ||
+      !sameHardState(this.hardState(), this.previousHardState) ||
+      this.raft.leaderId !== this.previousSoftState.leaderId ||
+      this.raft.role !== this.previousSoftState.role
+    );
+  }
+
+  ready(): Ready {
+    invariant(!this.outstanding, 'ready() called again before advance()');
+    const raft = this.raft;
+    raft.flushBroadcast();
+    const entries = raft.log.unstableEntries();
+    const hardState = this.hardState();
+    const softState = this.softState();
+    const hardStateChanged = !sameHardState(hardState, this.previousHardState);
+    const ready: Ready = {
+      entries,
+      committedEntries: raft.log.nextCommittedEntries(this.maxCommittedSize),
+      messages: raft.messages,
+      readStates: raft.readStates,
+      mustSync:
+        entries.length > 0 || hardState.term !== this.previousHardState.term || hardState.vote !== this.previousHardState.vote,
+    };
+    const snapshot = raft.log.pendingSnapshot();
+    if (snapshot) ready.snapshot = snapshot;
+    if (hardStateChanged) ready.hardState = hardState;
+    if (softState.leaderId !== this.previousSoftState.leaderId || softState.role !== this.previousSoftState.role) {
+      ready.softState = softState;
+      this.previousSoftState = softState;
+    }
+    raft.messages = [];
+    raft.readStates = [];
+    const lastCommitted = ready.committedEntries[ready.committedEntries.length - 1];
+    if (lastCommitted) raft.log.applying = lastCommitted.index;
+    this.outstanding = ready;
+    return ready;
+  }
+
+  /** The runtime persisted, sent and applied everything in `ready`. */
+  advance(ready: Ready): void {
+    invariant(this.outstanding === ready, 'advance() called with a Ready that is not the outstanding one');
+    this.outstanding = undefined;
+    const raft = this.raft;
+    if (ready.hardState) this.previousHardState = ready.hardState;
+    if (ready.snapshot) {
+      raft.log.stableSnapshotTo(ready.snapshot.meta.index);
+      if (ready.snapshot.meta.index > raft.log.applied) raft.log.appliedTo(ready.snapshot.meta.index);
+    }
+    const lastEntry = ready.entries[ready.entries.length - 1];
+    if (lastEntry) raft.log.stableTo(lastEntry.index, lastEntry.term);
+    // A snapshot restored while this Ready was out carries a newer membership than these entries.
+    const restoring = raft.log.pendingSnapshot()?.meta.index ?? 0;
+    for (const entry of ready.committedEntries) {
+      if (entry.index <= raft.log.applied) continue; // superseded by a snapshot restored meanwhile
+      if (entry.type === 'conf' && entry.index > restoring) raft.applyConfEntry(entry);
+      raft.log.appliedTo(entry.index);
+    }
+  }
+
+  status(): RaftStatus {
+    return this.raft.status();
+  }
+}
