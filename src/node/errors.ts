@@ -61,3 +61,17 @@ export class StaleSequenceError extends Error {
     super(`client ${clientId} seq ${seq} is older than the session window; the original outcome is no longer known`);
   }
 }
+
+/**
+ * waitFor on a receipt so old that this node no longer knows which entry occupies its index (the
+ * log was compacted past it and the snapshot cannot decide). Added by the runtime.
+ */
+export class ReceiptTooOldError extends Error {
+  override name = 'ReceiptTooOldError';
+  constructor(readonly term: number, readonly index: number, readonly snapshotIndex: number) {
+    super(
+      `receipt {term ${term}, index ${index}} is older than this node's snapshot at index ${snapshotIndex}; ` +
+        'its outcome is no longer known here — read the key to check, or ask a node with a longer log',
+    );
+  }
+}
