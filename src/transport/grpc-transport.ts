@@ -1,0 +1,371 @@
+// The production Transport: gRPC (proto/raft.proto) between nodes. Each peer gets one outbound
+// long-lived stream fed from a bounded queue (see outbound-peer.ts); inbound traffic is validated
+// and handed to the Raft handler (see inbound-service.ts).
+import { Server, ServerCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import type { Message, NodeId } from '../raft/types.ts';
+import type { PeerAddress, SnapshotStatusEvent, Transport } from './transport.ts';
+import type { BackoffOptions } from './backoff.ts';
+import { TransportClosedError, TransportConfigError } from './errors.ts';
+import { formatHostPort, parseHostPort, type HostPort } from './host-port.ts';
+import { createInboundService, emptyInboundStats, type InboundStats, type InboundStreamHandle } from './inbound-service.ts';
+import { LogThrottle, silentLogger, type TransportLogger } from './log-throttle.ts';
+import { OutboundPeer, type PeerStats } from './outbound-peer.ts';
+import { raftServiceDefinition, type RaftServiceDefinition } from './raft-service.ts';
+
+const MiB = 1024 * 1024;
+
+export interface GrpcTransportOptions {
+  selfId: NodeId;
+  /** Where to listen, e.g. "127.0.0.1:7001"; port 0 picks a free port (see address()). */
+  listenAddress: string;
+  /** Initial peers; an entry for selfId is ignored, so the whole member list may be passed. */
+  peers: PeerAddress[];
+  /** Batches from a node of another cluster are refused (guards against mis-wired addresses). */
+  clusterName: string;
+  logger?: TransportLogger;
+  /** Per-peer outbound queue bounds; when either is reached new messages are dropped. */
+  maxQueueMessages?: number; // default 4096
+  maxQueueBytes?: number; // default 64 MiB
+  /** Target size of one MessageBatch (a single larger message still goes alone). */
+  maxBatchBytes?: number; // default 4 MiB
+  /** Largest gRPC message the server accepts; must exceed any single Raft message. */
+  maxReceiveMessageBytes?: number; // default 256 MiB
+  snapshotChunkBytes?: number; // default 256 KiB
+  /** Largest snapshot accepted from a peer. */
+  maxSnapshotBytes?: number; // default 2 GiB
+  reconnectBackoff?: BackoffOptions; // default 50 ms → 2 s
+  /** Minimum gap between two onUnreachable reports for the same peer. */
+  unreachableThrottleMs?: number; // default 1000
+  /** HTTP/2 keepalive ping period and timeout: how fast a silent (e.g. SIGSTOPped) peer is noticed. */
+  keepaliveTimeMs?: number; // default 2000
+  keepaliveTimeoutMs?: number; // default 1000
+  /** How long close() lets in-flight calls finish before cutting them. */
+  shutdownGraceMs?: number; // default 200
+  /** Source of jitter in [0, 1). */
+  random?: () => number;
+  /** Fault injection for tests only. */
+  testHooks?: {
+    /** Return true to corrupt data chunk `chunkIndex` of a snapshot sent to `to` (after its CRC). */
+    corruptSnapshotChunk?: (to: NodeId, chunkIndex: number) => boolean;
+  };
+}
+
+export interface TransportStats {
+  peers: Record<NodeId, PeerStats>;
+  inbound: InboundStats;
+  /** Messages addressed to a node that is not a peer (or to this node itself). */
+  droppedUnknownPeer: number;
+}
+
+interface ResolvedOptions {
+  maxQueueMessages: number;
+  maxQueueBytes: number;
+  maxBatchBytes: number;
+  maxReceiveMessageBytes: number;
+  snapshotChunkBytes: number;
+  maxSnapshotBytes: number;
+  reconnectBackoff: BackoffOptions;
+  unreachableThrottleMs: number;
+  keepaliveTimeMs: number;
+  keepaliveTimeoutMs: number;
+  shutdownGraceMs: number;
+}
+
+export class GrpcTransport implements Transport {
+  private readonly selfId: NodeId;
+  private readonly clusterName: string;
+  private readonly listen: HostPort;
+  private readonly logger: TransportLogger;
+  private readonly throttle: LogThrottle;
+  private readonly o: ResolvedOptions;
+  private readonly random: () => number;
+  private readonly service: RaftServiceDefinition;
+  private readonly channelOptions: ChannelOptions;
+  private readonly peers = new Map<NodeId, OutboundPeer>();
+  private readonly lastUnreachable = new Map<NodeId, number>();
+  private readonly inboundStats = emptyInboundStats();
+  private readonly inboundStreams = new Set<InboundStreamHandle>();
+  private droppedUnknownPeer = 0;
+  private messageHandler: ((m: Message) => void) | null = null;
+  private unreachableHandler: ((peer: NodeId) => void) | null = null;
+  private snapshotHandler: ((e: SnapshotStatusEvent) => void) | null = null;
+  private server: Server | null = null;
+  private boundPort: number | null = null;
+  private starting: Promise<void> | null = null;
+  private closing: Promise<void> | null = null;
+
+  constructor(private readonly options: GrpcTransportOptions) {
+    this.selfId = nonEmpty(options.selfId, 'selfId');
+    this.clusterName = nonEmpty(options.clusterName, 'clusterName');
+    this.listen = parseHostPort(options.listenAddress, 'listenAddress', true);
+    this.o = {
+      maxQueueMessages: positiveInt(options.maxQueueMessages, 'maxQueueMessages', 4096),
+      maxQueueBytes: positiveInt(options.maxQueueBytes, 'maxQueueBytes', 64 * MiB),
+      maxBatchBytes: positiveInt(options.maxBatchBytes, 'maxBatchBytes', 4 * MiB),
+      maxReceiveMessageBytes: positiveInt(options.maxReceiveMessageBytes, 'maxReceiveMessageBytes', 256 * MiB),
+      snapshotChunkBytes: positiveInt(options.snapshotChunkBytes, 'snapshotChunkBytes', 256 * 1024),
+      maxSnapshotBytes: positiveInt(options.maxSnapshotBytes, 'maxSnapshotBytes', 2 * 1024 * MiB),
+      reconnectBackoff: {
+        initialMs: positiveInt(options.reconnectBackoff?.initialMs, 'reconnectBackoff.initialMs', 50),
+        maxMs: positiveInt(options.reconnectBackoff?.maxMs, 'reconnectBackoff.maxMs', 2000),
+      },
+      unreachableThrottleMs: nonNegativeInt(options.unreachableThrottleMs, 'unreachableThrottleMs', 1000),
+      keepaliveTimeMs: positiveInt(options.keepaliveTimeMs, 'keepaliveTimeMs', 2000),
+      keepaliveTimeoutMs: positiveInt(options.keepaliveTimeoutMs, 'keepaliveTimeoutMs', 1000),
+      shutdownGraceMs: nonNegativeInt(options.shutdownGraceMs, 'shutdownGraceMs', 200),
+    };
+    if (this.o.snapshotChunkBytes >= this.o.maxReceiveMessageBytes) {
+      throw new TransportConfigError('snapshotChunkBytes', options.snapshotChunkBytes, 'must be smaller than maxReceiveMessageBytes');
+    }
+    if (!Array.isArray(options.peers)) throw new TransportConfigError('peers', options.peers, 'expected an array of {id, raftAddress}');
+    const seen = new Set<NodeId>();
+    options.peers.forEach((p, i) => {
+      validatePeer(p, `peers[${i}]`);
+      if (seen.has(p.id)) throw new TransportConfigError(`peers[${i}].id`, p.id, 'duplicate peer id');
+      seen.add(p.id);
+    });
+    this.logger = options.logger ?? silentLogger;
+    this.throttle = new LogThrottle(this.logger, 30_000);
+    this.random = options.random ?? Math.random;
+    this.service = raftServiceDefinition();
+    this.channelOptions = {
+      'grpc.keepalive_time_ms': this.o.keepaliveTimeMs,
+      'grpc.keepalive_timeout_ms': this.o.keepaliveTimeoutMs,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.initial_reconnect_backoff_ms': this.o.reconnectBackoff.initialMs,
+      'grpc.max_reconnect_backoff_ms': this.o.reconnectBackoff.maxMs,
+      // Each transport owns its connections: a restarted peer or a closed transport in the same
+      // process (tests, embedded clusters) must not share a subchannel with another transport.
+      'grpc.use_local_subchannel_pool': 1,
+      // Raft retransmits by itself; grpc's retry layer would only buffer stream messages.
+      'grpc.enable_retries': 0,
+      'grpc.max_send_message_length': -1,
+    };
+    for (const p of options.peers) if (p.id !== this.selfId) this.createPeer(p);
+  }
+
+  start(): Promise<void> {
+    if (this.closing) return Promise.reject(new TransportClosedError(this.selfId));
+    this.starting ??= this.bind();
+    return this.starting;
+  }
+
+  /** The bound "host:port" (with the real port when listenAddress used port 0). Valid after start(). */
+  address(): string {
+    if (this.boundPort === null) {
+      throw new Error(`transport of node ${this.selfId} is not listening yet; await start() before address()`);
+    }
+    return formatHostPort({ host: this.listen.host, port: this.boundPort });
+  }
+
+  send(messages: Message[]): void {
+    if (this.closing) return;
+    for (const m of messages) {
+      try {
+        const peer = m.to === this.selfId ? undefined : this.peers.get(m.to);
+        if (!peer) {
+          this.droppedUnknownPeer++;
+          this.throttle.warn(`unknown-peer:${m.to}`, { to: m.to, type: m.type }, 'dropping raft message to a node that is not a known peer');
+          continue;
+        }
+        peer.enqueue(m);
+      } catch (err) {
+        // send() must never throw into the Ready loop; a bug here costs a message, not the node.
+        this.logger.error({ to: m?.to, err: (err as Error).message }, 'unexpected error while queueing a raft message');
+      }
+    }
+  }
+
+  onMessage(handler: (message: Message) => void): void {
+    this.messageHandler = handler;
+  }
+
+  onUnreachable(handler: (peer: NodeId) => void): void {
+    this.unreachableHandler = handler;
+  }
+
+  onSnapshotStatus(handler: (event: SnapshotStatusEvent) => void): void {
+    this.snapshotHandler = handler;
+  }
+
+  addPeer(peer: PeerAddress): void {
+    validatePeer(peer, 'peer');
+    if (peer.id === this.selfId || this.closing) return;
+    const existing = this.peers.get(peer.id);
+    if (existing?.address === peer.raftAddress) return;
+    if (existing) {
+      this.logger.info({ peer: peer.id, from: existing.address, to: peer.raftAddress }, 'raft peer address changed');
+      existing.close();
+    } else {
+      this.logger.info({ peer: peer.id, address: peer.raftAddress }, 'raft peer added');
+    }
+    this.createPeer(peer);
+  }
+
+  removePeer(id: NodeId): void {
+    const peer = this.peers.get(id);
+    if (!peer) return;
+    peer.close();
+    this.peers.delete(id);
+    this.lastUnreachable.delete(id);
+    this.logger.info({ peer: id }, 'raft peer removed');
+  }
+
+  stats(): TransportStats {
+    const peers: Record<NodeId, PeerStats> = {};
+    for (const [id, p] of this.peers) peers[id] = p.stats();
+    return { peers, inbound: { ...this.inboundStats }, droppedUnknownPeer: this.droppedUnknownPeer };
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private createPeer(p: PeerAddress): void {
+    const id = p.id;
+    const hook = this.options.testHooks?.corruptSnapshotChunk;
+    this.peers.set(
+      id,
+      new OutboundPeer({
+        id,
+        address: p.raftAddress,
+        selfId: this.selfId,
+        clusterName: this.clusterName,
+        service: this.service,
+        channelOptions: this.channelOptions,
+        queueLimits: { maxMessages: this.o.maxQueueMessages, maxBytes: this.o.maxQueueBytes },
+        maxBatchBytes: this.o.maxBatchBytes,
+        snapshotChunkBytes: this.o.snapshotChunkBytes,
+        backoff: this.o.reconnectBackoff,
+        random: this.random,
+        logger: this.logger,
+        throttle: this.throttle,
+        onUnreachable: () => this.reportUnreachable(id),
+        onSnapshotStatus: (ok) => this.emit('snapshot status', () => this.snapshotHandler?.({ to: id, ok })),
+        corruptSnapshotChunk: hook ? (chunkIndex) => hook(id, chunkIndex) : undefined,
+      }),
+    );
+  }
+
+  private reportUnreachable(peer: NodeId): void {
+    const now = Date.now();
+    const last = this.lastUnreachable.get(peer);
+    if (last !== undefined && now - last < this.o.unreachableThrottleMs) return;
+    this.lastUnreachable.set(peer, now);
+    this.emit('unreachable', () => this.unreachableHandler?.(peer));
+  }
+
+  /**
+   * Run a handler outside the caller's stack (send() may be called from inside the Ready loop, and
+   * the handler calls back into Raft) and make sure its exceptions cannot take the node down.
+   */
+  private emit(what: string, fn: () => void): void {
+    queueMicrotask(() => {
+      if (this.closing) return;
+      try {
+        fn();
+      } catch (err) {
+        this.logger.error({ err: (err as Error).message, handler: what }, 'raft transport handler threw');
+      }
+    });
+  }
+
+  private deliver(message: Message): void {
+    if (this.closing || !this.messageHandler) return;
+    try {
+      this.messageHandler(message);
+    } catch (err) {
+      this.throttle.warn('handler-threw', { from: message.from, type: message.type, err: (err as Error).message }, 'raft message handler threw');
+    }
+  }
+
+  private async bind(): Promise<void> {
+    const server = new Server({
+      'grpc.keepalive_time_ms': this.o.keepaliveTimeMs,
+      'grpc.keepalive_timeout_ms': this.o.keepaliveTimeoutMs,
+      'grpc.max_receive_message_length': this.o.maxReceiveMessageBytes,
+    });
+    server.addService(
+      this.service,
+      createInboundService(
+        {
+          selfId: this.selfId,
+          clusterName: this.clusterName,
+          maxSnapshotBytes: this.o.maxSnapshotBytes,
+          logger: this.logger,
+          throttle: this.throttle,
+          stats: this.inboundStats,
+          deliver: (m) => this.deliver(m),
+        },
+        this.inboundStreams,
+      ),
+    );
+    const port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(formatHostPort(this.listen), ServerCredentials.createInsecure(), (err, boundPort) => {
+        if (err) reject(new Error(`node ${this.selfId} cannot listen on ${this.options.listenAddress}: ${err.message}`));
+        else resolve(boundPort);
+      });
+    });
+    this.server = server;
+    this.boundPort = port;
+    if (this.closing) {
+      server.forceShutdown();
+      throw new TransportClosedError(this.selfId);
+    }
+    this.logger.info({ node: this.selfId, address: this.address() }, 'raft transport listening');
+  }
+
+  private async shutdown(): Promise<void> {
+    for (const peer of this.peers.values()) peer.close();
+    this.peers.clear();
+    try {
+      await this.starting;
+    } catch {
+      // a failed start leaves nothing to shut down
+    }
+    const server = this.server;
+    this.server = null;
+    if (!server) return;
+    // Long-lived inbound streams would otherwise hold tryShutdown for the whole grace period.
+    for (const s of [...this.inboundStreams]) s.end(`node ${this.selfId} is shutting down`);
+    await new Promise<void>((resolve) => {
+      let settled = false;
+      const settle = (): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        server.forceShutdown();
+        settle();
+      }, this.o.shutdownGraceMs);
+      server.tryShutdown(settle);
+    });
+  }
+}
+
+function nonEmpty(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value.length === 0) throw new TransportConfigError(field, value, 'expected a non-empty string');
+  return value;
+}
+
+function positiveInt(value: number | undefined, field: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value <= 0) throw new TransportConfigError(field, value, 'expected a positive integer');
+  return value;
+}
+
+function nonNegativeInt(value: number | undefined, field: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 0) throw new TransportConfigError(field, value, 'expected a non-negative integer');
+  return value;
+}
+
+function validatePeer(p: unknown, field: string): asserts p is PeerAddress {
+  if (typeof p !== 'object' || p === null) throw new TransportConfigError(field, p, 'expected {id, raftAddress}');
+  const { id, raftAddress } = p as Partial<PeerAddress>;
+  nonEmpty(id, `${field}.id`);
+  parseHostPort(raftAddress, `${field}.raftAddress`, false);
+}
