@@ -90,6 +90,8 @@ export interface RaftNodeOptions {
   drainTimeoutMs?: number;
   random?: RandomInt;
   now?: () => number;
+  /** The caller already started the transport (e.g. to learn its bound port); start() won't. */
+  transportStarted?: boolean;
   /** The node hit an unrecoverable error (e.g. the disk failed) and stopped serving. */
   onFatal?: (err: Error) => void;
 }
@@ -128,6 +130,7 @@ export class RaftNode implements KvBackend {
   private readonly slowFsyncMs: number;
   private readonly drainTimeoutMs: number;
   private readonly onFatal: ((err: Error) => void) | undefined;
+  private readonly transportStarted: boolean;
 
   // Runtime view of core state, updated from each Ready (cheaper than status() per request).
   private role: Role = 'follower';
@@ -182,6 +185,7 @@ export class RaftNode implements KvBackend {
     this.slowFsyncMs = options.slowFsyncMs ?? 100;
     this.drainTimeoutMs = options.drainTimeoutMs ?? 2000;
     this.onFatal = options.onFatal;
+    this.transportStarted = options.transportStarted ?? false;
     this.members = new MemberTable(options.members);
     this.freshness = new LeaderFreshness(this.now());
 
@@ -260,7 +264,7 @@ export class RaftNode implements KvBackend {
     for (const m of this.members.list()) {
       if (m.id !== this.id) this.transport.addPeer({ id: m.id, raftAddress: m.raftAddress });
     }
-    await this.transport.start();
+    if (!this.transportStarted) await this.transport.start();
     this.timer = setInterval(() => this.onTick(), this.timings.tickMs);
     this.log?.info(
       { event: 'node_started', id: this.id, applied: this.applied, term: this.raw.status().term, snapshotIndex: this.lastSnapshotIndex },

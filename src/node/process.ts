@@ -1,0 +1,244 @@
+// One quorumkv node as an OS process: `quorumkv serve --config F --node ID` calls runNodeProcess.
+//
+// Opens <dataDir>/raft (durable log) and <dataDir>/kv (LevelDB state machine), starts the Raft
+// gRPC transport, the RaftNode runtime and the client gRPC service, and optionally an HTTP
+// endpoint with /healthz (process alive), /readyz (knows a leader and has applied what it knows is
+// committed) and /metrics (Prometheus text). SIGTERM/SIGINT stop it cleanly (exit 0); a second
+// signal exits at once (1). pino logs go to stderr; stdout carries only the lifecycle lines below.
+//
+// stdout protocol (one JSON object per line):
+//   {"event":"listening","id","raftAddress","clientAddress","httpAddress","pid"}  (only with QUORUMKV_PEERS_STDIN)
+//   {"event":"ready","id","raftAddress","clientAddress","httpAddress","pid"}      once serving
+//   {"event":"stopped","id","code"}                                               on exit
+//
+// Ephemeral ports (tests): the environment overrides the addresses from the config file.
+//   QUORUMKV_RAFT_PORT, QUORUMKV_CLIENT_PORT, QUORUMKV_HTTP_PORT  a port number; 0 = any free port
+//     (the host is kept from the config; HTTP_PORT enables /metrics even if the config has none)
+//   QUORUMKV_DATA_DIR       overrides the node's dataDir
+//   QUORUMKV_PEERS_STDIN=1  after binding, print the "listening" line and read ONE line from stdin:
+//     {"members":[{"id","raftAddress","clientAddress"},...]}  — the real addresses of every member
+//     (this one included) — then start Raft. This is how a harness that starts all nodes on port 0
+//     tells each one where its peers ended up.
+import { mkdir } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { pino, type Logger } from 'pino';
+import { FileRaftStorage } from '../storage/file-raft-storage.ts';
+import { LevelStateMachine } from '../storage/level-state-machine.ts';
+import { GrpcTransport } from '../transport/grpc-transport.ts';
+import { loadClusterConfig } from './config.ts';
+import { startKvServer } from './kv-service.ts';
+import type { MemberAddress } from './membership.ts';
+import { renderGauge } from './metrics.ts';
+import { RaftNode } from './raft-node.ts';
+
+export interface NodeProcessOverrides {
+  raftPort?: number;
+  clientPort?: number;
+  httpPort?: number;
+  dataDir?: string;
+  peersFromStdin?: boolean;
+}
+
+export class NodeProcessError extends Error {
+  override name = 'NodeProcessError';
+}
+
+function envPort(name: string): number | undefined {
+  const v = process.env[name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new NodeProcessError(`${name}=${v} is not a port number (0-65535)`);
+  return n;
+}
+
+export function overridesFromEnv(): NodeProcessOverrides {
+  return {
+    raftPort: envPort('QUORUMKV_RAFT_PORT'),
+    clientPort: envPort('QUORUMKV_CLIENT_PORT'),
+    httpPort: envPort('QUORUMKV_HTTP_PORT'),
+    dataDir: process.env.QUORUMKV_DATA_DIR || undefined,
+    peersFromStdin: process.env.QUORUMKV_PEERS_STDIN === '1',
+  };
+}
+
+function withPort(address: string, port: number | undefined): string {
+  if (port === undefined) return address;
+  const i = address.lastIndexOf(':');
+  const host = i >= 0 ? address.slice(0, i) : address;
+  return `${host || '127.0.0.1'}:${port}`;
+}
+
+function emit(line: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(line)}\n`);
+}
+
+async function readMembersFromStdin(): Promise<MemberAddress[]> {
+  const rl = createInterface({ input: process.stdin });
+  try {
+    for await (const line of rl) {
+      if (!line.trim()) continue;
+      const parsed = JSON.parse(line) as { members?: unknown };
+      if (!Array.isArray(parsed.members)) throw new NodeProcessError('stdin peers line must be {"members":[...]}');
+      return parsed.members.map((m: Partial<MemberAddress>, i: number) => {
+        if (typeof m?.id !== 'string' || typeof m.raftAddress !== 'string' || typeof m.clientAddress !== 'string') {
+          throw new NodeProcessError(`stdin members[${i}] needs string id, raftAddress and clientAddress`);
+        }
+        return { id: m.id, raftAddress: m.raftAddress, clientAddress: m.clientAddress };
+      });
+    }
+  } finally {
+    rl.close();
+  }
+  throw new NodeProcessError('stdin closed before the peers line arrived');
+}
+
+/**
+ * Runs one node until SIGTERM/SIGINT (or a fatal error). Resolves with the exit code after a
+ * clean stop; the caller (the CLI) should `process.exit(code)`.
+ */
+export async function runNodeProcess(configPath: string, nodeId: string, overrides: NodeProcessOverrides = overridesFromEnv()): Promise<number> {
+  const config = await loadClusterConfig(configPath);
+  const self = config.nodes.find((n) => n.id === nodeId);
+  if (!self) {
+    throw new NodeProcessError(`node ${JSON.stringify(nodeId)} is not in ${configPath} (nodes: ${config.nodes.map((n) => n.id).join(', ')})`);
+  }
+  const logger: Logger = pino({ name: 'quorumkv', base: { node: nodeId, pid: process.pid } }, pino.destination(2));
+  const dataDir = overrides.dataDir ?? path.resolve(path.dirname(configPath), self.dataDir);
+  await mkdir(dataDir, { recursive: true });
+
+  const voters = config.nodes.filter((n) => !n.learner).map((n) => n.id);
+  const learners = config.nodes.filter((n) => n.learner).map((n) => n.id);
+  const members: MemberAddress[] = config.nodes.map((n) => ({ id: n.id, raftAddress: n.raftAddress, clientAddress: n.clientAddress }));
+
+  const storage = await FileRaftStorage.open({
+    dir: path.join(dataDir, 'raft'),
+    bootstrap: config.join ? { voters: [], learners: [] } : { voters, learners },
+    logger,
+  });
+  const stateMachine = await LevelStateMachine.open({ dir: path.join(dataDir, 'kv') });
+
+  const transport = new GrpcTransport({
+    selfId: nodeId,
+    listenAddress: withPort(self.raftAddress, overrides.raftPort),
+    peers: [],
+    clusterName: config.cluster,
+    logger,
+  });
+  await transport.start();
+  const raftAddress = transport.address();
+
+  let fatal: Error | undefined;
+  let stopRequested: (() => void) | undefined;
+  const stopSignal = new Promise<void>((resolve) => (stopRequested = resolve));
+
+  const node = await RaftNode.create({
+    id: nodeId,
+    members,
+    raft: config.raft,
+    storage,
+    stateMachine,
+    transport,
+    logger,
+    transportStarted: true,
+    onFatal: (err) => {
+      fatal = err;
+      stopRequested?.();
+    },
+  });
+
+  const kv = await startKvServer({ backend: node, address: withPort(self.clientAddress, overrides.clientPort) });
+  const clientAddress = kv.address();
+
+  let http: Server | undefined;
+  let httpAddress = '';
+  const httpBind = self.httpAddress ?? (overrides.httpPort !== undefined ? '127.0.0.1:0' : undefined);
+  if (httpBind) {
+    http = createServer((req, res) => handleHttp(node, req, res));
+    const target = withPort(httpBind, overrides.httpPort);
+    const i = target.lastIndexOf(':');
+    await new Promise<void>((resolve, reject) => {
+      http!.once('error', reject);
+      http!.listen(Number(target.slice(i + 1)), target.slice(0, i), () => resolve());
+    });
+    const a = http.address();
+    if (a && typeof a === 'object') httpAddress = `${target.slice(0, i)}:${a.port}`;
+  }
+
+  node.setMemberAddress({ id: nodeId, raftAddress, clientAddress });
+  const announce = { id: nodeId, raftAddress, clientAddress, httpAddress, pid: process.pid };
+  if (overrides.peersFromStdin) {
+    emit({ event: 'listening', ...announce });
+    for (const m of await readMembersFromStdin()) node.setMemberAddress(m);
+  }
+
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      logger.warn({ event: 'forced_exit', signal: sig }, 'second signal: exiting without a clean stop');
+      process.exit(1);
+    }
+    logger.info({ event: 'signal', signal: sig }, 'stopping');
+    stopRequested?.();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  await node.start();
+  emit({ event: 'ready', ...announce });
+  logger.info({ event: 'serving', ...announce, dataDir }, 'node serving');
+
+  await stopSignal;
+  // Stop taking new client calls first, then drain the runtime, then the rest.
+  await Promise.allSettled([kv.close()]);
+  await node.stop();
+  if (http) await new Promise<void>((resolve) => http!.close(() => resolve()));
+  process.off('SIGTERM', onSignal);
+  process.off('SIGINT', onSignal);
+  const code = fatal ? 1 : 0;
+  if (fatal) logger.error({ event: 'fatal', err: fatal.message }, 'node stopped on a fatal error');
+  emit({ event: 'stopped', id: nodeId, code });
+  await new Promise<void>((resolve) => logger.flush(() => resolve()));
+  return code;
+}
+
+function handleHttp(node: RaftNode, req: IncomingMessage, res: ServerResponse): void {
+  const url = (req.url ?? '/').split('?')[0];
+  if (url === '/healthz') {
+    res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+  } else if (url === '/readyz') {
+    const ok = node.isCaughtUp();
+    res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ready\n' : 'not ready: no leader known or applying behind commit\n');
+  } else if (url === '/metrics') {
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(renderMetrics(node));
+  } else {
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /readyz or /metrics\n');
+  }
+}
+
+const ROLE_CODES = { follower: 0, preCandidate: 1, candidate: 2, leader: 3 } as const;
+
+export function renderMetrics(node: RaftNode): string {
+  const s = node.raftStatus();
+  const m = node.metrics;
+  const parts = [
+    renderGauge('quorumkv_term', 'Current Raft term', s.term),
+    renderGauge('quorumkv_commit_index', 'Highest log index known committed', s.commit),
+    renderGauge('quorumkv_applied_index', 'Highest log index applied to the state machine', s.applied),
+    renderGauge('quorumkv_last_index', 'Last index in the local log', s.lastIndex),
+    renderGauge('quorumkv_role', 'Raft role (0 follower, 1 pre-candidate, 2 candidate, 3 leader)', ROLE_CODES[s.role] ?? -1, { role: s.role }),
+    renderGauge('quorumkv_is_leader', '1 when this node is the leader', s.role === 'leader' ? 1 : 0),
+    renderGauge('quorumkv_follower_lag_ms', 'How far behind the leader this node may be (0 on the leader)', node.followerLagMs()),
+    renderGauge('quorumkv_pending_proposals', 'Sync writes waiting to apply', node.pendingProposals),
+    m.fsyncSeconds.render(),
+    m.proposals.render(),
+    m.proposalsFailed.render(),
+    m.readIndexRounds.render(),
+    m.snapshots.render(),
+    m.leaderChanges.render(),
+    m.appliedEntries.render(),
+  ];
+  return `${parts.join('\n')}\n`;
+}
