@@ -1,0 +1,126 @@
+// One gRPC channel per node address, the current leader guess, and round-robin for follower reads.
+// Calls are multiplexed over each channel; the SDK never opens a channel per request.
+import * as grpc from '@grpc/grpc-js';
+import { kvServiceDefinition } from './kv-proto.ts';
+import type { KvMethodName } from './kv-proto.ts';
+import { ClientUsageError } from './errors.ts';
+
+const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  // Reconnect soon after a node restarts; the default backoff grows to two minutes.
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.min_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 1_000,
+  // Retries are the SDK's job (they must keep the seq and follow leader hints).
+  'grpc.enable_retries': 0,
+  'grpc.max_receive_message_length': -1,
+  'grpc.max_send_message_length': -1,
+};
+
+/** `host:port` with a port in 1..65535; IPv6 hosts in brackets. */
+export function checkEndpoint(endpoint: unknown): string {
+  if (typeof endpoint !== 'string') throw new ClientUsageError(`endpoint must be a "host:port" string, got ${typeof endpoint}`);
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(endpoint.trim());
+  const port = m ? Number(m[2]) : 0;
+  if (!m || port < 1 || port > 65535) {
+    throw new ClientUsageError(`endpoint "${endpoint}" is not "host:port" (e.g. 127.0.0.1:7001)`);
+  }
+  return endpoint.trim();
+}
+
+export class EndpointPool {
+  private readonly channels = new Map<string, grpc.Client>();
+  /** The configured endpoints: follower reads and leader search rotate over these. */
+  readonly endpoints: readonly string[];
+  private leader: string | undefined;
+  private rr = 0;
+  private search = 0;
+  private readonly addressById = new Map<string, string>();
+  private closed = false;
+
+  constructor(endpoints: readonly string[], private readonly credentials = grpc.credentials.createInsecure()) {
+    if (endpoints.length === 0) throw new ClientUsageError('at least one endpoint is required');
+    this.endpoints = [...new Set(endpoints.map(checkEndpoint))];
+  }
+
+  /** Every address known: configured ones first, then ones learned from leader hints and Status. */
+  known(): string[] {
+    const all = new Set(this.endpoints);
+    for (const a of this.addressById.values()) all.add(a);
+    if (this.leader) all.add(this.leader);
+    return [...all];
+  }
+
+  leaderAddress(): string | undefined {
+    return this.leader;
+  }
+
+  setLeader(address: string): void {
+    if (address) this.leader = address;
+  }
+
+  /** Forget the leader guess if it is `address` (it failed or said it is not the leader). */
+  forgetLeader(address?: string): void {
+    if (address === undefined || this.leader === address) this.leader = undefined;
+  }
+
+  learnAddress(id: string, address: string): void {
+    if (id && address) this.addressById.set(id, address);
+  }
+
+  addressOf(id: string): string | undefined {
+    return this.addressById.get(id);
+  }
+
+  /** Where a leader-only request goes: the leader if known, else the next endpoint in turn. */
+  leaderTarget(): string {
+    if (this.leader) return this.leader;
+    return this.nextForSearch();
+  }
+
+  /** Next endpoint while searching for the leader (independent of the follower-read rotation). */
+  nextForSearch(): string {
+    const ep = this.endpoints[this.search % this.endpoints.length]!;
+    this.search = (this.search + 1) % this.endpoints.length;
+    return ep;
+  }
+
+  /** Follower reads: rotate over the configured endpoints. */
+  nextRoundRobin(): string {
+    const ep = this.endpoints[this.rr % this.endpoints.length]!;
+    this.rr = (this.rr + 1) % this.endpoints.length;
+    return ep;
+  }
+
+  private channel(address: string): grpc.Client {
+    if (this.closed) throw new ClientUsageError('the client is closed');
+    let ch = this.channels.get(address);
+    if (!ch) {
+      ch = new grpc.Client(address, this.credentials, CHANNEL_OPTIONS);
+      this.channels.set(address, ch);
+    }
+    return ch;
+  }
+
+  /** One unary call; rejects with the raw grpc ServiceError (the caller maps it). */
+  call<Res>(address: string, method: KvMethodName, request: object, deadline: number): Promise<Res> {
+    const def = kvServiceDefinition()[method];
+    const ch = this.channel(address);
+    return new Promise<Res>((resolve, reject) => {
+      ch.makeUnaryRequest<object, Res>(
+        def.path,
+        def.requestSerialize as (r: object) => Buffer,
+        def.responseDeserialize as (b: Buffer) => Res,
+        request,
+        new grpc.Metadata(),
+        { deadline },
+        (err, res) => (err ? reject(err) : resolve(res as Res)),
+      );
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const ch of this.channels.values()) ch.close();
+    this.channels.clear();
+  }
+}

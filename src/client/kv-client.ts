@@ -1,0 +1,547 @@
+// The quorumkv SDK: routes each request (leader or round-robin), follows NotLeader hints, re-routes
+// on unreachable nodes with bounded backoff until the deadline, and keeps a write's seq across
+// retries so the cluster applies it at most once.
+import * as grpc from '@grpc/grpc-js';
+import { statusToError } from '../node/grpc-status.ts';
+import type { StatusLike } from '../node/grpc-status.ts';
+import { ProposalDroppedError } from '../raft/errors.ts';
+import type { NodeStatus } from '../node/kv-backend.ts';
+import type { OpResult, Op } from '../storage/command.ts';
+import { toBytes } from './bytes.ts';
+import type { Bytes } from './bytes.ts';
+import { EndpointPool } from './endpoint-pool.ts';
+import {
+  ClientUsageError,
+  ClusterUnavailableError,
+  DeadlineExceededError,
+  LostWriteError,
+  NotLeaderError,
+  OverloadedError,
+  RemoteError,
+  ShuttingDownError,
+  StaleReadError,
+} from './errors.ts';
+import { KvItem } from './kv-item.ts';
+import {
+  COMPARE_RESULT_TO_WIRE,
+  COMPARE_TARGET_TO_WIRE,
+  CONSISTENCY_TO_WIRE,
+  DURABILITY_TO_WIRE,
+} from './kv-proto.ts';
+import type {
+  KvMethodName,
+  WireCompare,
+  WireGetResponse,
+  WireKeyValue,
+  WireOpResult,
+  WireRange,
+  WireReadOptions,
+  WireScanResponse,
+  WireStatusResponse,
+  WireTxnOp,
+  WireWaitForResponse,
+  WireWriteResponse,
+} from './kv-proto.ts';
+import type {
+  CallOptions,
+  CasResult,
+  ConnectOptions,
+  DeleteResult,
+  EndpointStatus,
+  GetDetail,
+  RangeSpec,
+  ReadOptions,
+  ScanOptions,
+  ScanPage,
+  TxnOp,
+  TxnResult,
+  TxnSpec,
+  WriteOptions,
+  WriteReceipt,
+  WriteResult,
+} from './types.ts';
+import { WriteSession } from './write-session.ts';
+
+const DEFAULT_DEADLINE_MS = 5_000;
+const DEFAULT_ATTEMPT_TIMEOUT_MS = 2_000;
+const DISCOVERY_TIMEOUT_MS = 1_000;
+const BACKOFF_START_MS = 20;
+const BACKOFF_MAX_MS = 500;
+/** Redirects followed back to back before backing off (stale hints can point in a circle). */
+const MAX_FREE_REDIRECTS = 3;
+
+type Route = 'leader' | 'roundRobin';
+
+interface Attempted<Res> {
+  response: Res;
+  endpoint: string;
+}
+
+const EMPTY = new Uint8Array(0);
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function positiveMs(v: number | undefined, fallback: number, what: string): number {
+  if (v === undefined) return fallback;
+  if (!Number.isFinite(v) || v <= 0) throw new ClientUsageError(`${what} must be a positive number of ms, got ${v}`);
+  return v;
+}
+
+/** Connection-level failure of one node: try another one. */
+function isUnreachable(err: Error): boolean {
+  return (
+    err instanceof ShuttingDownError ||
+    (err instanceof RemoteError && err.remoteName === '' && (err.code === grpc.status.UNAVAILABLE || err.code === grpc.status.CANCELLED))
+  );
+}
+
+function opResultFromWire(r: WireOpResult | null | undefined): OpResult | undefined {
+  if (!r) return undefined;
+  if (r.put) return { op: 'put', prevExisted: r.put.prevExisted };
+  if (r.delete) return { op: 'delete', deleted: r.delete.deleted };
+  if (r.deleteRange) return { op: 'deleteRange', deleted: r.deleteRange.deleted };
+  if (r.txn) {
+    const results: OpResult[] = [];
+    for (const x of r.txn.results) {
+      const o = opResultFromWire(x);
+      if (o) results.push(o);
+    }
+    return { op: 'txn', succeeded: r.txn.succeeded, results };
+  }
+  return undefined;
+}
+
+function writeResultFromWire(w: WireWriteResponse): WriteResult {
+  const out: WriteResult = { term: w.term, index: w.index, applied: w.applied, duplicate: w.duplicate };
+  if (w.applied) {
+    const result = opResultFromWire(w.result);
+    if (result) out.result = result;
+    out.appliedAt = w.appliedAt;
+  }
+  return out;
+}
+
+function itemFromWire(kv: WireKeyValue, servedBy: string, appliedIndex: number): KvItem {
+  return new KvItem(kv.key, kv.value, kv.version, kv.createIndex, kv.modIndex, servedBy, appliedIndex);
+}
+
+function rangeToWire(r: Partial<RangeSpec>): WireRange {
+  return {
+    prefix: r.prefix === undefined ? EMPTY : toBytes(r.prefix, 'prefix'),
+    start: r.start === undefined ? EMPTY : toBytes(r.start, 'start'),
+    end: r.end === undefined ? EMPTY : toBytes(r.end, 'end'),
+  };
+}
+
+function readOptionsToWire(o: ReadOptions): WireReadOptions {
+  const consistency = o.consistency ?? 'linearizable';
+  const wire = CONSISTENCY_TO_WIRE[consistency];
+  if (!wire) throw new ClientUsageError(`consistency must be linearizable, lease or follower, got ${String(consistency)}`);
+  const out: WireReadOptions = { consistency: wire, minIndex: o.minIndex ?? 0 };
+  if (o.maxLagMs !== undefined) out.maxLagMs = o.maxLagMs;
+  return out;
+}
+
+function txnOpToWire(op: TxnOp): WireTxnOp {
+  switch (op.op) {
+    case 'put':
+      return { put: { key: toBytes(op.key, 'key'), value: toBytes(op.value, 'value') } };
+    case 'delete':
+      return { delete: { key: toBytes(op.key, 'key') } };
+    case 'deleteRange':
+      return { deleteRange: rangeToWire(op) };
+    default:
+      throw new ClientUsageError(`unknown txn op ${String((op as { op: unknown }).op)}`);
+  }
+}
+
+function compareToWire(c: TxnSpec['compares'] extends (infer C)[] | undefined ? C : never): WireCompare {
+  const target = COMPARE_TARGET_TO_WIRE[c.target];
+  const result = COMPARE_RESULT_TO_WIRE[c.result];
+  if (!target) throw new ClientUsageError(`compare target must be value, version or modIndex, got ${String(c.target)}`);
+  if (!result) throw new ClientUsageError(`compare result must be eq, neq, lt or gt, got ${String(c.result)}`);
+  return {
+    key: toBytes(c.key, 'compare key'),
+    target,
+    result,
+    value: c.target === 'value' ? toBytes(c.value, 'compare value') : EMPTY,
+    number: c.target === 'value' ? 0 : c.number,
+  };
+}
+
+function statusFromWire(s: WireStatusResponse): NodeStatus {
+  const out: NodeStatus = {
+    id: s.id,
+    clientAddress: s.clientAddress,
+    role: s.role as NodeStatus['role'],
+    term: s.term,
+    leaderId: s.leaderId,
+    leaderClientAddress: s.leaderClientAddress,
+    commitIndex: s.commitIndex,
+    appliedIndex: s.appliedIndex,
+    lastIndex: s.lastIndex,
+    members: s.members.map((m) => ({ id: m.id, clientAddress: m.clientAddress, voter: m.voter })),
+  };
+  if (s.role === 'leader') out.followers = s.followers.map((f) => ({ id: f.id, match: f.match, lag: f.lag }));
+  return out;
+}
+
+/** Connect to a cluster. Never fails because nodes are down: requests retry until their deadline. */
+export async function connect(options: ConnectOptions): Promise<KvClient> {
+  const client = new KvClient(options);
+  if (options.discover !== false) await client.discoverLeader(Math.min(client.deadlineMs, DISCOVERY_TIMEOUT_MS));
+  return client;
+}
+
+export class KvClient {
+  readonly deadlineMs: number;
+  readonly attemptTimeoutMs: number;
+  private readonly pool: EndpointPool;
+  private readonly session: WriteSession;
+  private closed = false;
+
+  constructor(options: ConnectOptions) {
+    if (!options || !Array.isArray(options.endpoints)) throw new ClientUsageError('connect({ endpoints: ["host:port", ...] }) is required');
+    this.pool = new EndpointPool(options.endpoints);
+    this.deadlineMs = positiveMs(options.deadlineMs, DEFAULT_DEADLINE_MS, 'deadlineMs');
+    this.attemptTimeoutMs = positiveMs(options.attemptTimeoutMs, DEFAULT_ATTEMPT_TIMEOUT_MS, 'attemptTimeoutMs');
+    if (options.clientId !== undefined && (typeof options.clientId !== 'string' || options.clientId.length === 0)) {
+      throw new ClientUsageError('clientId must be a non-empty string');
+    }
+    this.session = new WriteSession(options.clientId);
+  }
+
+  get clientId(): string {
+    return this.session.clientId;
+  }
+
+  /** The configured endpoints. */
+  get endpoints(): readonly string[] {
+    return this.pool.endpoints;
+  }
+
+  /** The current leader guess (client address), if any. */
+  leaderHint(): string | undefined {
+    return this.pool.leaderAddress();
+  }
+
+  // ---- writes ----
+
+  /** Write key = value. Sync (default) resolves once applied; async once in the leader's log. */
+  async put(key: Bytes, value: Bytes, options: WriteOptions = {}): Promise<WriteResult> {
+    const k = toBytes(key, 'key');
+    const v = toBytes(value, 'value');
+    return this.write('Put', { key: k, value: v }, options, 'put');
+  }
+
+  async delete(key: Bytes, options: WriteOptions = {}): Promise<DeleteResult> {
+    const res: DeleteResult = await this.write('Delete', { key: toBytes(key, 'key') }, options, 'delete');
+    if (res.result?.op === 'delete') res.deleted = res.result.deleted;
+    return res;
+  }
+
+  /** Delete every key with `prefix`, or in [start, end). */
+  async deleteRange(range: RangeSpec, options: WriteOptions = {}): Promise<DeleteResult> {
+    const res: DeleteResult = await this.write('DeleteRange', rangeToWire(range), options, 'deleteRange');
+    if (res.result?.op === 'deleteRange') res.deleted = res.result.deleted;
+    return res;
+  }
+
+  /**
+   * Set key to `next` only if its value is `expected` (null: only if the key is absent). `next`
+   * null deletes the key. Always sync: the point of a CAS is to learn whether it happened.
+   */
+  async cas(key: Bytes, expected: Bytes | null, next: Bytes | null, options: CallOptions = {}): Promise<CasResult> {
+    const op: TxnOp = next === null ? { op: 'delete', key } : { op: 'put', key, value: next };
+    const res = await this.txn(
+      {
+        compares: [
+          expected === null
+            ? { key, target: 'version', result: 'eq', number: 0 }
+            : { key, target: 'value', result: 'eq', value: expected },
+        ],
+        success: [op],
+      },
+      { ...options, durability: 'sync' },
+    );
+    return { ...res, succeeded: res.succeeded === true };
+  }
+
+  /** Atomic compare-then-ops. */
+  async txn(spec: TxnSpec, options: WriteOptions = {}): Promise<TxnResult> {
+    const request = {
+      compares: (spec.compares ?? []).map(compareToWire),
+      success: (spec.success ?? []).map(txnOpToWire),
+      failure: (spec.failure ?? []).map(txnOpToWire),
+    };
+    const res: TxnResult = await this.write('Txn', request, options, 'txn');
+    if (res.result?.op === 'txn') {
+      res.succeeded = res.result.succeeded;
+      res.results = res.result.results;
+    }
+    return res;
+  }
+
+  /** Resolves once an async write's entry is committed; rejects LostWriteError if it was dropped. */
+  async waitFor(receipt: WriteReceipt, options: CallOptions = {}): Promise<void> {
+    const { response } = await this.invoke<WireWaitForResponse>(
+      'WaitFor',
+      () => ({ term: receipt.term, index: receipt.index }),
+      'leader',
+      options,
+      'waitFor',
+      true,
+    );
+    if (response.outcome === 'OUTCOME_LOST') throw new LostWriteError(receipt.term, receipt.index);
+    if (response.outcome !== 'OUTCOME_COMMITTED') {
+      throw new RemoteError(grpc.status.UNKNOWN, '', `waitFor got an unknown outcome ${String(response.outcome)}`);
+    }
+  }
+
+  // ---- reads ----
+
+  /** The value of `key`, or undefined when it does not exist. */
+  async get(key: Bytes, options: ReadOptions = {}): Promise<KvItem | undefined> {
+    return (await this.getDetail(key, options)).item;
+  }
+
+  /** Like get, but also says who served the read and at which index when the key is absent. */
+  async getDetail(key: Bytes, options: ReadOptions = {}): Promise<GetDetail> {
+    const request = { key: toBytes(key, 'key'), ...readOptionsToWire(options) };
+    const { response: r } = await this.invoke<WireGetResponse>('Get', () => request, this.readRoute(options), options, 'get');
+    const detail: GetDetail = { servedBy: r.servedBy, appliedIndex: r.appliedIndex };
+    if (r.found && r.kv) detail.item = itemFromWire(r.kv, r.servedBy, r.appliedIndex);
+    return detail;
+  }
+
+  /** One page of keys in a range (by prefix, or [start, end); neither = the whole keyspace). */
+  async scan(options: ScanOptions = {}): Promise<ScanPage> {
+    const request = {
+      ...rangeToWire(options),
+      limit: options.limit ?? 0,
+      continueFrom: options.continueFrom ?? EMPTY,
+      ...readOptionsToWire(options),
+    };
+    const { response: r } = await this.invoke<WireScanResponse>('Scan', () => request, this.readRoute(options), options, 'scan');
+    const page: ScanPage = {
+      items: r.items.map((kv) => itemFromWire(kv, r.servedBy, r.appliedIndex)),
+      more: r.more,
+      servedBy: r.servedBy,
+      appliedIndex: r.appliedIndex,
+    };
+    if (r.more) page.continueFrom = r.continueFrom;
+    return page;
+  }
+
+  /** Every key in the range, page by page (each page is its own read). */
+  async *scanAll(options: ScanOptions = {}): AsyncGenerator<KvItem> {
+    let continueFrom = options.continueFrom;
+    for (;;) {
+      const page = await this.scan({ ...options, ...(continueFrom ? { continueFrom } : {}) } as ScanOptions);
+      yield* page.items;
+      if (!page.more || !page.continueFrom) return;
+      continueFrom = page.continueFrom;
+    }
+  }
+
+  // ---- operations ----
+
+  /** Status of every known node (configured endpoints and members they report), in parallel. */
+  async status(options: CallOptions = {}): Promise<EndpointStatus[]> {
+    this.assertOpen();
+    const deadlineMs = positiveMs(options.deadlineMs, this.deadlineMs, 'deadlineMs');
+    const deadline = Date.now() + deadlineMs;
+    const results = new Map<string, EndpointStatus>();
+    const ask = async (endpoint: string): Promise<void> => {
+      try {
+        const s = statusFromWire(await this.pool.call<WireStatusResponse>(endpoint, 'Status', {}, deadline));
+        this.learnFrom(s);
+        results.set(endpoint, { endpoint, status: s });
+      } catch (e) {
+        results.set(endpoint, { endpoint, error: statusToError(e as StatusLike, deadlineMs) });
+      }
+    };
+    await Promise.all(this.pool.known().map(ask));
+    // Members that only the nodes know about (e.g. a learner added later).
+    const missing = this.pool.known().filter((a) => !results.has(a));
+    await Promise.all(missing.map(ask));
+    const order = this.pool.known();
+    return order.filter((a) => results.has(a)).map((a) => results.get(a)!);
+  }
+
+  /** Hand leadership to node `to` (planned switchover). */
+  async transferLeadership(to: string, options: CallOptions = {}): Promise<void> {
+    await this.invoke('TransferLeadership', () => ({ to }), 'leader', options, 'transferLeadership');
+    this.pool.forgetLeader();
+  }
+
+  /** Empty round trip to one node (the first endpoint unless given). */
+  async ping(endpoint?: string, options: CallOptions = {}): Promise<void> {
+    this.assertOpen();
+    const deadlineMs = positiveMs(options.deadlineMs, this.deadlineMs, 'deadlineMs');
+    try {
+      await this.pool.call(endpoint ?? this.pool.endpoints[0]!, 'Ping', {}, Date.now() + deadlineMs);
+    } catch (e) {
+      throw statusToError(e as StatusLike, deadlineMs);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.pool.close();
+  }
+
+  /** Ask every endpoint for the leader; best effort, bounded by timeoutMs. */
+  async discoverLeader(timeoutMs: number): Promise<string | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    await new Promise<void>((resolve) => {
+      let pending = this.pool.endpoints.length;
+      for (const ep of this.pool.endpoints) {
+        this.pool
+          .call<WireStatusResponse>(ep, 'Status', {}, deadline)
+          .then((s) => {
+            this.learnFrom(statusFromWire(s));
+            if (this.pool.leaderAddress()) resolve();
+          })
+          .catch(() => undefined)
+          .finally(() => {
+            if (--pending === 0) resolve();
+          });
+      }
+    });
+    return this.pool.leaderAddress();
+  }
+
+  // ---- internals ----
+
+  private readRoute(options: ReadOptions): Route {
+    return options.consistency === 'follower' ? 'roundRobin' : 'leader';
+  }
+
+  private learnFrom(s: NodeStatus): void {
+    for (const m of s.members) this.pool.learnAddress(m.id, m.clientAddress);
+    this.pool.learnAddress(s.id, s.clientAddress);
+    if (s.role === 'leader' && s.clientAddress) this.pool.setLeader(s.clientAddress);
+    else if (s.leaderClientAddress) this.pool.setLeader(s.leaderClientAddress);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ClientUsageError('the client is closed; connect() again');
+  }
+
+  private async write(method: KvMethodName, body: object, options: WriteOptions, what: string): Promise<WriteResult> {
+    this.assertOpen();
+    const durability = options.durability ?? 'sync';
+    const wireDurability = DURABILITY_TO_WIRE[durability];
+    if (!wireDurability) throw new ClientUsageError(`durability must be sync or async, got ${String(durability)}`);
+    // One seq for the write and all its retries: the node applies it at most once.
+    const seq = this.session.begin();
+    try {
+      const { response } = await this.invoke<WireWriteResponse>(
+        method,
+        () => ({
+          ...body,
+          clientId: this.session.clientId,
+          seq,
+          firstUnacked: this.session.firstUnacked(),
+          durability: wireDurability,
+        }),
+        'leader',
+        options,
+        what,
+      );
+      return writeResultFromWire(response);
+    } finally {
+      this.session.end(seq);
+    }
+  }
+
+  /**
+   * Run one request with retries until its deadline. Leader-routed requests follow NotLeader
+   * hints; any request moves to another node when one is unreachable or hangs past the attempt
+   * timeout. Errors that retrying cannot fix are thrown at once.
+   */
+  private async invoke<Res>(
+    method: KvMethodName,
+    request: () => object,
+    route: Route,
+    options: CallOptions,
+    what: string,
+    fullAttempts = false,
+  ): Promise<Attempted<Res>> {
+    this.assertOpen();
+    const deadlineMs = positiveMs(options.deadlineMs, this.deadlineMs, 'deadlineMs');
+    const deadline = Date.now() + deadlineMs;
+    let backoffMs = BACKOFF_START_MS;
+    let freeRedirects = MAX_FREE_REDIRECTS;
+    let unreachableInRow = 0;
+    let onlyUnreachable = true;
+    let lastError: Error | undefined;
+    const staleNodes = new Set<string>();
+
+    const backoff = async (): Promise<void> => {
+      const wait = Math.min(backoffMs * (0.5 + Math.random() / 2), deadline - Date.now());
+      backoffMs = Math.min(backoffMs * 2, BACKOFF_MAX_MS);
+      if (wait > 0) await sleep(wait);
+    };
+
+    for (;;) {
+      this.assertOpen();
+      const now = Date.now();
+      if (now >= deadline) {
+        if (onlyUnreachable && lastError) throw new ClusterUnavailableError(this.pool.known(), deadlineMs, lastError);
+        throw new DeadlineExceededError(deadlineMs, what);
+      }
+      const target = route === 'leader' ? this.pool.leaderTarget() : this.pool.nextRoundRobin();
+      const attemptDeadline = fullAttempts ? deadline : Math.min(deadline, now + this.attemptTimeoutMs);
+      try {
+        const response = await this.pool.call<Res>(target, method, request(), attemptDeadline);
+        if (route === 'leader') this.pool.setLeader(target);
+        return { response, endpoint: target };
+      } catch (e) {
+        const err = statusToError(e as StatusLike, deadlineMs);
+        lastError = err;
+        if (isUnreachable(err)) {
+          this.pool.forgetLeader(target);
+          // Try the other nodes at once; back off only after a whole round failed.
+          if (++unreachableInRow >= this.pool.endpoints.length) {
+            unreachableInRow = 0;
+            await backoff();
+          }
+          continue;
+        }
+        unreachableInRow = 0;
+        if (err instanceof DeadlineExceededError) {
+          if (attemptDeadline >= deadline || Date.now() >= deadline) throw new DeadlineExceededError(deadlineMs, what);
+          // Only this attempt timed out (a hung, partitioned or quorum-less node): look elsewhere.
+          this.pool.forgetLeader(target);
+          continue;
+        }
+        onlyUnreachable = false;
+        if (err instanceof NotLeaderError) {
+          this.pool.forgetLeader(target);
+          const hinted = err.leaderAddress || (err.leaderId ? this.pool.addressOf(err.leaderId) : undefined);
+          if (hinted && hinted !== target) {
+            this.pool.learnAddress(err.leaderId, hinted);
+            this.pool.setLeader(hinted);
+            if (freeRedirects-- > 0) continue;
+          }
+          await backoff(); // no leader known yet (election), or hints go in circles
+          continue;
+        }
+        if (err instanceof OverloadedError || err instanceof ProposalDroppedError) {
+          await backoff();
+          continue;
+        }
+        if (err instanceof StaleReadError && route === 'roundRobin') {
+          staleNodes.add(target);
+          if (staleNodes.size >= this.pool.endpoints.length) throw err;
+          continue;
+        }
+        throw err;
+      }
+    }
+  }
+}

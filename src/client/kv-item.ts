@@ -1,0 +1,31 @@
+import { bytesToText } from './bytes.ts';
+
+/** Which node served a read and at which applied index (every read reports this). */
+export interface ServedBy {
+  servedBy: string;
+  appliedIndex: number;
+}
+
+/** A stored key as returned by get/scan: bytes plus helpers for text. */
+export class KvItem implements ServedBy {
+  constructor(
+    readonly key: Uint8Array,
+    readonly value: Uint8Array,
+    /** Writes since the key was (re)created; 1 for a fresh key. */
+    readonly version: number,
+    readonly createIndex: number,
+    readonly modIndex: number,
+    readonly servedBy: string,
+    readonly appliedIndex: number,
+  ) {}
+
+  /** The value as UTF-8 text. */
+  text(): string {
+    return bytesToText(this.value);
+  }
+
+  /** The key as UTF-8 text. */
+  keyText(): string {
+    return bytesToText(this.key);
+  }
+}

@@ -1,0 +1,117 @@
+// Public option and result types of the SDK.
+import type { Consistency, Durability, NodeStatus } from '../node/kv-backend.ts';
+import type { OpResult } from '../storage/command.ts';
+import type { Bytes } from './bytes.ts';
+import type { KvItem, ServedBy } from './kv-item.ts';
+
+export type { Consistency, Durability, NodeStatus, OpResult, Bytes };
+
+export interface ConnectOptions {
+  /** Client addresses of the nodes, `host:port`. Any subset works; the leader is discovered. */
+  endpoints: string[];
+  /** Default per-request deadline (ms), retries included. Default 5000. */
+  deadlineMs?: number;
+  /**
+   * One attempt on one node gets at most this long before the SDK tries another node (a hung or
+   * partitioned node must not eat the whole deadline). Default 2000. WaitFor attempts are not cut.
+   */
+  attemptTimeoutMs?: number;
+  /** Session id for exactly-once retries; must be unique per live client. Default: a random UUID. */
+  clientId?: string;
+  /** Ask the nodes for the leader while connecting (bounded, never fails connect). Default true. */
+  discover?: boolean;
+}
+
+export interface CallOptions {
+  /** Overrides the client's deadlineMs for this call. */
+  deadlineMs?: number;
+}
+
+export interface WriteOptions extends CallOptions {
+  /** 'sync' (default): acked once committed and applied. 'async': acked once in the leader's log. */
+  durability?: Durability;
+}
+
+export interface ReadOptions extends CallOptions {
+  /** Default 'linearizable'. */
+  consistency?: Consistency;
+  /** Follower reads: the serving node first applies at least this index (read-your-writes). */
+  minIndex?: number;
+  /** Follower reads: refuse nodes lagging the leader by more than this (tries the others). */
+  maxLagMs?: number;
+}
+
+/** Where an entry sits in the log; await it with waitFor(). */
+export interface WriteReceipt {
+  term: number;
+  index: number;
+}
+
+export interface WriteResult extends WriteReceipt {
+  /** True for sync writes: `result` and `appliedAt` are set. */
+  applied: boolean;
+  result?: OpResult;
+  /** Log index at which the command took effect (differs from `index` for a deduplicated retry). */
+  appliedAt?: number;
+  /** The node had already applied this write (a retry) and returned the original result. */
+  duplicate: boolean;
+}
+
+export interface DeleteResult extends WriteResult {
+  /** Keys removed (sync writes only). */
+  deleted?: number;
+}
+
+export interface CasResult extends WriteResult {
+  /** Whether the expected value matched and the new value was written. */
+  succeeded: boolean;
+}
+
+export interface TxnResult extends WriteResult {
+  /** Sync writes only: which branch ran. */
+  succeeded?: boolean;
+  /** Sync writes only: one result per op of the branch that ran. */
+  results?: OpResult[];
+}
+
+/** A key range: a prefix, or [start, end) (end omitted = to the end of the keyspace). */
+export type RangeSpec = { prefix: Bytes; start?: undefined; end?: undefined } | { prefix?: undefined; start: Bytes; end?: Bytes };
+
+export type ScanOptions = ReadOptions &
+  (RangeSpec | { prefix?: undefined; start?: undefined; end?: undefined }) & {
+    /** Max keys in this page (server default 1000, max 10000). */
+    limit?: number;
+    /** `continueFrom` of the previous page. */
+    continueFrom?: Uint8Array;
+  };
+
+export interface ScanPage extends ServedBy {
+  items: KvItem[];
+  /** More keys remain in the range: pass `continueFrom` to the next scan. */
+  more: boolean;
+  continueFrom?: Uint8Array;
+}
+
+export interface GetDetail extends ServedBy {
+  /** undefined when the key does not exist. */
+  item?: KvItem;
+}
+
+export type TxnCompare =
+  | { key: Bytes; target: 'value'; result: 'eq' | 'neq'; value: Bytes }
+  | { key: Bytes; target: 'version' | 'modIndex'; result: 'eq' | 'neq' | 'lt' | 'gt'; number: number };
+
+export type TxnOp =
+  | { op: 'put'; key: Bytes; value: Bytes }
+  | { op: 'delete'; key: Bytes }
+  | ({ op: 'deleteRange' } & RangeSpec);
+
+export interface TxnSpec {
+  /** All must hold for `success` to run; otherwise `failure` runs. */
+  compares?: TxnCompare[];
+  success?: TxnOp[];
+  failure?: TxnOp[];
+}
+
+/** One node's answer to status(): its status, or why it could not be reached. */
+export type EndpointStatus = { endpoint: string; status: NodeStatus; error?: undefined } | { endpoint: string; status?: undefined; error: Error };

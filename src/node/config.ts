@@ -1,0 +1,291 @@
+// The cluster config file (see cluster.example.json): loaded and validated once, failing fast with
+// a ConfigError naming the file and the field. Optional fields get defaults here, so the rest of
+// the code reads a complete, checked ClusterConfig.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(readonly file: string, readonly field: string, readonly detail: string) {
+    super(`${file}: ${field}: ${detail}`);
+  }
+}
+
+export interface NodeConfig {
+  id: string;
+  /** host:port for peer (Raft) traffic. */
+  raftAddress: string;
+  /** host:port for the client API (SDK, CLI). */
+  clientAddress: string;
+  /** Absolute (resolved against the config file's directory). */
+  dataDir: string;
+  /** false: joins as a learner (warm standby) instead of a voter. Default true. */
+  voter: boolean;
+  /** host:port for /metrics, /healthz, /readyz; absent = not served. */
+  metricsAddress?: string;
+}
+
+export interface RaftSettings {
+  tickMs: number;
+  electionTicks: number;
+  heartbeatTicks: number;
+  /** Take a snapshot (and compact the log) every this many applied entries. */
+  snapshotEntries: number;
+  preVote: boolean;
+  checkQuorum: boolean;
+  maxInflightMsgs: number;
+  maxSizePerMsg: number;
+}
+
+/** Client API limits (see KvServiceLimits in src/node/kv-service.ts); absent = the service default. */
+export interface ClientLimits {
+  maxKeyBytes?: number;
+  maxValueBytes?: number;
+  maxInFlight?: number;
+  defaultDeadlineMs?: number;
+}
+
+export interface ClusterConfig {
+  /** The file this came from, as given (used in error messages). */
+  file: string;
+  cluster: string;
+  nodes: NodeConfig[];
+  raft: RaftSettings;
+  limits: ClientLimits;
+  /** Failback target: leadership returns to this voter once it is healthy and caught up. */
+  preferredLeader?: string;
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+}
+
+export const DEFAULT_RAFT_SETTINGS: Readonly<RaftSettings> = Object.freeze({
+  tickMs: 10,
+  electionTicks: 30,
+  heartbeatTicks: 3,
+  snapshotEntries: 10_000,
+  preVote: true,
+  checkQuorum: true,
+  maxInflightMsgs: 64,
+  maxSizePerMsg: 1024 * 1024,
+});
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]', '']);
+
+type Json = Record<string, unknown>;
+
+/** Validates one parsed JSON document; `file` is used in messages and to resolve dataDir. */
+class Checker {
+  constructor(readonly file: string) {}
+
+  fail(field: string, detail: string): never {
+    throw new ConfigError(this.file, field, detail);
+  }
+
+  object(v: unknown, field: string): Json {
+    if (v === undefined) this.fail(field, 'missing (required object)');
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) this.fail(field, `must be an object, got ${describe(v)}`);
+    return v as Json;
+  }
+
+  onlyKnown(o: Json, field: string, known: readonly string[]): void {
+    for (const k of Object.keys(o)) {
+      if (!known.includes(k)) this.fail(join(field, k), `unknown field (expected one of ${known.join(', ')})`);
+    }
+  }
+
+  string(o: Json, key: string, field: string): string {
+    const v = o[key];
+    if (v === undefined) this.fail(join(field, key), 'missing (required string)');
+    if (typeof v !== 'string') this.fail(join(field, key), `must be a string, got ${describe(v)}`);
+    if (v.trim() === '') this.fail(join(field, key), 'must not be empty');
+    return v;
+  }
+
+  optString(o: Json, key: string, field: string): string | undefined {
+    return o[key] === undefined ? undefined : this.string(o, key, field);
+  }
+
+  bool(o: Json, key: string, field: string, fallback: boolean): boolean {
+    const v = o[key];
+    if (v === undefined) return fallback;
+    if (typeof v !== 'boolean') this.fail(join(field, key), `must be true or false, got ${describe(v)}`);
+    return v;
+  }
+
+  int(o: Json, key: string, field: string, fallback: number | undefined, min: number, max: number): number {
+    const v = o[key];
+    if (v === undefined) {
+      if (fallback === undefined) this.fail(join(field, key), 'missing (required integer)');
+      return fallback;
+    }
+    if (typeof v !== 'number' || !Number.isInteger(v)) this.fail(join(field, key), `must be an integer, got ${describe(v)}`);
+    if (v < min || v > max) this.fail(join(field, key), `must be between ${min} and ${max}, got ${v}`);
+    return v;
+  }
+
+  address(o: Json, key: string, field: string): string {
+    const v = this.string(o, key, field);
+    const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(v);
+    if (!m) this.fail(join(field, key), `"${v}" is not host:port (e.g. 127.0.0.1:7001)`);
+    const port = Number(m[2]);
+    if (port < 1 || port > 65535) this.fail(join(field, key), `port ${port} in "${v}" must be between 1 and 65535`);
+    return v;
+  }
+}
+
+function join(field: string, key: string): string {
+  return field ? `${field}.${key}` : key;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return `"${v}"`;
+  if (typeof v === 'object') return 'an object';
+  return `${typeof v} ${String(v)}`;
+}
+
+function splitAddress(a: string): { host: string; port: string } {
+  const i = a.lastIndexOf(':');
+  return { host: a.slice(0, i), port: a.slice(i + 1) };
+}
+
+/** Parse and validate config text. `file` names the source in errors and anchors relative dataDirs. */
+export function parseConfig(text: string, file: string): ClusterConfig {
+  const c: Checker = new Checker(file);
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    c.fail('(file)', `not valid JSON: ${(e as Error).message}`);
+  }
+  const root = c.object(doc, '(root)');
+  c.onlyKnown(root, '', ['cluster', 'nodes', 'raft', 'limits', 'preferredLeader', 'logLevel']);
+  const cluster = c.string(root, 'cluster', '');
+
+  const rawNodes = root['nodes'];
+  if (rawNodes === undefined) c.fail('nodes', 'missing (required list of nodes)');
+  if (!Array.isArray(rawNodes)) c.fail('nodes', `must be a list, got ${describe(rawNodes)}`);
+  if (rawNodes.length === 0) c.fail('nodes', 'must list at least one node');
+
+  const baseDir = path.dirname(path.resolve(file));
+  const ids = new Map<string, string>();
+  const addresses = new Map<string, string>(); // host:port -> field that claimed it
+  const ports = new Map<string, { host: string; field: string }[]>();
+  const dataDirs = new Map<string, string>();
+
+  const claim = (address: string, field: string): void => {
+    const prior = addresses.get(address);
+    if (prior) c.fail(field, `duplicate address ${address} (also ${prior})`);
+    addresses.set(address, field);
+    const { host, port } = splitAddress(address);
+    // A wildcard listener takes the port on every interface.
+    for (const other of ports.get(port) ?? []) {
+      if (WILDCARD_HOSTS.has(host) || WILDCARD_HOSTS.has(other.host)) c.fail(field, `duplicate port ${port} (also ${other.field}: ${other.host}:${port})`);
+    }
+    ports.set(port, [...(ports.get(port) ?? []), { host, field }]);
+  };
+
+  const nodes: NodeConfig[] = rawNodes.map((raw: unknown, i: number) => {
+    const f = `nodes[${i}]`;
+    const n = c.object(raw, f);
+    c.onlyKnown(n, f, ['id', 'raftAddress', 'clientAddress', 'dataDir', 'voter', 'metricsAddress']);
+    const id = c.string(n, 'id', f);
+    if (!NODE_ID.test(id)) c.fail(`${f}.id`, `"${id}" must be 1-64 characters of letters, digits, '.', '_' or '-'`);
+    const priorId = ids.get(id);
+    if (priorId) c.fail(`${f}.id`, `duplicate id ${id} (also ${priorId})`);
+    ids.set(id, `${f}.id`);
+    const raftAddress = c.address(n, 'raftAddress', f);
+    claim(raftAddress, `${f}.raftAddress`);
+    const clientAddress = c.address(n, 'clientAddress', f);
+    claim(clientAddress, `${f}.clientAddress`);
+    let metricsAddress: string | undefined;
+    if (n['metricsAddress'] !== undefined) {
+      metricsAddress = c.address(n, 'metricsAddress', f);
+      claim(metricsAddress, `${f}.metricsAddress`);
+    }
+    const dataDir = path.resolve(baseDir, c.string(n, 'dataDir', f));
+    const priorDir = dataDirs.get(dataDir);
+    if (priorDir) c.fail(`${f}.dataDir`, `duplicate data directory ${dataDir} (also ${priorDir}); each node needs its own`);
+    dataDirs.set(dataDir, `${f}.dataDir`);
+    const node: NodeConfig = { id, raftAddress, clientAddress, dataDir, voter: c.bool(n, 'voter', f, true) };
+    if (metricsAddress) node.metricsAddress = metricsAddress;
+    return node;
+  });
+  if (!nodes.some((n) => n.voter)) c.fail('nodes', 'at least one node must be a voter');
+
+  const r = root['raft'] === undefined ? {} : c.object(root['raft'], 'raft');
+  c.onlyKnown(r, 'raft', Object.keys(DEFAULT_RAFT_SETTINGS));
+  const d = DEFAULT_RAFT_SETTINGS;
+  const raft: RaftSettings = {
+    tickMs: c.int(r, 'tickMs', 'raft', d.tickMs, 1, 60_000),
+    electionTicks: c.int(r, 'electionTicks', 'raft', d.electionTicks, 2, 1_000_000),
+    heartbeatTicks: c.int(r, 'heartbeatTicks', 'raft', d.heartbeatTicks, 1, 1_000_000),
+    snapshotEntries: c.int(r, 'snapshotEntries', 'raft', d.snapshotEntries, 1, Number.MAX_SAFE_INTEGER),
+    preVote: c.bool(r, 'preVote', 'raft', d.preVote),
+    checkQuorum: c.bool(r, 'checkQuorum', 'raft', d.checkQuorum),
+    maxInflightMsgs: c.int(r, 'maxInflightMsgs', 'raft', d.maxInflightMsgs, 1, 1_000_000),
+    maxSizePerMsg: c.int(r, 'maxSizePerMsg', 'raft', d.maxSizePerMsg, 1, 1024 * 1024 * 1024),
+  };
+  if (raft.heartbeatTicks >= raft.electionTicks) {
+    c.fail(
+      'raft.heartbeatTicks',
+      `(${raft.heartbeatTicks}) must be less than raft.electionTicks (${raft.electionTicks}); followers would time out between heartbeats`,
+    );
+  }
+
+  const l = root['limits'] === undefined ? {} : c.object(root['limits'], 'limits');
+  c.onlyKnown(l, 'limits', ['maxKeyBytes', 'maxValueBytes', 'maxInFlight', 'defaultDeadlineMs']);
+  const limits: ClientLimits = {};
+  for (const key of ['maxKeyBytes', 'maxValueBytes', 'maxInFlight', 'defaultDeadlineMs'] as const) {
+    if (l[key] !== undefined) limits[key] = c.int(l, key, 'limits', undefined, 1, 1024 * 1024 * 1024);
+  }
+
+  const config: ClusterConfig = {
+    file,
+    cluster,
+    nodes,
+    raft,
+    limits,
+    logLevel: 'info',
+  };
+  const preferred = c.optString(root, 'preferredLeader', '');
+  if (preferred !== undefined) {
+    const node = nodes.find((n) => n.id === preferred);
+    if (!node) c.fail('preferredLeader', `unknown node id ${preferred} (nodes: ${nodes.map((n) => n.id).join(', ')})`);
+    if (!node.voter) c.fail('preferredLeader', `${preferred} is a learner; only a voter can lead`);
+    config.preferredLeader = preferred;
+  }
+  const level = c.optString(root, 'logLevel', '');
+  if (level !== undefined) {
+    if (!(LOG_LEVELS as readonly string[]).includes(level)) c.fail('logLevel', `"${level}" is not one of ${LOG_LEVELS.join(', ')}`);
+    config.logLevel = level as ClusterConfig['logLevel'];
+  }
+  return config;
+}
+
+/** Read and validate a config file. */
+export async function loadConfig(file: string): Promise<ClusterConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(file, '(file)', `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  return parseConfig(text, file);
+}
+
+/** The node `id` from the config (for `serve --node ID`). */
+export function selectNode(config: ClusterConfig, id: string, field = '--node'): NodeConfig {
+  const node = config.nodes.find((n) => n.id === id);
+  if (!node) {
+    throw new ConfigError(config.file, field, `unknown node id ${id} (the config defines ${config.nodes.map((n) => n.id).join(', ')})`);
+  }
+  return node;
+}
+
+/** Client addresses of every node: the SDK's endpoints. */
+export function clientEndpoints(config: ClusterConfig): string[] {
+  return config.nodes.map((n) => n.clientAddress);
+}

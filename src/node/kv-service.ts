@@ -1,0 +1,459 @@
+// The client-facing gRPC server (service quorumkv.v1.KV). It is the edge: every request is decoded
+// and validated here, and only a well-formed, in-limits request reaches the KvBackend. Anything
+// else gets INVALID_ARGUMENT and changes nothing; errors are mapped in src/node/grpc-status.ts.
+import * as grpc from '@grpc/grpc-js';
+import type { KvBackend, Durability, ReadOptions, WriteAck, NodeStatus } from './kv-backend.ts';
+import type { Command, Compare, OpResult, Op, KeyValue } from '../storage/command.ts';
+import { InvalidArgumentError, OverloadedError } from './errors.ts';
+import { errorToStatus } from './grpc-status.ts';
+import {
+  COMPARE_RESULT_FROM_WIRE,
+  COMPARE_TARGET_FROM_WIRE,
+  CONSISTENCY_FROM_WIRE,
+  DURABILITY_FROM_WIRE,
+  KV_METHODS,
+  KV_SERVICE_NAME,
+  OUTCOME_TO_WIRE,
+  kvServiceDefinition,
+} from '../client/kv-proto.ts';
+import type {
+  KvMethodName,
+  WireCompare,
+  WireDeleteRangeRequest,
+  WireDeleteRequest,
+  WireGetRequest,
+  WireKeyValue,
+  WireOpResult,
+  WirePutRequest,
+  WireRange,
+  WireReadOptions,
+  WireScanRequest,
+  WireScanResponse,
+  WireSession,
+  WireStatusResponse,
+  WireTransferLeadershipRequest,
+  WireTxnOp,
+  WireTxnRequest,
+  WireWaitForRequest,
+  WireWriteResponse,
+} from '../client/kv-proto.ts';
+
+export interface KvServiceLimits {
+  maxKeyBytes: number;
+  maxValueBytes: number;
+  /** Requests being served at once; beyond it: RESOURCE_EXHAUSTED (OverloadedError). */
+  maxInFlight: number;
+  /** Backend deadline when the call carries no gRPC deadline. */
+  defaultDeadlineMs: number;
+  /** Longer gRPC deadlines are cut to this. */
+  maxDeadlineMs: number;
+  defaultScanLimit: number;
+  maxScanLimit: number;
+  /** Compares plus ops (both branches) in one Txn. */
+  maxTxnOps: number;
+  /** gRPC receive limit for one request message. */
+  maxRequestBytes: number;
+  maxClientIdBytes: number;
+}
+
+export const DEFAULT_KV_LIMITS: Readonly<KvServiceLimits> = Object.freeze({
+  maxKeyBytes: 4096,
+  maxValueBytes: 1024 * 1024,
+  maxInFlight: 10_000,
+  defaultDeadlineMs: 5_000,
+  maxDeadlineMs: 300_000,
+  defaultScanLimit: 1_000,
+  maxScanLimit: 10_000,
+  maxTxnOps: 128,
+  maxRequestBytes: 8 * 1024 * 1024,
+  maxClientIdBytes: 128,
+});
+
+/** pino-compatible; only unexpected (internal) errors are logged — they are bugs. */
+export interface KvServiceLogger {
+  error(fields: Record<string, unknown>, message: string): void;
+}
+
+export interface KvServerOptions {
+  backend: KvBackend;
+  /** host:port to listen on; port 0 picks a free port (see address()). */
+  address: string;
+  limits?: Partial<KvServiceLimits>;
+  logger?: KvServiceLogger;
+  credentials?: grpc.ServerCredentials;
+}
+
+export interface KvServer {
+  /** host:port actually bound. */
+  address(): string;
+  /** Requests currently being served. */
+  inFlight(): number;
+  /** Stop accepting calls; in-flight calls get up to graceMs to finish, then are cancelled. */
+  close(graceMs?: number): Promise<void>;
+}
+
+const EMPTY = new Uint8Array(0);
+
+function checkLimits(l: KvServiceLimits): void {
+  for (const [k, v] of Object.entries(l)) {
+    if (!Number.isSafeInteger(v) || v <= 0) throw new RangeError(`KvServiceLimits.${k} must be a positive integer, got ${v}`);
+  }
+}
+
+/** Start the KV gRPC server; resolves once it listens. */
+export async function startKvServer(options: KvServerOptions): Promise<KvServer> {
+  const limits: KvServiceLimits = { ...DEFAULT_KV_LIMITS, ...options.limits };
+  checkLimits(limits);
+  const handlers = makeHandlers(options.backend, limits);
+  const wire = kvServiceDefinition();
+  let inFlight = 0;
+
+  // Requests are deserialized inside the handler (the service definition passes raw bytes through)
+  // so that undecodable input answers INVALID_ARGUMENT instead of grpc-js's generic INTERNAL.
+  const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  const implementation: grpc.UntypedServiceImplementation = {};
+  for (const method of KV_METHODS) {
+    const m = wire[method];
+    definition[method] = { ...m, requestDeserialize: (buf: Buffer) => buf } as unknown as grpc.MethodDefinition<unknown, unknown>;
+    const handle = handlers[method] as (req: unknown, deadline: number) => Promise<object>;
+    implementation[method] = (call: grpc.ServerUnaryCall<Buffer, object>, callback: grpc.sendUnaryData<object>) => {
+      if (inFlight >= limits.maxInFlight) {
+        callback(errorToStatus(new OverloadedError('client requests', limits.maxInFlight)));
+        return;
+      }
+      let request: unknown;
+      try {
+        request = m.requestDeserialize(call.request);
+      } catch (err) {
+        callback(errorToStatus(new InvalidArgumentError('request', `cannot decode ${method}Request: ${(err as Error).message}`)));
+        return;
+      }
+      const deadline = backendDeadline(call.getDeadline(), limits);
+      inFlight++;
+      // Promise.resolve().then: a synchronous throw (validation) becomes a rejection like any other.
+      Promise.resolve()
+        .then(() => handle(request, deadline))
+        .then(
+          (response) => callback(null, response),
+          (err: unknown) => {
+            const st = errorToStatus(err);
+            if (st.code === grpc.status.INTERNAL) {
+              options.logger?.error({ method, err: err instanceof Error ? err.stack : String(err) }, 'kv request failed unexpectedly');
+            }
+            callback(st);
+          },
+        )
+        .finally(() => inFlight--);
+    };
+  }
+
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': limits.maxRequestBytes,
+    'grpc.max_send_message_length': -1,
+  });
+  server.addService(definition as grpc.ServiceDefinition, implementation);
+  const credentials = options.credentials ?? grpc.ServerCredentials.createInsecure();
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(options.address, credentials, (err, p) => (err ? reject(new Error(`cannot listen on ${options.address} for ${KV_SERVICE_NAME}: ${err.message}`)) : resolve(p)));
+  });
+  const host = options.address.slice(0, options.address.lastIndexOf(':'));
+  const bound = `${host}:${port}`;
+
+  return {
+    address: () => bound,
+    inFlight: () => inFlight,
+    close: (graceMs = 2_000) =>
+      new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
+  };
+}
+
+function backendDeadline(callDeadline: grpc.Deadline, limits: KvServiceLimits): number {
+  const now = Date.now();
+  const d = callDeadline instanceof Date ? callDeadline.getTime() : callDeadline;
+  if (!Number.isFinite(d)) return now + limits.defaultDeadlineMs;
+  return Math.min(d, now + limits.maxDeadlineMs);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation: every function throws InvalidArgumentError naming the offending field.
+
+function bytesField(v: unknown, field: string): Uint8Array {
+  if (v === undefined || v === null) return EMPTY;
+  if (!(v instanceof Uint8Array)) throw new InvalidArgumentError(field, 'must be bytes');
+  return v;
+}
+
+function keyField(v: unknown, field: string, l: KvServiceLimits): Uint8Array {
+  const key = bytesField(v, field);
+  if (key.length === 0) throw new InvalidArgumentError(field, 'must not be empty');
+  if (key.length > l.maxKeyBytes) throw new InvalidArgumentError(field, `is ${key.length} bytes, more than the limit of ${l.maxKeyBytes}`);
+  return key;
+}
+
+function boundField(v: unknown, field: string, l: KvServiceLimits): Uint8Array {
+  const b = bytesField(v, field);
+  if (b.length > l.maxKeyBytes) throw new InvalidArgumentError(field, `is ${b.length} bytes, more than the key limit of ${l.maxKeyBytes}`);
+  return b;
+}
+
+function valueField(v: unknown, field: string, l: KvServiceLimits): Uint8Array {
+  const value = bytesField(v, field);
+  if (value.length > l.maxValueBytes) {
+    throw new InvalidArgumentError(field, `is ${value.length} bytes, more than the limit of ${l.maxValueBytes}`);
+  }
+  return value;
+}
+
+function uintField(v: unknown, field: string): number {
+  if (v === undefined || v === null) return 0;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    throw new InvalidArgumentError(field, `must be a non-negative integer below 2^53, got ${String(v)}`);
+  }
+  return v;
+}
+
+function enumField<T>(v: unknown, table: Readonly<Record<string, T>>, field: string): T {
+  const known = typeof v === 'string' ? table[v] : undefined;
+  if (known === undefined) {
+    throw new InvalidArgumentError(field, `unknown value ${String(v)} (expected one of ${Object.keys(table).join(', ')})`);
+  }
+  return known;
+}
+
+function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(a, b);
+}
+
+/** The smallest key greater than every key with this prefix; empty = no upper bound. */
+export function prefixEnd(prefix: Uint8Array): Uint8Array {
+  let i = prefix.length - 1;
+  while (i >= 0 && prefix[i] === 0xff) i--;
+  if (i < 0) return EMPTY;
+  const end = Uint8Array.from(prefix.subarray(0, i + 1));
+  end[i]! += 1;
+  return end;
+}
+
+/** [start, end) from either a prefix or explicit bounds. */
+function rangeField(r: Partial<WireRange>, field: string, l: KvServiceLimits): { start: Uint8Array; end: Uint8Array } {
+  const prefix = boundField(r.prefix, `${field}prefix`, l);
+  const start = boundField(r.start, `${field}start`, l);
+  const end = boundField(r.end, `${field}end`, l);
+  if (prefix.length > 0) {
+    if (start.length > 0 || end.length > 0) {
+      throw new InvalidArgumentError(`${field}prefix`, 'give either a prefix or start/end, not both');
+    }
+    return { start: prefix, end: prefixEnd(prefix) };
+  }
+  if (end.length > 0 && compareBytes(start, end) >= 0) {
+    throw new InvalidArgumentError(`${field}end`, 'must be greater than start (or empty for no upper bound)');
+  }
+  return { start, end };
+}
+
+function sessionFields(r: Partial<WireSession>, l: KvServiceLimits): Omit<Command, 'op'> & { durability: Durability } {
+  const durability = enumField(r.durability ?? 'DURABILITY_UNSPECIFIED', DURABILITY_FROM_WIRE, 'durability');
+  const clientId = r.clientId ?? '';
+  if (typeof clientId !== 'string') throw new InvalidArgumentError('clientId', 'must be a string');
+  if (Buffer.byteLength(clientId) > l.maxClientIdBytes) {
+    throw new InvalidArgumentError('clientId', `is longer than ${l.maxClientIdBytes} bytes`);
+  }
+  const seq = uintField(r.seq, 'seq');
+  const firstUnacked = uintField(r.firstUnacked, 'firstUnacked');
+  if (clientId === '') return { clientId, seq: 0, firstUnacked: 0, durability };
+  if (seq === 0) throw new InvalidArgumentError('seq', 'must be >= 1 when clientId is set');
+  if (firstUnacked > seq) throw new InvalidArgumentError('firstUnacked', `(${firstUnacked}) must not exceed seq (${seq})`);
+  return { clientId, seq, firstUnacked, durability };
+}
+
+function readOptions(r: Partial<WireReadOptions>, deadline: number): ReadOptions {
+  const options: ReadOptions = {
+    consistency: enumField(r.consistency ?? 'CONSISTENCY_UNSPECIFIED', CONSISTENCY_FROM_WIRE, 'consistency'),
+    deadline,
+  };
+  const minIndex = uintField(r.minIndex, 'minIndex');
+  if (minIndex > 0) options.minIndex = minIndex;
+  if (r.maxLagMs !== undefined && r.maxLagMs !== null) options.maxLagMs = uintField(r.maxLagMs, 'maxLagMs');
+  return options;
+}
+
+function txnOp(o: WireTxnOp | null | undefined, field: string, l: KvServiceLimits): Op {
+  if (!o || typeof o !== 'object') throw new InvalidArgumentError(field, 'must be an operation');
+  switch (o.op) {
+    case 'put':
+      return { op: 'put', key: keyField(o.put?.key, `${field}.put.key`, l), value: valueField(o.put?.value, `${field}.put.value`, l) };
+    case 'delete':
+      return { op: 'delete', key: keyField(o.delete?.key, `${field}.delete.key`, l) };
+    case 'deleteRange': {
+      const range = rangeField(o.deleteRange ?? {}, `${field}.deleteRange.`, l);
+      if (range.start.length === 0) {
+        throw new InvalidArgumentError(`${field}.deleteRange.prefix`, 'a prefix or a non-empty start is required');
+      }
+      return { op: 'deleteRange', ...range };
+    }
+    default:
+      throw new InvalidArgumentError(field, 'no operation set (put, delete or deleteRange)');
+  }
+}
+
+function compareField(c: WireCompare | null | undefined, field: string, l: KvServiceLimits): Compare {
+  if (!c || typeof c !== 'object') throw new InvalidArgumentError(field, 'must be a compare');
+  const key = keyField(c.key, `${field}.key`, l);
+  const target = enumField(c.target, COMPARE_TARGET_FROM_WIRE, `${field}.target`);
+  const result = enumField(c.result, COMPARE_RESULT_FROM_WIRE, `${field}.result`);
+  if (target === 'value') {
+    if (result !== 'eq' && result !== 'neq') throw new InvalidArgumentError(`${field}.result`, 'a value compare supports only EQ and NEQ');
+    return { key, target, result, value: valueField(c.value, `${field}.value`, l) };
+  }
+  return { key, target, result, number: uintField(c.number, `${field}.number`) };
+}
+
+function list<T>(v: unknown, field: string): T[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new InvalidArgumentError(field, 'must be a list');
+  return v as T[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Responses.
+
+function opResultToWire(r: OpResult): WireOpResult {
+  switch (r.op) {
+    case 'put':
+      return { put: { prevExisted: r.prevExisted } };
+    case 'delete':
+      return { delete: { deleted: r.deleted } };
+    case 'deleteRange':
+      return { deleteRange: { deleted: r.deleted } };
+    case 'txn':
+      return { txn: { succeeded: r.succeeded, results: r.results.map(opResultToWire) } };
+    default:
+      throw new Error(`backend returned an unknown op result ${JSON.stringify((r as { op?: unknown }).op)}`);
+  }
+}
+
+function writeResponse(ack: WriteAck): WireWriteResponse {
+  return {
+    term: ack.term,
+    index: ack.index,
+    applied: ack.result !== undefined,
+    result: ack.result ? opResultToWire(ack.result.result) : null,
+    appliedAt: ack.result?.index ?? 0,
+    duplicate: ack.result?.duplicate ?? false,
+  };
+}
+
+function kvToWire(kv: KeyValue): WireKeyValue {
+  return { key: kv.key, value: kv.value, version: kv.version, createIndex: kv.createIndex, modIndex: kv.modIndex };
+}
+
+function statusToWire(s: NodeStatus): WireStatusResponse {
+  return {
+    id: s.id,
+    clientAddress: s.clientAddress,
+    role: s.role,
+    term: s.term,
+    leaderId: s.leaderId,
+    leaderClientAddress: s.leaderClientAddress,
+    commitIndex: s.commitIndex,
+    appliedIndex: s.appliedIndex,
+    lastIndex: s.lastIndex,
+    members: s.members.map((m) => ({ id: m.id, clientAddress: m.clientAddress, voter: m.voter })),
+    followers: (s.followers ?? []).map((f) => ({ id: f.id, match: f.match, lag: f.lag })),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+type Handlers = { [M in KvMethodName]: (req: never, deadline: number) => Promise<object> };
+
+function makeHandlers(backend: KvBackend, l: KvServiceLimits): Handlers {
+  const write = async (session: ReturnType<typeof sessionFields>, op: Op, deadline: number) => {
+    const { durability, ...rest } = session;
+    return writeResponse(await backend.write({ command: { ...rest, op }, durability, deadline }));
+  };
+  return {
+    Put: async (r: WirePutRequest, deadline) => {
+      const op: Op = { op: 'put', key: keyField(r.key, 'key', l), value: valueField(r.value, 'value', l) };
+      return write(sessionFields(r, l), op, deadline);
+    },
+    Delete: async (r: WireDeleteRequest, deadline) => {
+      const op: Op = { op: 'delete', key: keyField(r.key, 'key', l) };
+      return write(sessionFields(r, l), op, deadline);
+    },
+    DeleteRange: async (r: WireDeleteRangeRequest, deadline) => {
+      const range = rangeField(r, '', l);
+      // An empty range spec would wipe the keyspace: make that explicit (start = "\0").
+      if (range.start.length === 0) throw new InvalidArgumentError('prefix', 'a prefix or a non-empty start is required');
+      return write(sessionFields(r, l), { op: 'deleteRange', ...range }, deadline);
+    },
+    Txn: async (r: WireTxnRequest, deadline) => {
+      const compares = list<WireCompare>(r.compares, 'compares');
+      const success = list<WireTxnOp>(r.success, 'success');
+      const failure = list<WireTxnOp>(r.failure, 'failure');
+      const total = compares.length + success.length + failure.length;
+      if (total > l.maxTxnOps) throw new InvalidArgumentError('txn', `has ${total} compares and ops, more than the limit of ${l.maxTxnOps}`);
+      const op: Op = {
+        op: 'txn',
+        compares: compares.map((c, i) => compareField(c, `compares[${i}]`, l)),
+        success: success.map((o, i) => txnOp(o, `success[${i}]`, l)),
+        failure: failure.map((o, i) => txnOp(o, `failure[${i}]`, l)),
+      };
+      return write(sessionFields(r, l), op, deadline);
+    },
+    Get: async (r: WireGetRequest, deadline) => {
+      const key = keyField(r.key, 'key', l);
+      const res = await backend.get(key, readOptions(r, deadline));
+      return { found: res.kv !== undefined, kv: res.kv ? kvToWire(res.kv) : null, servedBy: res.nodeId, appliedIndex: res.appliedIndex };
+    },
+    Scan: async (r: WireScanRequest, deadline) => {
+      let { start, end } = rangeField(r, '', l);
+      const limit = uintField(r.limit, 'limit') || l.defaultScanLimit;
+      if (limit > l.maxScanLimit) throw new InvalidArgumentError('limit', `${limit} is more than the maximum of ${l.maxScanLimit}`);
+      const from = boundField(r.continueFrom, 'continueFrom', l);
+      if (from.length > 0) {
+        if (compareBytes(from, start) < 0 || (end.length > 0 && compareBytes(from, end) >= 0)) {
+          throw new InvalidArgumentError('continueFrom', 'lies outside the requested range');
+        }
+        start = from;
+      }
+      const options = readOptions(r, deadline);
+      const res = await backend.scan(start, end, limit, options);
+      const more = res.continueFrom !== undefined && res.continueFrom.length > 0;
+      const response: WireScanResponse = {
+        items: res.items.map(kvToWire),
+        continueFrom: more ? res.continueFrom! : EMPTY,
+        more,
+        servedBy: res.nodeId,
+        appliedIndex: res.appliedIndex,
+      };
+      return response;
+    },
+    WaitFor: async (r: WireWaitForRequest, deadline) => {
+      const term = uintField(r.term, 'term');
+      const index = uintField(r.index, 'index');
+      if (term === 0) throw new InvalidArgumentError('term', 'must be >= 1 (use the receipt of an async write)');
+      if (index === 0) throw new InvalidArgumentError('index', 'must be >= 1 (use the receipt of an async write)');
+      const outcome = await backend.waitFor(term, index, deadline);
+      return { outcome: OUTCOME_TO_WIRE[outcome] };
+    },
+    Status: async () => statusToWire(await backend.status()),
+    TransferLeadership: async (r: WireTransferLeadershipRequest, deadline) => {
+      const to = r.to;
+      if (typeof to !== 'string' || to.length === 0) throw new InvalidArgumentError('to', 'must name the target node id');
+      if (to.length > 256) throw new InvalidArgumentError('to', 'is too long to be a node id');
+      await backend.transferLeadership(to, deadline);
+      return {};
+    },
+    Ping: async () => ({}),
+  };
+}
