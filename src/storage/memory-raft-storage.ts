@@ -1,0 +1,65 @@
+// In-memory twin of FileRaftStorage for runtime tests: the same validation and log semantics
+// (shared LogState), every save "durable" at once.
+import type { ConfState, Entry, HardState, Snapshot } from '../raft/types.ts';
+import { StorageClosedError } from './errors.ts';
+import { LogProjection, LogState, planCompaction } from './log-state.ts';
+import type { RaftStorage, StorageUpdate } from './raft-storage.ts';
+
+export interface MemoryRaftStorageOptions {
+  bootstrap: ConfState;
+}
+
+export class MemoryRaftStorage implements RaftStorage {
+  private readonly state: LogState;
+  private closed = false;
+  /** Number of save() calls that changed something (what would have been fsyncs). */
+  saves = 0;
+
+  constructor(options: MemoryRaftStorageOptions) {
+    this.state = new LogState(options.bootstrap);
+  }
+
+  initialState(): { hardState: HardState; confState: ConfState } {
+    return this.state.initialState();
+  }
+  entries(lo: number, hi: number, maxBytes?: number): Entry[] {
+    return this.state.entries(lo, hi, maxBytes);
+  }
+  term(index: number): number {
+    return this.state.term(index);
+  }
+  firstIndex(): number {
+    return this.state.firstIndex();
+  }
+  lastIndex(): number {
+    return this.state.lastIndex();
+  }
+  snapshot(): Snapshot {
+    return this.state.snapshot();
+  }
+
+  async save(update: StorageUpdate): Promise<void> {
+    this.assertOpen();
+    const { snapshot, entries } = new LogProjection(this.state).accept(update); // throws before any change
+    if (snapshot) this.state.resetTo(snapshot);
+    this.state.append(entries);
+    if (update.hardState) this.state.hardState = { ...update.hardState };
+    if (snapshot || entries.length > 0 || update.hardState) this.saves++;
+  }
+
+  async compact(snapshot: Snapshot, retainEntries: number): Promise<void> {
+    this.assertOpen();
+    const cut = planCompaction(this.state, snapshot, retainEntries);
+    if (cut === undefined) return;
+    this.state.snap = snapshot;
+    this.state.compactTo(cut);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StorageClosedError('memory raft storage');
+  }
+}
