@@ -63,6 +63,7 @@ export class NodeMetrics {
   readonly proposalsFailed = new Counter('quorumkv_proposals_failed_total', 'Write proposals that failed (lost, not leader, deadline, overload)');
   readonly readIndexRounds = new Counter('quorumkv_read_index_rounds_total', 'ReadIndex rounds issued (each may serve many reads)');
   readonly snapshots = new Counter('quorumkv_snapshots_total', 'Snapshots taken by this node');
+  readonly snapshotsInstalled = new Counter('quorumkv_snapshots_installed_total', 'Snapshots received from a leader and installed');
   readonly leaderChanges = new Counter('quorumkv_leader_changes_total', 'Leader changes observed by this node');
   readonly appliedEntries = new Counter('quorumkv_applied_entries_total', 'Log entries applied to the state machine');
 }

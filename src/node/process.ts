@@ -237,6 +237,7 @@ export function renderMetrics(node: RaftNode): string {
     m.proposalsFailed.render(),
     m.readIndexRounds.render(),
     m.snapshots.render(),
+    m.snapshotsInstalled.render(),
     m.leaderChanges.render(),
     m.appliedEntries.render(),
   ];

@@ -435,8 +435,9 @@ export class RaftNode implements KvBackend {
     options: { learner?: boolean; deadline?: number } = {},
   ): Promise<void> {
     if (typeof id !== 'string' || id.length === 0) throw new InvalidArgumentError('id', 'must be a non-empty string');
-    if (!/^[^\s:]+:\d+$/.test(raftAddress)) throw new InvalidArgumentError('raftAddress', `must be host:port, got ${JSON.stringify(raftAddress)}`);
-    if (!/^[^\s:]+:\d+$/.test(clientAddress)) throw new InvalidArgumentError('clientAddress', `must be host:port, got ${JSON.stringify(clientAddress)}`);
+    // Only shape-checked here: the transport validates the address it can actually dial.
+    if (typeof raftAddress !== 'string' || !/^\S+$/.test(raftAddress)) throw new InvalidArgumentError('raftAddress', `must be a host:port, got ${JSON.stringify(raftAddress)}`);
+    if (typeof clientAddress !== 'string' || !/^\S+$/.test(clientAddress)) throw new InvalidArgumentError('clientAddress', `must be a host:port, got ${JSON.stringify(clientAddress)}`);
     await this.changeMembership(
       { type: options.learner ? 'addLearner' : 'addVoter', nodeId: id, context: encodeConfContext({ raftAddress, clientAddress }) },
       options.deadline ?? this.now() + 10_000,
@@ -698,6 +699,7 @@ export class RaftNode implements KvBackend {
     }
     this.freshness.applied(this.applied);
     this.appliedWaiters.notify(this.applied);
+    this.metrics.snapshotsInstalled.inc();
     this.log?.info({ event: 'snapshot_installed', index: snap.meta.index, term: snap.meta.term, bytes: snap.data.length }, 'installed snapshot from leader');
   }
 

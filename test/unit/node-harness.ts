@@ -53,6 +53,9 @@ export class TestRaftStorage implements RaftStorage {
 export interface TestCluster {
   network: MemoryNetwork;
   nodes: Map<string, RaftNode>;
+  storages: Map<string, TestRaftStorage>;
+  /** Start one more node that is not in the bootstrap configuration (it must be added with addMember). */
+  addJoiner(id: string): Promise<RaftNode>;
   node(id: string): RaftNode;
   leader(): Promise<RaftNode>;
   stopAll(): Promise<void>;
@@ -98,22 +101,33 @@ export async function startCluster(
   const network = new MemoryNetwork();
   const members = ids.map((id) => ({ id, raftAddress: `memory:${id}`, clientAddress: `client-${id}:1` }));
   const nodes = new Map<string, RaftNode>();
-  for (const id of ids) {
+  const storages = new Map<string, TestRaftStorage>();
+  const create = async (id: string, voters: string[]) => {
+    const storage = new TestRaftStorage({ voters, learners: [] });
     const node = await RaftNode.create({
       id,
       members,
       raft: { ...TIMINGS, snapshotEntries: options.snapshotEntries ?? 0, retainEntries: options.retainEntries },
-      storage: new TestRaftStorage({ voters: ids, learners: [] }),
+      storage,
       stateMachine: new MemoryStateMachine(),
       transport: network.transport(id),
       drainTimeoutMs: 200,
     });
     nodes.set(id, node);
-  }
+    storages.set(id, storage);
+    return node;
+  };
+  for (const id of ids) await create(id, ids);
   await Promise.all([...nodes.values()].map((n) => n.start()));
   const cluster: TestCluster = {
     network,
     nodes,
+    storages,
+    addJoiner: async (id) => {
+      const node = await create(id, []);
+      await node.start();
+      return node;
+    },
     node: (id) => nodes.get(id)!,
     leader: () =>
       eventually(async () => {
