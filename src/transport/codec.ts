@@ -6,7 +6,8 @@ import { Packr } from 'msgpackr';
 import type { ConfState, Entry, EntryType, Message, MessageType, Snapshot } from '../raft/types.ts';
 import { MalformedMessageError } from './errors.ts';
 
-const packr = new Packr({ useRecords: true, moreTypes: false });
+// mapsAsObjects: plain msgpack maps (from any other encoder) decode to objects, which validation accepts.
+const packr = new Packr({ useRecords: true, mapsAsObjects: true, moreTypes: false });
 
 const MESSAGE_TYPES: ReadonlySet<string> = new Set<MessageType>([
   'app',
