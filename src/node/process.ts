@@ -104,18 +104,24 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
   if (!self) {
     throw new NodeProcessError(`node ${JSON.stringify(nodeId)} is not in ${configPath} (nodes: ${config.nodes.map((n) => n.id).join(', ')})`);
   }
-  const logger: Logger = pino({ name: 'quorumkv', base: { node: nodeId, pid: process.pid } }, pino.destination(2));
-  const dataDir = overrides.dataDir ?? path.resolve(path.dirname(configPath), self.dataDir);
+  const logger: Logger = pino({ name: 'quorumkv', level: config.logLevel, base: { node: nodeId, pid: process.pid } }, pino.destination(2));
+  const dataDir = overrides.dataDir ?? self.dataDir; // the loader resolved it against the config's directory
   await mkdir(dataDir, { recursive: true });
 
   const voters = config.nodes.filter((n) => !n.learner).map((n) => n.id);
   const learners = config.nodes.filter((n) => n.learner).map((n) => n.id);
   const members: MemberAddress[] = config.nodes.map((n) => ({ id: n.id, raftAddress: n.raftAddress, clientAddress: n.clientAddress }));
 
+  let node: RaftNode | undefined;
   const storage = await FileRaftStorage.open({
     dir: path.join(dataDir, 'raft'),
     bootstrap: config.join ? { voters: [], learners: [] } : { voters, learners },
-    logger,
+    logger: {
+      info: (event, fields) => logger.info({ event, ...fields }, event),
+      warn: (event, fields) => logger.warn({ event, ...fields }, event),
+    },
+    // The storage times the fsync itself (and logs slow ones); the runtime only records it.
+    onFsync: (ms) => node?.metrics.fsyncSeconds.observe(ms / 1000),
   });
   const stateMachine = await LevelStateMachine.open({ dir: path.join(dataDir, 'kv') });
 
@@ -133,7 +139,7 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
   let stopRequested: (() => void) | undefined;
   const stopSignal = new Promise<void>((resolve) => (stopRequested = resolve));
 
-  const node = await RaftNode.create({
+  node = await RaftNode.create({
     id: nodeId,
     members,
     raft: config.raft,
@@ -142,20 +148,27 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
     transport,
     logger,
     transportStarted: true,
+    measureSaves: false,
     onFatal: (err) => {
       fatal = err;
       stopRequested?.();
     },
   });
 
-  const kv = await startKvServer({ backend: node, address: withPort(self.clientAddress, overrides.clientPort) });
+  const kv = await startKvServer({
+    backend: node,
+    address: withPort(self.clientAddress, overrides.clientPort),
+    limits: Object.fromEntries(Object.entries(config.limits).filter(([, v]) => v !== undefined)),
+    logger,
+  });
   const clientAddress = kv.address();
 
   let http: Server | undefined;
   let httpAddress = '';
   const httpBind = self.httpAddress ?? (overrides.httpPort !== undefined ? '127.0.0.1:0' : undefined);
   if (httpBind) {
-    http = createServer((req, res) => handleHttp(node, req, res));
+    const n = node;
+    http = createServer((req, res) => handleHttp(n, req, res));
     const target = withPort(httpBind, overrides.httpPort);
     const i = target.lastIndexOf(':');
     await new Promise<void>((resolve, reject) => {

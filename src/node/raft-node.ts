@@ -86,6 +86,11 @@ export interface RaftNodeOptions {
   maxPendingReads?: number;
   /** A save slower than this is logged (default 100 ms). */
   slowFsyncMs?: number;
+  /**
+   * Time each storage.save into metrics.fsyncSeconds and log slow ones (default true). Off when
+   * the storage reports its own fsync timings (FileRaftStorage onFsync), to avoid double counting.
+   */
+  measureSaves?: boolean;
   /** How long stop() waits for in-flight requests (default 2000 ms). */
   drainTimeoutMs?: number;
   random?: RandomInt;
@@ -131,6 +136,7 @@ export class RaftNode implements KvBackend {
   private readonly drainTimeoutMs: number;
   private readonly onFatal: ((err: Error) => void) | undefined;
   private readonly transportStarted: boolean;
+  private readonly measureSaves: boolean;
 
   // Runtime view of core state, updated from each Ready (cheaper than status() per request).
   private role: Role = 'follower';
@@ -186,6 +192,7 @@ export class RaftNode implements KvBackend {
     this.drainTimeoutMs = options.drainTimeoutMs ?? 2000;
     this.onFatal = options.onFatal;
     this.transportStarted = options.transportStarted ?? false;
+    this.measureSaves = options.measureSaves ?? true;
     this.members = new MemberTable(options.members);
     this.freshness = new LeaderFreshness(this.now());
 
@@ -601,8 +608,8 @@ export class RaftNode implements KvBackend {
       const t0 = performance.now();
       await this.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
       const ms = performance.now() - t0;
-      this.metrics.fsyncSeconds.observe(ms / 1000);
-      if (ms >= this.slowFsyncMs) {
+      if (this.measureSaves) this.metrics.fsyncSeconds.observe(ms / 1000);
+      if (this.measureSaves && ms >= this.slowFsyncMs) {
         this.log?.warn({ event: 'slow_fsync', ms: Math.round(ms), entries: rd.entries.length }, 'slow log save');
       }
     }

@@ -1,59 +1,16 @@
 // Shared setup for the RaftNode unit tests: N nodes wired through a MemoryNetwork, each with an
 // in-memory durable log and state machine, short raft timings, and bounded polling helpers.
 import type { ExecutionContext } from 'ava';
-import { MemoryStorage } from '../../src/raft/memory-storage.ts';
-import type { ConfState, Snapshot } from '../../src/raft/types.ts';
 import type { Command } from '../../src/storage/command.ts';
 import { MemoryStateMachine } from '../../src/storage/memory-state-machine.ts';
-import type { RaftStorage, StorageUpdate } from '../../src/storage/raft-storage.ts';
+import { MemoryRaftStorage } from '../../src/storage/memory-raft-storage.ts';
 import { MemoryNetwork } from '../../src/transport/memory-transport.ts';
 import { RaftNode } from '../../src/node/raft-node.ts';
-
-/** RaftStorage over the core's MemoryStorage: "durable" = written here, with an async save like the real one. */
-export class TestRaftStorage implements RaftStorage {
-  readonly mem: MemoryStorage;
-  saves = 0;
-  constructor(conf: ConfState) {
-    this.mem = new MemoryStorage(conf);
-  }
-  initialState() {
-    return this.mem.initialState();
-  }
-  entries(lo: number, hi: number, maxBytes?: number) {
-    return this.mem.entries(lo, hi, maxBytes);
-  }
-  term(index: number) {
-    return this.mem.term(index);
-  }
-  firstIndex() {
-    return this.mem.firstIndex();
-  }
-  lastIndex() {
-    return this.mem.lastIndex();
-  }
-  snapshot() {
-    return this.mem.snapshot();
-  }
-  async save(update: StorageUpdate): Promise<void> {
-    await new Promise<void>((r) => setImmediate(r));
-    this.saves++;
-    if (update.snapshot) this.mem.applySnapshot(update.snapshot);
-    if (update.entries.length > 0) this.mem.append(update.entries);
-    if (update.hardState) this.mem.setHardState(update.hardState);
-  }
-  async compact(snapshot: Snapshot, retainEntries: number): Promise<void> {
-    if (snapshot.meta.index <= this.mem.snapshot().meta.index) return;
-    this.mem.createSnapshot(snapshot.meta.index, snapshot.meta.conf, snapshot.data);
-    const upto = snapshot.meta.index - retainEntries;
-    if (upto > this.mem.firstIndex()) this.mem.compact(upto);
-  }
-  async close(): Promise<void> {}
-}
 
 export interface TestCluster {
   network: MemoryNetwork;
   nodes: Map<string, RaftNode>;
-  storages: Map<string, TestRaftStorage>;
+  storages: Map<string, MemoryRaftStorage>;
   /** Start one more node that is not in the bootstrap configuration (it must be added with addMember). */
   addJoiner(id: string): Promise<RaftNode>;
   node(id: string): RaftNode;
@@ -101,9 +58,9 @@ export async function startCluster(
   const network = new MemoryNetwork();
   const members = ids.map((id) => ({ id, raftAddress: `memory:${id}`, clientAddress: `client-${id}:1` }));
   const nodes = new Map<string, RaftNode>();
-  const storages = new Map<string, TestRaftStorage>();
+  const storages = new Map<string, MemoryRaftStorage>();
   const create = async (id: string, voters: string[]) => {
-    const storage = new TestRaftStorage({ voters, learners: [] });
+    const storage = new MemoryRaftStorage({ bootstrap: { voters, learners: [] } });
     const node = await RaftNode.create({
       id,
       members,
