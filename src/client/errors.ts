@@ -9,6 +9,7 @@ export {
   StaleReadError,
   ShuttingDownError,
   StaleSequenceError,
+  ReceiptTooOldError,
 } from '../node/errors.ts';
 
 /** An async write's log slot was taken by another entry after a leader change: it was NOT applied. */

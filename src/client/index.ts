@@ -10,6 +10,7 @@ export {
   StaleReadError,
   ShuttingDownError,
   StaleSequenceError,
+  ReceiptTooOldError,
   LostWriteError,
   ClusterUnavailableError,
   RemoteError,

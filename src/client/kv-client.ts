@@ -339,7 +339,7 @@ export class KvClient {
   async *scanAll(options: ScanOptions = {}): AsyncGenerator<KvItem> {
     let continueFrom = options.continueFrom;
     for (;;) {
-      const page = await this.scan({ ...options, ...(continueFrom ? { continueFrom } : {}) } as ScanOptions);
+      const page = await this.scan({ ...options, ...(continueFrom ? { continueFrom } : {}) });
       yield* page.items;
       if (!page.more || !page.continueFrom) return;
       continueFrom = page.continueFrom;

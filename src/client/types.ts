@@ -74,16 +74,23 @@ export interface TxnResult extends WriteResult {
   results?: OpResult[];
 }
 
-/** A key range: a prefix, or [start, end) (end omitted = to the end of the keyspace). */
-export type RangeSpec = { prefix: Bytes; start?: undefined; end?: undefined } | { prefix?: undefined; start: Bytes; end?: Bytes };
+/**
+ * A key range: a `prefix`, or [start, end) (end omitted = to the end of the keyspace). Giving a
+ * prefix together with start/end is rejected (InvalidArgumentError).
+ */
+export interface RangeSpec {
+  prefix?: Bytes;
+  start?: Bytes;
+  end?: Bytes;
+}
 
-export type ScanOptions = ReadOptions &
-  (RangeSpec | { prefix?: undefined; start?: undefined; end?: undefined }) & {
-    /** Max keys in this page (server default 1000, max 10000). */
-    limit?: number;
-    /** `continueFrom` of the previous page. */
-    continueFrom?: Uint8Array;
-  };
+/** A scan without prefix, start or end covers the whole keyspace. */
+export interface ScanOptions extends ReadOptions, RangeSpec {
+  /** Max keys in this page (server default 1000, max 10000). */
+  limit?: number;
+  /** `continueFrom` of the previous page. */
+  continueFrom?: Uint8Array;
+}
 
 export interface ScanPage extends ServedBy {
   items: KvItem[];

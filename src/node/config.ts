@@ -19,18 +19,20 @@ export interface NodeConfig {
   clientAddress: string;
   /** Absolute (resolved against the config file's directory). */
   dataDir: string;
-  /** false: joins as a learner (warm standby) instead of a voter. Default true. */
-  voter: boolean;
+  /** true: a non-voting learner (warm standby, e.g. a DR site) instead of a voter. Default false. */
+  learner: boolean;
   /** host:port for /metrics, /healthz, /readyz; absent = not served. */
-  metricsAddress?: string;
+  httpAddress?: string;
 }
 
 export interface RaftSettings {
   tickMs: number;
   electionTicks: number;
   heartbeatTicks: number;
-  /** Take a snapshot (and compact the log) every this many applied entries. */
+  /** Take a snapshot (and compact the log) every this many applied entries; 0 = never. */
   snapshotEntries: number;
+  /** Entries kept behind a snapshot for slow followers; absent = the runtime's default. */
+  retainEntries?: number;
   preVote: boolean;
   checkQuorum: boolean;
   maxInflightMsgs: number;
@@ -52,6 +54,11 @@ export interface ClusterConfig {
   nodes: NodeConfig[];
   raft: RaftSettings;
   limits: ClientLimits;
+  /**
+   * true: the nodes start with no voters and wait to be added to an existing cluster (membership
+   * change) instead of bootstrapping one. Default false.
+   */
+  join: boolean;
   /** Failback target: leadership returns to this voter once it is healthy and caught up. */
   preferredLeader?: string;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -161,7 +168,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     c.fail('(file)', `not valid JSON: ${(e as Error).message}`);
   }
   const root = c.object(doc, '(root)');
-  c.onlyKnown(root, '', ['cluster', 'nodes', 'raft', 'limits', 'preferredLeader', 'logLevel']);
+  c.onlyKnown(root, '', ['cluster', 'nodes', 'raft', 'limits', 'preferredLeader', 'logLevel', 'join']);
   const cluster = c.string(root, 'cluster', '');
 
   const rawNodes = root['nodes'];
@@ -190,7 +197,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
   const nodes: NodeConfig[] = rawNodes.map((raw: unknown, i: number) => {
     const f = `nodes[${i}]`;
     const n = c.object(raw, f);
-    c.onlyKnown(n, f, ['id', 'raftAddress', 'clientAddress', 'dataDir', 'voter', 'metricsAddress']);
+    c.onlyKnown(n, f, ['id', 'raftAddress', 'clientAddress', 'dataDir', 'learner', 'httpAddress']);
     const id = c.string(n, 'id', f);
     if (!NODE_ID.test(id)) c.fail(`${f}.id`, `"${id}" must be 1-64 characters of letters, digits, '.', '_' or '-'`);
     const priorId = ids.get(id);
@@ -200,34 +207,35 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     claim(raftAddress, `${f}.raftAddress`);
     const clientAddress = c.address(n, 'clientAddress', f);
     claim(clientAddress, `${f}.clientAddress`);
-    let metricsAddress: string | undefined;
-    if (n['metricsAddress'] !== undefined) {
-      metricsAddress = c.address(n, 'metricsAddress', f);
-      claim(metricsAddress, `${f}.metricsAddress`);
+    let httpAddress: string | undefined;
+    if (n['httpAddress'] !== undefined) {
+      httpAddress = c.address(n, 'httpAddress', f);
+      claim(httpAddress, `${f}.httpAddress`);
     }
     const dataDir = path.resolve(baseDir, c.string(n, 'dataDir', f));
     const priorDir = dataDirs.get(dataDir);
     if (priorDir) c.fail(`${f}.dataDir`, `duplicate data directory ${dataDir} (also ${priorDir}); each node needs its own`);
     dataDirs.set(dataDir, `${f}.dataDir`);
-    const node: NodeConfig = { id, raftAddress, clientAddress, dataDir, voter: c.bool(n, 'voter', f, true) };
-    if (metricsAddress) node.metricsAddress = metricsAddress;
+    const node: NodeConfig = { id, raftAddress, clientAddress, dataDir, learner: c.bool(n, 'learner', f, false) };
+    if (httpAddress) node.httpAddress = httpAddress;
     return node;
   });
-  if (!nodes.some((n) => n.voter)) c.fail('nodes', 'at least one node must be a voter');
+  if (!nodes.some((n) => !n.learner)) c.fail('nodes', 'at least one node must be a voter (not a learner)');
 
   const r = root['raft'] === undefined ? {} : c.object(root['raft'], 'raft');
-  c.onlyKnown(r, 'raft', Object.keys(DEFAULT_RAFT_SETTINGS));
+  c.onlyKnown(r, 'raft', [...Object.keys(DEFAULT_RAFT_SETTINGS), 'retainEntries']);
   const d = DEFAULT_RAFT_SETTINGS;
   const raft: RaftSettings = {
     tickMs: c.int(r, 'tickMs', 'raft', d.tickMs, 1, 60_000),
     electionTicks: c.int(r, 'electionTicks', 'raft', d.electionTicks, 2, 1_000_000),
     heartbeatTicks: c.int(r, 'heartbeatTicks', 'raft', d.heartbeatTicks, 1, 1_000_000),
-    snapshotEntries: c.int(r, 'snapshotEntries', 'raft', d.snapshotEntries, 1, Number.MAX_SAFE_INTEGER),
+    snapshotEntries: c.int(r, 'snapshotEntries', 'raft', d.snapshotEntries, 0, Number.MAX_SAFE_INTEGER),
     preVote: c.bool(r, 'preVote', 'raft', d.preVote),
     checkQuorum: c.bool(r, 'checkQuorum', 'raft', d.checkQuorum),
     maxInflightMsgs: c.int(r, 'maxInflightMsgs', 'raft', d.maxInflightMsgs, 1, 1_000_000),
     maxSizePerMsg: c.int(r, 'maxSizePerMsg', 'raft', d.maxSizePerMsg, 1, 1024 * 1024 * 1024),
   };
+  if (r['retainEntries'] !== undefined) raft.retainEntries = c.int(r, 'retainEntries', 'raft', undefined, 0, Number.MAX_SAFE_INTEGER);
   if (raft.heartbeatTicks >= raft.electionTicks) {
     c.fail(
       'raft.heartbeatTicks',
@@ -248,13 +256,14 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     nodes,
     raft,
     limits,
+    join: c.bool(root, 'join', '', false),
     logLevel: 'info',
   };
   const preferred = c.optString(root, 'preferredLeader', '');
   if (preferred !== undefined) {
     const node = nodes.find((n) => n.id === preferred);
     if (!node) c.fail('preferredLeader', `unknown node id ${preferred} (nodes: ${nodes.map((n) => n.id).join(', ')})`);
-    if (!node.voter) c.fail('preferredLeader', `${preferred} is a learner; only a voter can lead`);
+    if (node.learner) c.fail('preferredLeader', `${preferred} is a learner; only a voter can lead`);
     config.preferredLeader = preferred;
   }
   const level = c.optString(root, 'logLevel', '');
@@ -275,6 +284,9 @@ export async function loadConfig(file: string): Promise<ClusterConfig> {
   }
   return parseConfig(text, file);
 }
+
+/** Alias of loadConfig (the name the runtime uses). */
+export const loadClusterConfig = loadConfig;
 
 /** The node `id` from the config (for `serve --node ID`). */
 export function selectNode(config: ClusterConfig, id: string, field = '--node'): NodeConfig {

@@ -8,6 +8,7 @@ import {
   InvalidArgumentError,
   NotLeaderError,
   OverloadedError,
+  ReceiptTooOldError,
   ShuttingDownError,
   StaleReadError,
   StaleSequenceError,
@@ -74,6 +75,9 @@ export function errorToStatus(err: unknown): GrpcStatus {
   if (err instanceof ShuttingDownError) return statusWith(status.UNAVAILABLE, err, { 'node-id': err.nodeId });
   if (err instanceof StaleSequenceError) {
     return statusWith(status.ABORTED, err, { 'client-id': err.clientId, seq: err.seq });
+  }
+  if (err instanceof ReceiptTooOldError) {
+    return statusWith(status.OUT_OF_RANGE, err, { term: err.term, index: err.index, 'snapshot-index': err.snapshotIndex });
   }
   if (err instanceof ProposalDroppedError) return statusWith(status.UNAVAILABLE, err, { reason: err.reason });
   if (err instanceof ConfChangeRejectedError) {
@@ -142,6 +146,8 @@ export function statusToError(err: StatusLike, deadlineMs = 0): Error {
       return withMessage(new ShuttingDownError(field(md, 'node-id')), details);
     case 'StaleSequenceError':
       return withMessage(new StaleSequenceError(field(md, 'client-id'), numField(md, 'seq')), details);
+    case 'ReceiptTooOldError':
+      return withMessage(new ReceiptTooOldError(numField(md, 'term'), numField(md, 'index'), numField(md, 'snapshot-index')), details);
     case 'ProposalDroppedError':
       return withMessage(new ProposalDroppedError(field(md, 'reason')), details);
     case 'ConfChangeRejectedError':

@@ -4,7 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { KvBackend, Durability, ReadOptions, WriteAck, NodeStatus } from './kv-backend.ts';
 import type { Command, Compare, OpResult, Op, KeyValue } from '../storage/command.ts';
-import { InvalidArgumentError, OverloadedError } from './errors.ts';
+import { InvalidArgumentError, OverloadedError, StaleSequenceError } from './errors.ts';
 import { errorToStatus } from './grpc-status.ts';
 import {
   COMPARE_RESULT_FROM_WIRE,
@@ -341,7 +341,13 @@ function opResultToWire(r: OpResult): WireOpResult {
   }
 }
 
-function writeResponse(ack: WriteAck): WireWriteResponse {
+function writeResponse(ack: WriteAck, command: Command): WireWriteResponse {
+  const r = ack.result?.result;
+  // The runtime normally throws these itself; never encode a non-applied command as a success.
+  if (r?.op === 'error') {
+    if (r.name === 'StaleSequenceError') throw new StaleSequenceError(command.clientId, command.seq);
+    throw new InvalidArgumentError('command', r.message);
+  }
   return {
     term: ack.term,
     index: ack.index,
@@ -379,7 +385,8 @@ type Handlers = { [M in KvMethodName]: (req: never, deadline: number) => Promise
 function makeHandlers(backend: KvBackend, l: KvServiceLimits): Handlers {
   const write = async (session: ReturnType<typeof sessionFields>, op: Op, deadline: number) => {
     const { durability, ...rest } = session;
-    return writeResponse(await backend.write({ command: { ...rest, op }, durability, deadline }));
+    const command: Command = { ...rest, op };
+    return writeResponse(await backend.write({ command, durability, deadline }), command);
   };
   return {
     Put: async (r: WirePutRequest, deadline) => {

@@ -1,0 +1,100 @@
+// Command-line parsing (node:util parseArgs): one option table for all commands, then a check
+// that each command got only the options it understands.
+import { parseArgs } from 'node:util';
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+const OPTIONS = {
+  endpoints: { type: 'string' },
+  config: { type: 'string' },
+  json: { type: 'boolean' },
+  timeout: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  async: { type: 'boolean' },
+  consistency: { type: 'string' },
+  'min-index': { type: 'string' },
+  'max-lag-ms': { type: 'string' },
+  limit: { type: 'string' },
+  node: { type: 'string' },
+} as const;
+
+type OptionName = keyof typeof OPTIONS;
+
+export interface ParsedArgs {
+  command: string;
+  positionals: string[];
+  values: { [K in OptionName]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
+}
+
+const GLOBAL: readonly OptionName[] = ['endpoints', 'config', 'json', 'timeout', 'help'];
+
+/** Per command: its positional arguments and the options it accepts beyond the global ones. */
+export const COMMANDS: Record<string, { args: string[]; options: OptionName[]; about: string }> = {
+  put: { args: ['KEY', 'VALUE'], options: ['async'], about: 'write KEY = VALUE (--async: ack once in the leader log)' },
+  get: {
+    args: ['KEY'],
+    options: ['consistency', 'min-index', 'max-lag-ms'],
+    about: 'read KEY (--consistency linearizable|lease|follower); exit 1 if absent',
+  },
+  del: { args: ['KEY'], options: ['async'], about: 'delete KEY' },
+  scan: {
+    args: ['PREFIX'],
+    options: ['limit', 'consistency', 'min-index', 'max-lag-ms'],
+    about: 'list keys starting with PREFIX ("" = all) (--limit N)',
+  },
+  status: { args: [], options: [], about: 'one row per node: id, address, role, term, commit, applied, lag' },
+  'transfer-leader': { args: ['NODE_ID'], options: [], about: 'hand leadership to NODE_ID (planned switchover)' },
+  serve: { args: [], options: ['node'], about: 'run one node: serve --config FILE --node ID' },
+  cluster: { args: [], options: [], about: 'run every node of --config FILE on this machine' },
+  help: { args: [], options: [], about: 'show this help' },
+};
+
+export function usage(): string {
+  const lines = [
+    'usage: quorumkv <command> [args] [--endpoints host:port,... | --config FILE] [--json] [--timeout MS]',
+    '',
+    'commands:',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${[name, ...c.args].join(' ').padEnd(28)} ${c.about}`),
+    '',
+    'options:',
+    '  --endpoints a,b,c   client addresses of the nodes (or QUORUMKV_ENDPOINTS)',
+    '  --config FILE       take the endpoints from a cluster config file',
+    '  --json              machine-readable output on stdout',
+    '  --timeout MS        deadline per request, retries included (default 5000)',
+    '',
+    'exit codes: 0 ok, 1 not found, 2 usage or invalid request, 3 cluster unavailable, 4 other failure',
+  ];
+  return lines.join('\n');
+}
+
+export function parseCli(argv: string[]): ParsedArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const values = parsed.values as ParsedArgs['values'];
+  const [command = values.help ? 'help' : '', ...positionals] = parsed.positionals;
+  if (!command) throw new UsageError('no command given');
+  const spec = COMMANDS[command];
+  if (!spec) throw new UsageError(`unknown command "${command}"`);
+  for (const name of Object.keys(values) as OptionName[]) {
+    if (!GLOBAL.includes(name) && !spec.options.includes(name)) throw new UsageError(`${command} does not take --${name}`);
+  }
+  if (command !== 'help' && !values.help && positionals.length !== spec.args.length) {
+    throw new UsageError(`${command} takes ${spec.args.length ? spec.args.join(' ') : 'no arguments'}, got ${positionals.length} argument(s)`);
+  }
+  return { command: values.help ? 'help' : command, positionals, values };
+}
+
+/** A non-negative integer option, or undefined when absent. */
+export function intOption(values: ParsedArgs['values'], name: 'timeout' | 'limit' | 'min-index' | 'max-lag-ms', min = 0): number | undefined {
+  const raw = values[name];
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got "${raw}"`);
+  return n;
+}

@@ -1,0 +1,69 @@
+// The CLI's dispatcher: parse, run one command, map the outcome to an exit code.
+import { ClientUsageError, ClusterUnavailableError, DeadlineExceededError, InvalidArgumentError, NotLeaderError, OverloadedError, ShuttingDownError } from '../client/errors.ts';
+import type { KvClient } from '../client/kv-client.ts';
+import { ConfigError } from '../node/config.ts';
+import { parseCli, usage, UsageError } from './args.ts';
+import type { ParsedArgs } from './args.ts';
+import { clientFromArgs } from './client-from-args.ts';
+import { EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE } from './exit-codes.ts';
+import { delCommand, getCommand, putCommand, scanCommand } from './kv-commands.ts';
+import { printJson } from './output.ts';
+import type { CliIo } from './output.ts';
+import { clusterCommand, serveCommand } from './server-commands.ts';
+import { statusCommand, transferLeaderCommand } from './status-command.ts';
+
+type ClientCommand = (kv: KvClient, args: ParsedArgs, io: CliIo) => Promise<number>;
+
+const CLIENT_COMMANDS: Record<string, ClientCommand> = {
+  put: putCommand,
+  get: getCommand,
+  del: delCommand,
+  scan: scanCommand,
+  status: statusCommand,
+  'transfer-leader': transferLeaderCommand,
+};
+
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof UsageError || err instanceof ConfigError || err instanceof InvalidArgumentError || err instanceof ClientUsageError) {
+    return EXIT_USAGE;
+  }
+  if (
+    err instanceof ClusterUnavailableError ||
+    err instanceof DeadlineExceededError ||
+    err instanceof NotLeaderError ||
+    err instanceof OverloadedError ||
+    err instanceof ShuttingDownError
+  ) {
+    return EXIT_UNAVAILABLE;
+  }
+  return EXIT_FAILED;
+}
+
+/** Run the CLI with `argv` (without node and script); resolves with the process exit code. */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  let json = argv.includes('--json');
+  try {
+    const args = parseCli(argv);
+    json = args.values.json === true;
+    if (args.command === 'help') {
+      io.stdout.write(`${usage()}\n`);
+      return EXIT_OK;
+    }
+    if (args.command === 'serve') return await serveCommand(args);
+    if (args.command === 'cluster') return await clusterCommand(args);
+    const command = CLIENT_COMMANDS[args.command]!;
+    const kv = await clientFromArgs(args, io.env);
+    try {
+      return await command(kv, args, io);
+    } finally {
+      await kv.close();
+    }
+  } catch (err) {
+    const code = exitCodeFor(err);
+    const e = err instanceof Error ? err : new Error(String(err));
+    if (json) printJson(io, { error: { name: e.name, message: e.message, exitCode: code } });
+    else io.stderr.write(`error: ${e.message}\n`);
+    if (err instanceof UsageError) io.stderr.write(`\n${usage()}\n`);
+    return code;
+  }
+}
