@@ -3,7 +3,7 @@
 import { Level } from 'level';
 import type { Entry, Snapshot } from '../raft/types.ts';
 import type { CommandResult, KeyValue } from './command.ts';
-import { InvalidSnapshotError, StorageClosedError } from './errors.ts';
+import { InvalidSnapshotError, StorageClosedError, StorageCorruptionError } from './errors.ts';
 import { applyEntries, type KvReadView } from './kv-applier.ts';
 import {
   APPLIED_KEY, DATA_PREFIX, SESSION_PREFIX, compareBytes, dataKey, decodeApplied, decodeSession, decodeStoredValue,
@@ -52,7 +52,7 @@ export class LevelStateMachine implements StateMachine {
       await sm.load();
     } catch (err) {
       await db.close();
-      throw err;
+      throw new StorageCorruptionError(options.dir, 0, `state machine metadata does not decode (${(err as Error).message})`);
     }
     return sm;
   }

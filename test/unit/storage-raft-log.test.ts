@@ -345,3 +345,18 @@ async function flipByte(file: string, offset: number): Promise<void> {
     await fd.close();
   }
 }
+
+test('file: a save is invisible to reads until its fsync completes; slow fsyncs are logged', async (t) => {
+  const dir = await tempDir(t);
+  const logger = recordingLogger();
+  const fsyncMs: number[] = [];
+  const s = await FileRaftStorage.open({ dir, bootstrap: conf, logger, slowFsyncMs: -1, onFsync: (ms) => void fsyncMs.push(ms) });
+  const saving = s.save({ entries: range(1, 2, 1) });
+  t.is(s.lastIndex(), 0, 'not yet durable, so not yet readable');
+  await saving;
+  t.is(s.lastIndex(), 2);
+  t.is(fsyncMs.length, 1);
+  t.deepEqual(logger.warnings.map((w) => w.event), ['log.slow_fsync']);
+  await s.close();
+  await t.throwsAsync(s.save({ entries: [ent(3, 1)] }), { name: 'StorageClosedError' });
+});
