@@ -39,6 +39,8 @@ export interface GrpcTransportOptions {
   /** HTTP/2 keepalive ping period and timeout: how fast a silent (e.g. SIGSTOPped) peer is noticed. */
   keepaliveTimeMs?: number; // default 2000
   keepaliveTimeoutMs?: number; // default 1000
+  /** A peer that has not accepted a new stream by then counts as unreachable (stopped process). */
+  streamOpenTimeoutMs?: number; // default 3000
   /** How long close() lets in-flight calls finish before cutting them. */
   shutdownGraceMs?: number; // default 200
   /** Source of jitter in [0, 1). */
@@ -68,6 +70,7 @@ interface ResolvedOptions {
   unreachableThrottleMs: number;
   keepaliveTimeMs: number;
   keepaliveTimeoutMs: number;
+  streamOpenTimeoutMs: number;
   shutdownGraceMs: number;
 }
 
@@ -112,6 +115,7 @@ export class GrpcTransport implements Transport {
       unreachableThrottleMs: nonNegativeInt(options.unreachableThrottleMs, 'unreachableThrottleMs', 1000),
       keepaliveTimeMs: positiveInt(options.keepaliveTimeMs, 'keepaliveTimeMs', 2000),
       keepaliveTimeoutMs: positiveInt(options.keepaliveTimeoutMs, 'keepaliveTimeoutMs', 1000),
+      streamOpenTimeoutMs: positiveInt(options.streamOpenTimeoutMs, 'streamOpenTimeoutMs', 3000),
       shutdownGraceMs: nonNegativeInt(options.shutdownGraceMs, 'shutdownGraceMs', 200),
     };
     if (this.o.snapshotChunkBytes >= this.o.maxReceiveMessageBytes) {
@@ -237,6 +241,7 @@ export class GrpcTransport implements Transport {
         queueLimits: { maxMessages: this.o.maxQueueMessages, maxBytes: this.o.maxQueueBytes },
         maxBatchBytes: this.o.maxBatchBytes,
         snapshotChunkBytes: this.o.snapshotChunkBytes,
+        openTimeoutMs: this.o.streamOpenTimeoutMs,
         backoff: this.o.reconnectBackoff,
         random: this.random,
         logger: this.logger,

@@ -137,6 +137,7 @@ function handleSnapshot(
   let received = 0;
   let crc = 0;
   let done = false;
+  call.sendMetadata(new Metadata()); // tells the sender the transfer is accepted (see its open timeout)
 
   function reject(code: status, reason: string): void {
     if (done) return;

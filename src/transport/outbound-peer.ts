@@ -35,6 +35,8 @@ export interface OutboundPeerOptions {
   queueLimits: QueueLimits;
   maxBatchBytes: number;
   snapshotChunkBytes: number;
+  /** A stream or snapshot call the peer has not accepted by then is abandoned as failed. */
+  openTimeoutMs: number;
   backoff: BackoffOptions;
   random: () => number;
   logger: TransportLogger;
@@ -51,6 +53,11 @@ const MAX_INFLIGHT_WRITES = 2;
 interface ActiveStream {
   call: ClientWritableStream<MessageBatchPb>;
   inflight: number;
+  /** The peer sent response headers. Until then nothing is written, so that a peer that accepts
+   * TCP but never answers (stopped process, black hole) leaves messages in the bounded queue
+   * rather than in grpc's unbounded pre-connection buffer. */
+  accepted: boolean;
+  openTimer: NodeJS.Timeout | null;
 }
 
 export class OutboundPeer {
@@ -116,6 +123,7 @@ export class OutboundPeer {
     this.flushTimer = this.reconnectTimer = null;
     const stream = this.stream;
     this.stream = null;
+    if (stream?.openTimer) clearTimeout(stream.openTimer);
     stream?.call.cancel();
     this.snapshotInFlight?.cancel();
     this.snapshotInFlight = null;
@@ -137,6 +145,7 @@ export class OutboundPeer {
       this.openStream();
     }
     const stream = this.stream!;
+    if (!stream.accepted) return; // flushed again once the peer accepts the stream
     while (this.queue.length > 0 && stream.inflight < MAX_INFLIGHT_WRITES) {
       const batch = this.queue.take(this.options.maxBatchBytes);
       let payload: Uint8Array;
@@ -166,6 +175,8 @@ export class OutboundPeer {
     const method = this.options.service.Stream;
     const stream: ActiveStream = {
       inflight: 0,
+      accepted: false,
+      openTimer: null,
       call: this.client.makeClientStreamRequest(
         method.path,
         method.requestSerialize,
@@ -179,6 +190,10 @@ export class OutboundPeer {
     stream.call.on('metadata', () => {
       // The peer accepted the stream: the link works, so start the next outage's backoff afresh.
       if (this.stream !== stream) return;
+      stream.accepted = true;
+      if (stream.openTimer) clearTimeout(stream.openTimer);
+      stream.openTimer = null;
+      this.scheduleFlush();
       this.backoff.reset();
       this.counters.connected = true;
       this.options.throttle.reset(`stream:${this.id}`);
@@ -186,10 +201,17 @@ export class OutboundPeer {
     stream.call.on('drain', () => {
       if (this.stream === stream) this.scheduleFlush();
     });
+    stream.openTimer = setTimeout(() => {
+      stream.openTimer = null;
+      // Ends through onStreamEnd as a failure: unreachable report, backoff, retry.
+      if (this.stream === stream && !stream.accepted) stream.call.cancel();
+    }, this.options.openTimeoutMs);
+    stream.openTimer.unref();
     this.stream = stream;
   }
 
   private onStreamEnd(stream: ActiveStream, err: ServiceError | null): void {
+    if (stream.openTimer) clearTimeout(stream.openTimer);
     if (this.stream !== stream || this.closed) return; // we ended it on purpose
     this.stream = null;
     this.counters.connected = false;
@@ -197,7 +219,13 @@ export class OutboundPeer {
     const delayMs = this.backoff.next();
     this.options.throttle.warn(
       `stream:${this.id}`,
-      { peer: this.id, address: this.address, code: err?.code, details: err?.details, retryInMs: delayMs },
+      {
+        peer: this.id,
+        address: this.address,
+        code: err?.code,
+        details: stream.accepted ? err?.details : `peer did not accept the stream within ${this.options.openTimeoutMs} ms (${err?.details})`,
+        retryInMs: delayMs,
+      },
       'raft stream to peer failed; reconnecting with backoff',
     );
     this.options.onUnreachable();
@@ -229,6 +257,7 @@ export class OutboundPeer {
       clusterName: this.options.clusterName,
       message,
       chunkBytes: this.options.snapshotChunkBytes,
+      openTimeoutMs: this.options.openTimeoutMs,
       corruptChunk: this.options.corruptSnapshotChunk,
     });
     this.snapshotInFlight = transfer;

@@ -21,6 +21,8 @@ export interface SnapshotSendOptions {
   clusterName: string;
   message: Message;
   chunkBytes: number;
+  /** Cancel when the receiver has not accepted the call (sent headers) by then. */
+  openTimeoutMs: number;
   /** Test hook: return true to flip a byte in data chunk `chunkIndex` after the CRC was computed. */
   corruptChunk?: (chunkIndex: number) => boolean;
 }
@@ -62,6 +64,7 @@ export function sendSnapshot(options: SnapshotSendOptions): SnapshotTransfer {
     {},
     (err, ack) => {
       finished = true;
+      clearTimeout(openTimer);
       call.removeListener('drain', pump);
       if (err) resolveDone({ ok: false, error: `${err.code} ${err.details || err.message}` });
       else if (!ack?.accepted) resolveDone({ ok: false, error: 'receiver answered without accepting the snapshot' });
@@ -70,6 +73,13 @@ export function sendSnapshot(options: SnapshotSendOptions): SnapshotTransfer {
   );
   // Failures arrive through the callback; an 'error' event without a listener would crash the node.
   call.on('error', () => {});
+  // Without this a peer that accepts TCP but never answers would hold the transfer (and Raft's
+  // snapshot state for that follower) until grpc's 20 s connect timeout.
+  const openTimer = setTimeout(() => {
+    if (!finished) call.cancel();
+  }, options.openTimeoutMs);
+  openTimer.unref();
+  call.on('metadata', () => clearTimeout(openTimer));
 
   let offset = 0;
   let chunkIndex = 0;

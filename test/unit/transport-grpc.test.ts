@@ -1,4 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
+import net from 'node:net';
 import { Client, Metadata, credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { pack } from 'msgpackr';
 import { GrpcTransport, type GrpcTransportOptions } from '../../src/transport/grpc-transport.ts';
@@ -174,7 +175,8 @@ test('a full queue drops messages instead of growing, counts them, and send neve
 });
 
 test('a snapshot of a few MiB arrives intact and reports ok', async (t) => {
-  const [a, b] = await Promise.all([startNode(t, 'a'), startNode(t, 'b')]);
+  // Small chunks: ~100 writes, far past the call's write buffer, so the drain path is exercised.
+  const [a, b] = await Promise.all([startNode(t, 'a', { snapshotChunkBytes: 32 * 1024 }), startNode(t, 'b')]);
   connect([a, b]);
   const data = bytesOf(3 * 1024 * 1024 + 123, 42);
   const snap = snapMessage('a', 'b', data);
@@ -215,6 +217,37 @@ test('a snapshot to an unreachable peer reports not ok', async (t) => {
   a.transport.send([snapMessage('a', 'dead', bytesOf(1000, 1))]);
   await eventually(t, 'snapshot status', () => a.snapshots.length === 1);
   t.deepEqual(a.snapshots, [{ to: 'dead', ok: false }]);
+});
+
+test('a peer that accepts TCP but never answers is reported unreachable and its queue stays bounded', async (t) => {
+  // Models a SIGSTOPped process: the kernel completes the handshake, nothing else happens.
+  const sockets = new Set<net.Socket>();
+  const hole = net.createServer((s) => sockets.add(s));
+  await new Promise<void>((r) => hole.listen(0, '127.0.0.1', r));
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    hole.close();
+  });
+  const port = (hole.address() as net.AddressInfo).port;
+  const a = await startNode(t, 'a', {
+    peers: [{ id: 'stopped', raftAddress: `127.0.0.1:${port}` }],
+    maxQueueMessages: 50,
+    streamOpenTimeoutMs: 200,
+    unreachableThrottleMs: 0,
+  });
+  a.transport.send([snapMessage('a', 'stopped', bytesOf(10_000, 3))]);
+  const timer = setInterval(() => a.transport.send(Array.from({ length: 20 }, (_, i) => heartbeat('a', 'stopped', i))), 20);
+  t.teardown(() => clearInterval(timer));
+  await eventually(t, 'stream open timeout and snapshot failure', () => {
+    const s = a.transport.stats().peers.stopped!;
+    return s.streamFailures >= 1 && a.snapshots.length === 1 && s.droppedMessages > 0;
+  });
+  clearInterval(timer);
+  const s = a.transport.stats().peers.stopped!;
+  t.true(s.queuedMessages <= 50);
+  t.is(s.sentMessages, 0, 'nothing was handed to grpc before the peer accepted the stream');
+  t.true(a.unreachable.includes('stopped'));
+  t.deepEqual(a.snapshots, [{ to: 'stopped', ok: false }]);
 });
 
 function rawStream(t: ExecutionContext, address: string, serialize: (b: MessageBatchPb) => Buffer = raftServiceDefinition().Stream.requestSerialize) {
