@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { loadClusterConfig } from './config.ts';
 import { NodeProbe, type ProbeStatus } from './node-probe.ts';
 
+// Resolved from this file, not the cwd: `--import tsx` alone fails when run from another directory.
+const TSX = import.meta.resolve('tsx');
 const CLI_MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 
 export interface ClusterLauncherOptions {
@@ -16,10 +18,6 @@ export interface ClusterLauncherOptions {
   stopGraceMs?: number;
   /** Where the launcher's own lines go (default stdout). */
   out?: (line: string) => void;
-}
-
-export class ClusterLaunchError extends Error {
-  override name = 'ClusterLaunchError';
 }
 
 interface Child {
@@ -80,7 +78,7 @@ export async function runClusterLauncher(configPath: string, options: ClusterLau
 
   try {
     for (const node of config.nodes) {
-      const proc = spawn(process.execPath, ['--import', 'tsx', CLI_MAIN, 'serve', '--config', configPath, '--node', node.id], {
+      const proc = spawn(process.execPath, ['--import', TSX, CLI_MAIN, 'serve', '--config', configPath, '--node', node.id], {
         stdio: ['ignore', 'pipe', 'pipe'],
         // Own process group not needed: the launcher forwards signals itself and Ctrl-C reaches the
         // group anyway; children treat a second signal as "exit now".

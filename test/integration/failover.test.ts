@@ -1,6 +1,6 @@
 // One real 3-process cluster shared by the serial steps below (each step leaves it healthy).
 import test from 'ava';
-import { eventually, httpGet, ProcessCluster, sleep } from './harness.ts';
+import { eventually, httpGet, ProcessCluster } from './harness.ts';
 
 let cluster: ProcessCluster;
 let seq = 0;
@@ -80,7 +80,6 @@ test.serial('SIGSTOP of a follower does not stop writes; after SIGCONT it catche
     'the resumed follower to catch up',
   );
   t.is(r.value, 'p4');
-  await sleep(0);
 });
 
 test.serial('SIGTERM stops a node cleanly with exit code 0', async (t) => {

@@ -12,6 +12,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { NodeProbe, type ProbeStatus } from '../../src/node/node-probe.ts';
 
+// Resolved from this file, not the cwd: `--import tsx` alone fails when run from another directory.
+const TSX = import.meta.resolve('tsx');
 const SERVE_MAIN = fileURLToPath(new URL('../../src/node/serve-main.ts', import.meta.url));
 
 export interface RaftOverrides {
@@ -187,7 +189,7 @@ export class ProcessCluster {
   }
 
   private async spawn(h: NodeHandle, ports: { raft: number; client: number }): Promise<void> {
-    const proc = spawn(process.execPath, ['--import', 'tsx', SERVE_MAIN, '--config', this.configPath, '--node', h.id], {
+    const proc = spawn(process.execPath, ['--import', TSX, SERVE_MAIN, '--config', this.configPath, '--node', h.id], {
       env: {
         ...process.env,
         QUORUMKV_RAFT_PORT: String(ports.raft),
