@@ -2,5 +2,5 @@ export { RawNode } from './raw-node.ts';
 export { MemoryStorage } from './memory-storage.ts';
 export { CompactedError, UnavailableError, entrySize, type LogStorage } from './log-storage.ts';
 export { ConfChangeRejectedError, InvariantError, NotLeaderError, ProposalDroppedError, invariant } from './errors.ts';
-export { decodeConfChange, encodeConfChange, MalformedConfChangeError } from './conf-change-codec.ts';
+export { applyConfChangeTo, decodeConfChange, decodeConfEntry, encodeConfEntry, MalformedConfChangeError, type ConfEntry } from './conf-change-codec.ts';
 export * from './types.ts';

@@ -1,5 +1,5 @@
 import { ConfChangeRejectedError, NotLeaderError, ProposalDroppedError, invariant } from './errors.ts';
-import { decodeConfChange, encodeConfChange, MalformedConfChangeError } from './conf-change-codec.ts';
+import { applyConfChangeTo, decodeConfEntry, encodeConfEntry, MalformedConfChangeError } from './conf-change-codec.ts';
 import type { LogStorage } from './log-storage.ts';
 import { Progress, quorumSize, quorumValue, tallyVotes } from './progress.ts';
 import { RaftLog } from './raft-log.ts';
@@ -665,17 +665,23 @@ export class Raft {
         if (isVoter && this.voters.size === 1) throw new ConfChangeRejectedError(`${change.nodeId} is the last voter`);
         break;
     }
-    const receipt = this.appendEntries([{ type: 'conf', data: encodeConfChange(change) }]);
+    const result = applyConfChangeTo(this.confState(), change);
+    const receipt = this.appendEntries([{ type: 'conf', data: encodeConfEntry(change, result) }]);
     this.pendingConfIndex = receipt.index;
     this.broadcastPending = true;
     return receipt;
   }
 
-  /** Apply a committed conf entry (called by RawNode.advance in log order). */
+  /**
+   * Apply a committed conf entry (called by RawNode.advance in log order). The entry carries the
+   * whole resulting membership, which replaces ours: a joiner replaying the log from index 1 never
+   * knew the bootstrap membership and must not reconstruct it from deltas.
+   */
   applyConfEntry(entry: Entry): void {
     let change: ConfChange;
+    let result: ConfState;
     try {
-      change = decodeConfChange(entry.data);
+      ({ change, result } = decodeConfEntry(entry.data));
     } catch (error) {
       if (error instanceof MalformedConfChangeError) {
         this.logger.warn('raft.conf_change_malformed', { id: this.id, index: entry.index, error: error.message });
@@ -685,26 +691,23 @@ export class Raft {
     }
     const { nodeId } = change;
     const lastIndex = this.log.lastIndex();
-    switch (change.type) {
-      case 'addVoter': {
-        this.learners.delete(nodeId);
-        this.voters.add(nodeId);
-        const pr = this.progress.get(nodeId);
-        if (pr) pr.isLearner = false;
-        else this.progress.set(nodeId, new Progress(lastIndex + 1, this.maxInflight, false));
-        break;
+    this.voters = new Set(result.voters);
+    this.learners = new Set(result.learners);
+    for (const id of [...this.progress.keys()]) {
+      if (!this.voters.has(id) && !this.learners.has(id)) {
+        this.progress.delete(id);
+        this.leaseAcks.delete(id);
       }
-      case 'addLearner':
-        if (this.voters.has(nodeId)) break; // refused at proposal time; ignore a stale duplicate
-        this.learners.add(nodeId);
-        if (!this.progress.has(nodeId)) this.progress.set(nodeId, new Progress(lastIndex + 1, this.maxInflight, true));
-        break;
-      case 'removeNode':
-        this.voters.delete(nodeId);
-        this.learners.delete(nodeId);
-        this.progress.delete(nodeId);
-        this.leaseAcks.delete(nodeId);
-        break;
+    }
+    for (const id of [...result.voters, ...result.learners]) {
+      const isLearner = this.learners.has(id);
+      const pr = this.progress.get(id);
+      if (pr) pr.isLearner = isLearner;
+      else {
+        const fresh = new Progress(lastIndex + 1, this.maxInflight, isLearner);
+        if (id === this.id) fresh.match = lastIndex;
+        this.progress.set(id, fresh);
+      }
     }
     this.logger.info('raft.conf_change_applied', { id: this.id, index: entry.index, change: change.type, nodeId, voters: [...this.voters], learners: [...this.learners] });
     if (this.role !== 'leader') return;
