@@ -101,6 +101,12 @@ export class EndpointPool {
     return ch;
   }
 
+  /** Whether the channel to `address` is connected right now (a call could have reached the node). */
+  isConnected(address: string): boolean {
+    const ch = this.channels.get(address);
+    return ch !== undefined && ch.getChannel().getConnectivityState(false) === grpc.connectivityState.READY;
+  }
+
   /** One unary call; rejects with the raw grpc ServiceError (the caller maps it). */
   call<Res>(address: string, method: KvMethodName, request: object, deadline: number): Promise<Res> {
     const def = kvServiceDefinition()[method];

@@ -2,7 +2,7 @@
 // on unreachable nodes with bounded backoff until the deadline, and keeps a write's seq across
 // retries so the cluster applies it at most once.
 import * as grpc from '@grpc/grpc-js';
-import { statusToError } from '../node/grpc-status.ts';
+import { remoteErrorName, statusToError } from '../node/grpc-status.ts';
 import type { StatusLike } from '../node/grpc-status.ts';
 import { ProposalDroppedError } from '../raft/errors.ts';
 import type { NodeStatus } from '../node/kv-backend.ts';
@@ -477,8 +477,14 @@ export class KvClient {
     let backoffMs = BACKOFF_START_MS;
     let freeRedirects = MAX_FREE_REDIRECTS;
     let unreachableInRow = 0;
-    let onlyUnreachable = true;
+    // Whether any node actually took part (answered, or was connected when the attempt timed
+    // out). If none did, running out of time means the cluster is unavailable, not slow.
+    let reachedNode = false;
     let lastError: Error | undefined;
+    const outOfTime = (): Error =>
+      reachedNode || !lastError
+        ? new DeadlineExceededError(deadlineMs, what)
+        : new ClusterUnavailableError(this.pool.known(), deadlineMs, lastError);
     const staleNodes = new Set<string>();
 
     const backoff = async (): Promise<void> => {
@@ -490,10 +496,7 @@ export class KvClient {
     for (;;) {
       this.assertOpen();
       const now = Date.now();
-      if (now >= deadline) {
-        if (onlyUnreachable && lastError) throw new ClusterUnavailableError(this.pool.known(), deadlineMs, lastError);
-        throw new DeadlineExceededError(deadlineMs, what);
-      }
+      if (now >= deadline) throw outOfTime();
       const target = route === 'leader' ? this.pool.leaderTarget() : this.pool.nextRoundRobin();
       const attemptDeadline = fullAttempts ? deadline : Math.min(deadline, now + this.attemptTimeoutMs);
       try {
@@ -514,12 +517,14 @@ export class KvClient {
         }
         unreachableInRow = 0;
         if (err instanceof DeadlineExceededError) {
-          if (attemptDeadline >= deadline || Date.now() >= deadline) throw new DeadlineExceededError(deadlineMs, what);
+          // A bare timeout on a channel that never connected did not reach the node.
+          if (remoteErrorName(e as StatusLike) !== '' || this.pool.isConnected(target)) reachedNode = true;
+          if (attemptDeadline >= deadline || Date.now() >= deadline) throw outOfTime();
           // Only this attempt timed out (a hung, partitioned or quorum-less node): look elsewhere.
           this.pool.forgetLeader(target);
           continue;
         }
-        onlyUnreachable = false;
+        reachedNode = true;
         if (err instanceof NotLeaderError) {
           this.pool.forgetLeader(target);
           const hinted = err.leaderAddress || (err.leaderId ? this.pool.addressOf(err.leaderId) : undefined);
