@@ -1,7 +1,6 @@
 // msgpackr encoding of what travels inside Raft entries. Decoding validates the whole shape because
 // entry bytes come from peers: garbage must become a typed error, never a crash or a half-read value.
 import { Packr } from 'msgpackr';
-import type { ConfChange } from '../raft/types.ts';
 import type { Command, Compare, Op } from './command.ts';
 import { InvalidCommandError } from './errors.ts';
 
@@ -20,17 +19,6 @@ export function encodeCommand(command: Command): Uint8Array {
 export function decodeCommand(bytes: Uint8Array): Command {
   const value = unpackOrThrow(bytes, 'command');
   validateCommand(value);
-  return value;
-}
-
-export function encodeConfChange(cc: ConfChange): Uint8Array {
-  validateConfChange(cc);
-  return packr.pack(cc);
-}
-
-export function decodeConfChange(bytes: Uint8Array): ConfChange {
-  const value = unpackOrThrow(bytes, 'conf change');
-  validateConfChange(value);
   return value;
 }
 
@@ -112,13 +100,3 @@ function validateCompare(value: unknown, path: string): asserts value is Compare
   }
 }
 
-function validateConfChange(value: unknown): asserts value is ConfChange {
-  if (!isRecord(value)) throw new InvalidCommandError('conf change must be a map');
-  if (value.type !== 'addVoter' && value.type !== 'addLearner' && value.type !== 'removeNode') {
-    throw new InvalidCommandError('conf change type must be addVoter, addLearner or removeNode');
-  }
-  if (typeof value.nodeId !== 'string' || value.nodeId === '') throw new InvalidCommandError('conf change nodeId must be a non-empty string');
-  if (value.context !== undefined && !(value.context instanceof Uint8Array)) {
-    throw new InvalidCommandError('conf change context must be bytes when present');
-  }
-}

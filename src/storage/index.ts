@@ -6,7 +6,7 @@ export { FileRaftStorage, type FileRaftStorageOptions } from './file-raft-storag
 export { MemoryRaftStorage, type MemoryRaftStorageOptions } from './memory-raft-storage.ts';
 export { LevelStateMachine, type LevelStateMachineOptions } from './level-state-machine.ts';
 export { MemoryStateMachine, type MemoryStateMachineOptions } from './memory-state-machine.ts';
-export { encodeCommand, decodeCommand, encodeConfChange, decodeConfChange, validateCommand, MAX_TXN_DEPTH } from './codec.ts';
+export { encodeCommand, decodeCommand, validateCommand, MAX_TXN_DEPTH } from './codec.ts';
 export { prefixEnd } from './keyspace.ts';
 export { DEFAULT_MAX_SESSIONS, DEFAULT_MAX_RESULTS_PER_SESSION } from './session-table.ts';
 export {

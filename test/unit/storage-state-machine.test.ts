@@ -1,10 +1,11 @@
+import { encodeConfEntry } from '../../src/raft/conf-change-codec.ts';
 import test, { type ExecutionContext } from 'ava';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Entry } from '../../src/raft/types.ts';
 import {
-  InvalidSnapshotError, LevelStateMachine, MemoryStateMachine, encodeCommand, encodeConfChange, prefixEnd,
+  InvalidSnapshotError, LevelStateMachine, MemoryStateMachine, encodeCommand, prefixEnd,
   type Command, type CommandResult, type Op, type StateMachine,
 } from '../../src/storage/index.ts';
 
@@ -145,7 +146,7 @@ for (const [name, make] of impls) {
     const log = new Log(await make(t));
     const results = await log.apply(
       log.raw(new Uint8Array()),
-      log.raw(encodeConfChange({ type: 'addLearner', nodeId: 'n4' }), 'conf'),
+      log.raw(encodeConfEntry({ type: 'addLearner', nodeId: 'n4' }, { voters: ['n1'], learners: ['n4'] }), 'conf'),
       log.raw(new Uint8Array([0xc1, 0xff, 0x00])),
       log.raw(encodeCommand({ clientId: '', seq: 0, firstUnacked: 0, op: put('x', '1') }).slice(0, 5)),
       log.entry(put('y', '1')),
