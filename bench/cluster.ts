@@ -1,0 +1,194 @@
+// A fresh three-node cluster of real `quorumkv serve` processes for one bench run: loopback ports,
+// a temp config and temp data dirs, logs captured to files (shown when something fails), and a
+// cleanup that runs on normal end, error, SIGINT/SIGTERM and even a synchronous process exit.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, copyFileSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BenchClusterError } from './errors.ts';
+import { freeLoopbackPorts } from './free-port.ts';
+
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CLI_MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+
+export interface BenchRaftSettings {
+  tickMs: number;
+  electionTicks: number;
+  heartbeatTicks: number;
+  snapshotEntries: number;
+}
+
+/** The shipped defaults (cluster.example.json): the bench measures what users get. */
+export const BENCH_RAFT_SETTINGS: BenchRaftSettings = { tickMs: 10, electionTicks: 30, heartbeatTicks: 3, snapshotEntries: 10_000 };
+
+export interface BenchNode {
+  id: string;
+  raftAddress: string;
+  clientAddress: string;
+  dataDir: string;
+  logFile: string;
+  pid: number;
+}
+
+interface Child {
+  node: BenchNode;
+  proc: ChildProcess;
+  exited: Promise<void>;
+}
+
+export interface StartClusterOptions {
+  size?: number;
+  raft?: BenchRaftSettings;
+  /** Run the nodes with --cpu-prof, writing profiles to this directory. */
+  profileDir?: string;
+  /** Where the cluster's temp root goes (default os.tmpdir()). */
+  tmpBase?: string;
+}
+
+export class BenchCluster {
+  private stopped = false;
+  private readonly exitHook = (): void => this.killNowSync();
+
+  private constructor(
+    /** Temp root holding the config, data dirs and logs; removed by stop(). */
+    readonly root: string,
+    readonly configPath: string,
+    private readonly children: Child[],
+  ) {
+    // A synchronous last resort: if the bench dies without reaching stop(), no node outlives it.
+    process.on('exit', this.exitHook);
+  }
+
+  get nodes(): BenchNode[] {
+    return this.children.map((c) => c.node);
+  }
+
+  get endpoints(): string[] {
+    return this.children.map((c) => c.node.clientAddress);
+  }
+
+  get pids(): number[] {
+    return this.children.map((c) => c.node.pid);
+  }
+
+  /** Ids of nodes whose process has exited (a node must never die during a bench). */
+  exitedNodes(): string[] {
+    return this.children.filter((c) => c.proc.exitCode !== null || c.proc.signalCode !== null).map((c) => c.node.id);
+  }
+
+  /** The last lines of every node's log, for error messages. */
+  logTails(lines = 15): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const c of this.children) {
+      try {
+        const text = readFileSync(c.node.logFile, 'utf8').trimEnd().split('\n');
+        out[c.node.id] = text.slice(-lines).join('\n');
+      } catch {
+        out[c.node.id] = '(no log)';
+      }
+    }
+    return out;
+  }
+
+  static async start(options: StartClusterOptions = {}): Promise<BenchCluster> {
+    const size = options.size ?? 3;
+    const raft = options.raft ?? BENCH_RAFT_SETTINGS;
+    const root = mkdtempSync(path.join(options.tmpBase ?? os.tmpdir(), 'quorumkv-bench-'));
+    const ports = await freeLoopbackPorts(size * 2);
+    const specs = Array.from({ length: size }, (_, i) => {
+      const id = `n${i + 1}`;
+      return {
+        id,
+        raftAddress: `127.0.0.1:${ports[2 * i]}`,
+        clientAddress: `127.0.0.1:${ports[2 * i + 1]}`,
+        dataDir: path.join(root, id),
+        logFile: path.join(root, `${id}.log`),
+      };
+    });
+    const configPath = path.join(root, 'cluster.json');
+    const config = {
+      cluster: 'quorumkv-bench',
+      nodes: specs.map(({ id, raftAddress, clientAddress, dataDir }) => ({ id, raftAddress, clientAddress, dataDir })),
+      raft,
+      // Per-event info lines would cost the nodes CPU that the bench attributes to operations.
+      logLevel: 'warn',
+    };
+    writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
+    if (options.profileDir) mkdirSync(options.profileDir, { recursive: true });
+
+    // The parent's QUORUMKV_* overrides (ports, data dir) must not leak into the bench's nodes.
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('QUORUMKV_')) env[k] = v;
+
+    const children: Child[] = [];
+    try {
+      for (const spec of specs) {
+        const fd = openSync(spec.logFile, 'a');
+        const nodeArgs = ['--import', 'tsx'];
+        if (options.profileDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', path.resolve(options.profileDir), '--cpu-prof-name', `${spec.id}.${Date.now()}.cpuprofile`);
+        const proc = spawn(process.execPath, [...nodeArgs, CLI_MAIN, 'serve', '--config', configPath, '--node', spec.id], {
+          cwd: REPO_ROOT,
+          env,
+          stdio: ['ignore', fd, fd],
+        });
+        closeSync(fd); // the child holds its own copy
+        if (proc.pid === undefined) throw new BenchClusterError(`could not spawn node ${spec.id} (${process.execPath} ${CLI_MAIN})`);
+        const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+        children.push({ node: { ...spec, pid: proc.pid }, proc, exited });
+      }
+    } catch (e) {
+      const partial = new BenchCluster(root, configPath, children);
+      await partial.stop();
+      throw e;
+    }
+    return new BenchCluster(root, configPath, children);
+  }
+
+  /**
+   * Copies the nodes' logs (warn level and up: elections, slow fsyncs, errors) to `dir`, replacing
+   * the previous run's, so a leader change or an error can be explained after the temp root is gone.
+   */
+  saveLogs(dir: string): string | undefined {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir, { recursive: true });
+      for (const c of this.children) copyFileSync(c.node.logFile, path.join(dir, `${c.node.id}.log`));
+      return dir;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** SIGTERM (a clean stop also writes --cpu-prof profiles), SIGKILL after the grace, then remove the temp root. */
+  async stop(graceMs = 5000, saveLogsTo?: string): Promise<string | undefined> {
+    if (this.stopped) return undefined;
+    this.stopped = true;
+    for (const c of this.children) if (isRunning(c.proc)) c.proc.kill('SIGTERM');
+    await Promise.all(
+      this.children.map(async (c) => {
+        if (!isRunning(c.proc)) return;
+        const timer = setTimeout(() => {
+          if (isRunning(c.proc)) c.proc.kill('SIGKILL');
+        }, graceMs);
+        await c.exited;
+        clearTimeout(timer);
+      }),
+    );
+    const saved = saveLogsTo ? this.saveLogs(saveLogsTo) : undefined;
+    rmSync(this.root, { recursive: true, force: true });
+    process.off('exit', this.exitHook);
+    return saved;
+  }
+
+  /** For process 'exit' and fatal paths: nothing async is possible any more. */
+  killNowSync(): void {
+    for (const c of this.children) if (isRunning(c.proc)) c.proc.kill('SIGKILL');
+    if (!this.stopped) rmSync(this.root, { recursive: true, force: true });
+    this.stopped = true;
+  }
+}
+
+function isRunning(proc: ChildProcess): boolean {
+  return proc.exitCode === null && proc.signalCode === null;
+}

@@ -1,0 +1,251 @@
+// `npm run bench`: a fresh three-node cluster of real processes, the machine's floor, per-operation
+// latency (Benchmark.js), closed-loop load (hdr histograms, cluster CPU per op), a leader check,
+// one printed table with the target checks, and bench/results/latest.json.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect, type KvClient } from '../src/index.ts';
+import { HELP, parseBenchArgs, type BenchOptions } from './args.ts';
+import { BenchCluster, BENCH_RAFT_SETTINGS } from './cluster.ts';
+import { agreedLeader, waitForLeader, waitForSettle } from './cluster-status.ts';
+import { totalCpuMs } from './cpu.ts';
+import { BenchClusterError, BenchUsageError } from './errors.ts';
+import { measureFsync, measureLoopback } from './floor.ts';
+import { runLoadPhase } from './load.ts';
+import { runMicro } from './micro.ts';
+import { createProgress, type Progress } from './progress.ts';
+import {
+  WORKLOAD_LABEL,
+  WORKLOADS,
+  type BenchReport,
+  type LeaderCheck,
+  type LeaderSnapshot,
+  type MachineInfo,
+  type Workload,
+} from './results.ts';
+import { renderReport } from './table.ts';
+import { evaluateTargets, leaderChanged } from './targets.ts';
+import { makeOperation, type WorkloadContext } from './workloads.ts';
+
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CLUSTER_SIZE = 3;
+const READ_KEYS = 1024;
+const LEADER_TIMEOUT_MS = 30_000;
+const SETTLE_TIMEOUT_MS = 15_000;
+
+function machineInfo(): MachineInfo {
+  const cpus = os.cpus();
+  return {
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    cores: cpus.length,
+    nodeVersion: process.version,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    totalMemoryBytes: os.totalmem(),
+    date: new Date().toISOString(),
+    loadAvgStart: os.loadavg().map((x) => Number(x.toFixed(2))),
+  };
+}
+
+function writeJson(file: string, report: BenchReport): string {
+  const abs = path.resolve(REPO_ROOT, file);
+  mkdirSync(path.dirname(abs), { recursive: true });
+  writeFileSync(abs, `${JSON.stringify(report, null, 2)}\n`);
+  return abs;
+}
+
+async function preload(client: KvClient, keys: readonly string[], value: Uint8Array, concurrency = 32): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < keys.length) await client.put(keys[next++]!, value, { durability: 'sync' });
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+}
+
+async function bench(options: BenchOptions, report: BenchReport, progress: Progress, setCluster: (c: BenchCluster) => void): Promise<void> {
+  progress.step('starting a 3-node cluster');
+  const cluster = await BenchCluster.start({ size: CLUSTER_SIZE, raft: BENCH_RAFT_SETTINGS, ...(options.profileDir ? { profileDir: options.profileDir } : {}) });
+  setCluster(cluster);
+  report.config['clusterRoot'] = cluster.root;
+  report.config['endpoints'] = cluster.endpoints;
+
+  const client = await connect({ endpoints: cluster.endpoints, deadlineMs: 10_000, discover: false });
+  try {
+    const before = await waitForLeader(client, CLUSTER_SIZE, LEADER_TIMEOUT_MS, () => cluster.exitedNodes());
+    const leader: LeaderCheck = { before, changes: [] };
+    report.leader = leader;
+    // Terms only grow, so comparing with the last seen leader after each phase catches every
+    // election and says which phase it happened in.
+    let current: LeaderSnapshot | undefined = before;
+    const trackLeader = async (phase: string): Promise<void> => {
+      const now = agreedLeader(await client.status({ deadlineMs: 2000 }), CLUSTER_SIZE);
+      if (current && now && !leaderChanged(current, now)) return;
+      if (!current && !now) return;
+      leader.changes.push({ seenAfter: phase, from: current ?? before, ...(now ? { to: now } : {}) });
+      progress.log(`warning: leader changed by the end of ${phase}: ${current ? `${current.id} term ${current.term}` : 'none'} -> ${now ? `${now.id} term ${now.term}` : 'no agreed leader'}`);
+      if (now) current = now;
+    };
+    progress.log(`leader ${before.id} (term ${before.term}); nodes ${cluster.nodes.map((n) => `${n.id}=${n.clientAddress} pid ${n.pid}`).join(', ')}`);
+
+    progress.step('floor: fdatasync of 4 KiB appends');
+    const fsync = measureFsync(cluster.root, options.fsyncSamples);
+    progress.step('floor: gRPC loopback Ping');
+    const loopback = await measureLoopback(cluster.endpoints[0]!, options.pingSamples);
+    if (loopback.fallbackReason) progress.log(`note: ${loopback.fallbackReason}; used an in-process echo server instead`);
+    const { fallbackReason: _ignored, ...loopbackResult } = loopback;
+    report.floor = { fsync, loopback: loopbackResult };
+
+    progress.step(`preloading ${READ_KEYS} keys for the reads`);
+    const runTag = randomBytes(4).toString('hex');
+    const value = randomBytes(options.valueSize);
+    const readKeys = Array.from({ length: READ_KEYS }, (_, i) => `bench/${runTag}/r/${i.toString().padStart(4, '0')}`);
+    await preload(client, readKeys, value);
+    await settle(client, progress, 'preload');
+    await trackLeader('floor and preload');
+    const ctx: WorkloadContext = { client, value, readKeys, keyPrefix: `bench/${runTag}/w` };
+
+    report.micro = await runMicro(
+      WORKLOADS.map((w) => ({ workload: w, op: makeOperation(w, ctx, `micro-${w}`) })),
+      {
+        maxTimeS: options.microMaxTimeS,
+        onStart: (w) => progress.step(`Benchmark.js: ${WORKLOAD_LABEL[w]} (sequential)`),
+      },
+    );
+    await settle(client, progress, 'micro-benchmarks');
+    await trackLeader('micro-benchmarks');
+
+    for (const workload of WORKLOADS) {
+      for (const concurrency of options.concurrency) {
+        progress.step(`load: ${WORKLOAD_LABEL[workload]} at concurrency ${concurrency}`);
+        const dead = cluster.exitedNodes();
+        if (dead.length > 0) throw new BenchClusterError(`node ${dead.join(', ')} exited during the run`, cluster.logTails());
+        const result = await runLoadPhase({
+          workload,
+          concurrency,
+          durationMs: options.durationMs,
+          warmupMs: options.warmupMs,
+          op: makeOperation(workload, ctx, `${workload}-c${concurrency}`),
+          cpuMs: () => totalCpuMs(cluster.pids),
+          onTick: (ops) => progress.detail(`${ops} ops`),
+        });
+        report.load.push(result);
+        if (result.errors > 0) progress.log(`warning: ${result.errors} errors in ${workload} c=${concurrency}: ${result.firstError}`);
+        if (isWrite(workload)) await settle(client, progress, `${workload} c=${concurrency}`);
+        await trackLeader(`${workload} c=${concurrency}`);
+      }
+    }
+
+    progress.step('checking the leader after the run');
+    const after = agreedLeader(await client.status({ deadlineMs: 2000 }), CLUSTER_SIZE);
+    if (after) {
+      leader.after = after;
+      leader.changed = leaderChanged(before, after);
+    } else progress.log('warning: the nodes do not agree on a leader at the end of the run');
+  } finally {
+    await client.close();
+  }
+}
+
+function isWrite(w: Workload): boolean {
+  return w === 'put-sync' || w === 'put-async';
+}
+
+async function settle(client: KvClient, progress: Progress, after: string): Promise<void> {
+  if (!(await waitForSettle(client, CLUSTER_SIZE, SETTLE_TIMEOUT_MS))) {
+    progress.log(`warning: the followers had not applied the leader's log ${SETTLE_TIMEOUT_MS} ms after ${after}; the next phase shares the cluster with that backlog`);
+  }
+}
+
+async function main(): Promise<number> {
+  let options: BenchOptions;
+  try {
+    options = parseBenchArgs(process.argv.slice(2));
+  } catch (e) {
+    if (e instanceof BenchUsageError) {
+      process.stderr.write(`${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  if (options.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+
+  const report: BenchReport = {
+    machine: machineInfo(),
+    config: {
+      clusterSize: CLUSTER_SIZE,
+      raft: BENCH_RAFT_SETTINGS,
+      durationMs: options.durationMs,
+      warmupMs: options.warmupMs,
+      valueSize: options.valueSize,
+      concurrency: options.concurrency,
+      quick: options.quick,
+      readKeys: READ_KEYS,
+      microMaxTimeS: options.microMaxTimeS,
+      fsyncSamples: options.fsyncSamples,
+      pingSamples: options.pingSamples,
+      profileDir: options.profileDir ?? null,
+    },
+    micro: [],
+    load: [],
+    targets: [],
+  };
+
+  const totalSteps = 1 + 2 + 1 + WORKLOADS.length + WORKLOADS.length * options.concurrency.length + 1;
+  const progress = createProgress(totalSteps);
+  const [load1] = os.loadavg();
+  if (load1! > report.machine.cores * 0.5) {
+    progress.log(
+      `warning: load average ${load1!.toFixed(1)} on ${report.machine.cores} cores before the start: other processes compete for the CPU and the numbers will be worse and noisier than this machine can do`,
+    );
+  }
+  let cluster: BenchCluster | undefined;
+  let exitCode = 0;
+
+  // Ctrl-C: stop the nodes and remove the temp dirs before leaving (the 'exit' hook in BenchCluster
+  // is the last resort if even this is cut short).
+  let interrupted = false;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    progress.stop();
+    process.stderr.write(`\n${sig}: stopping the cluster and removing its temp dir...\n`);
+    void (cluster?.stop(2000) ?? Promise.resolve(undefined)).finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  try {
+    await bench(options, report, progress, (c) => (cluster = c));
+  } catch (e) {
+    exitCode = 1;
+    const err = e as Error;
+    report.error = `${err.name}: ${err.message}`;
+    progress.stop();
+    process.stderr.write(`\nbench failed: ${report.error}\n`);
+    const tails = err instanceof BenchClusterError && Object.keys(err.logTails).length > 0 ? err.logTails : cluster?.logTails();
+    for (const [id, tail] of Object.entries(tails ?? {})) process.stderr.write(`--- last lines of ${id}'s log ---\n${tail}\n`);
+  } finally {
+    progress.stop();
+    if (cluster) {
+      const logs = await cluster.stop(5000, path.resolve(REPO_ROOT, path.dirname(options.jsonOut), 'logs'));
+      if (logs) report.config['nodeLogs'] = logs;
+    }
+  }
+  report.machine.loadAvgEnd = os.loadavg().map((x) => Number(x.toFixed(2)));
+
+  report.targets = evaluateTargets({ load: report.load, ...(report.floor ? { floor: report.floor } : {}), ...(report.leader ? { leader: report.leader } : {}) });
+  process.stdout.write(`\n${renderReport(report)}\n`);
+  const written = writeJson(options.jsonOut, report);
+  process.stdout.write(`\nresults written to ${path.relative(process.cwd(), written) || written}\n`);
+  if (options.profileDir) process.stdout.write(`node CPU profiles in ${path.resolve(options.profileDir)} (summarize: node --import tsx bench/profile-summary.ts <file>)\n`);
+  return exitCode;
+}
+
+const code = await main();
+process.exitCode = code;
+// The SDK's channels and timers should be closed; exit anyway so a lingering handle cannot hang CI.
+process.stdout.write('', () => process.exit(code));
