@@ -8,7 +8,7 @@
 // schedule the loop with setImmediate, so everything that arrives during an fsync lands in the
 // next Ready and shares the next fsync.
 import type { Logger } from 'pino';
-import { ConfChangeRejectedError, NotLeaderError as CoreNotLeaderError, ProposalDroppedError } from '../raft/errors.ts';
+import { ConfChangeRejectedError, NotLeaderError as CoreNotLeaderError, ProposalDroppedError, UncommittedLimitError } from '../raft/errors.ts';
 import { RawNode } from '../raft/raw-node.ts';
 import type {
   Entry,
@@ -69,6 +69,8 @@ export interface RaftTimings {
   checkQuorum?: boolean;
   maxInflightMsgs?: number;
   maxSizePerMsg?: number;
+  /** Leader refuses proposals (OverloadedError) beyond this many uncommitted entries. */
+  maxUncommittedEntries?: number;
 }
 
 export interface RaftNodeOptions {
@@ -208,6 +210,7 @@ export class RaftNode implements KvBackend {
       checkQuorum: t.checkQuorum,
       maxInflightMsgs: t.maxInflightMsgs,
       maxSizePerMsg: t.maxSizePerMsg,
+      maxUncommittedEntries: t.maxUncommittedEntries,
       random: options.random ?? defaultRandom,
       logger: this.log ? coreLogger(this.log) : undefined,
     };
@@ -805,6 +808,7 @@ export class RaftNode implements KvBackend {
 
   private mapCoreError(err: unknown): Error {
     if (err instanceof CoreNotLeaderError) return this.notLeader(err.leaderHint === this.id ? '' : err.leaderHint);
+    if (err instanceof UncommittedLimitError) return new OverloadedError('uncommitted log entries', err.limit);
     if (err instanceof ProposalDroppedError) {
       // Typically a leadership transfer in progress: point the client at the transferee.
       const transferee = this.raw.status().leadTransferee;

@@ -8,6 +8,14 @@ export class ProposalDroppedError extends Error {
   }
 }
 
+/** The leader holds its limit of appended-but-uncommitted entries (followers are slow or gone). */
+export class UncommittedLimitError extends ProposalDroppedError {
+  override name = 'UncommittedLimitError';
+  constructor(readonly limit: number) {
+    super(`the leader already holds ${limit} uncommitted entries; retry with backoff once followers catch up`);
+  }
+}
+
 /** The operation needs the leader and this node is not it. `leaderHint` is '' when unknown. */
 export class NotLeaderError extends Error {
   override name = 'NotLeaderError';

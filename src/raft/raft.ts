@@ -1,4 +1,4 @@
-import { ConfChangeRejectedError, NotLeaderError, ProposalDroppedError, invariant } from './errors.ts';
+import { ConfChangeRejectedError, NotLeaderError, ProposalDroppedError, UncommittedLimitError, invariant } from './errors.ts';
 import { applyConfChangeTo, decodeConfEntry, encodeConfEntry, MalformedConfChangeError } from './conf-change-codec.ts';
 import type { LogStorage } from './log-storage.ts';
 import { Progress, quorumSize, quorumValue, tallyVotes } from './progress.ts';
@@ -67,6 +67,7 @@ export class Raft {
   private readonly checkQuorum: boolean;
   private readonly maxInflight: number;
   private readonly maxSizePerMsg: number;
+  private readonly maxUncommittedEntries: number;
   private readonly random: (n: number) => number;
   private readonly logger: RaftLogger;
 
@@ -94,6 +95,7 @@ export class Raft {
     this.checkQuorum = config.checkQuorum ?? true;
     this.maxInflight = config.maxInflightMsgs ?? 64;
     this.maxSizePerMsg = config.maxSizePerMsg ?? 1024 * 1024;
+    this.maxUncommittedEntries = config.maxUncommittedEntries ?? 50000;
     this.random = config.random;
     this.logger = config.logger ?? silentLogger;
 
@@ -631,6 +633,7 @@ export class Raft {
   private assertLeaderAcceptingProposals(): void {
     if (this.role !== 'leader') throw new NotLeaderError(this.id, this.leaderId);
     if (this.leadTransferee !== '') throw new ProposalDroppedError(`leadership is being transferred to ${this.leadTransferee}`);
+    if (this.log.lastIndex() - this.log.committed >= this.maxUncommittedEntries) throw new UncommittedLimitError(this.maxUncommittedEntries);
   }
 
   propose(data: Uint8Array): ProposalReceipt {

@@ -138,6 +138,8 @@ export interface RaftConfig {
   maxInflightMsgs?: number; // default 64
   /** Max bytes of entries in one AppendEntries message (batching). */
   maxSizePerMsg?: number; // default 1 MiB
+  /** Max appended-but-uncommitted entries on the leader before proposals are refused (bounds memory). */
+  maxUncommittedEntries?: number; // default 50000
   /** Max bytes of entries handed out for apply in one Ready. */
   maxCommittedSizePerReady?: number; // default 4 MiB
   random: RandomInt;
