@@ -248,6 +248,22 @@ test('transferLeadership reaches the leader', async (t) => {
   t.is(leader.backend.transferredTo, 'n2');
 });
 
+test('many concurrent writes share one client: distinct seqs, firstUnacked never past an open write', async (t) => {
+  const n = await fakeNode('n1');
+  const kv = await client([n.address]);
+  n.backend.gate('write'); // hold the first batch in flight so their seqs stay open
+  const first = Array.from({ length: 50 }, (_, i) => kv.put(`c:${i}`, String(i)));
+  for (let i = 0; i < 100 && n.backend.callsOf('write').length < 50; i++) await new Promise((r) => setTimeout(r, 10));
+  n.backend.release();
+  const rest = Array.from({ length: 150 }, (_, i) => kv.put(`c:${50 + i}`, String(50 + i)));
+  await Promise.all([...first, ...rest]);
+  const commands = n.backend.callsOf('write').map((c) => c.write!.command);
+  t.is(commands.length, 200);
+  t.is(new Set(commands.map((c) => c.seq)).size, 200);
+  t.true(commands.every((c) => c.firstUnacked >= 1 && c.firstUnacked <= c.seq));
+  t.is(n.backend.data.size, 200);
+});
+
 test('connect rejects bad endpoints and options up front', async (t) => {
   await t.throwsAsync(connect({ endpoints: [] }), { message: /at least one endpoint/ });
   await t.throwsAsync(connect({ endpoints: ['localhost'] }), { message: /not "host:port"/ });
