@@ -126,7 +126,9 @@ export class BenchCluster {
       for (const spec of specs) {
         const fd = openSync(spec.logFile, 'a');
         const nodeArgs = ['--import', 'tsx'];
-        if (options.profileDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', path.resolve(options.profileDir), '--cpu-prof-name', `${spec.id}.${Date.now()}.cpuprofile`);
+        // One directory per node: tsx's loader thread writes a profile too, and the default file
+        // names (with pid and thread id) keep the two apart; the main thread's is the large one.
+        if (options.profileDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', path.resolve(options.profileDir, spec.id));
         const proc = spawn(process.execPath, [...nodeArgs, CLI_MAIN, 'serve', '--config', configPath, '--node', spec.id], {
           cwd: REPO_ROOT,
           env,

@@ -55,11 +55,13 @@ export async function runLoadPhase(p: LoadPhase): Promise<LoadResult> {
 
   state = 'timed';
   const cpu0 = p.cpuMs();
+  const client0 = process.cpuUsage();
   const start = performance.now();
   const ticker = p.onTick ? setInterval(() => p.onTick!(ops), 500) : undefined;
   await sleep(p.durationMs);
   const elapsedMs = performance.now() - start;
   const cpu1 = p.cpuMs();
+  const client1 = process.cpuUsage(client0);
   state = 'done';
   if (ticker) clearInterval(ticker);
   await Promise.all(workers);
@@ -76,6 +78,8 @@ export async function runLoadPhase(p: LoadPhase): Promise<LoadResult> {
   };
   if (latency) result.latency = latency;
   if (firstError) result.firstError = firstError;
+  const clientPerOp = cpuMsPerOp((client1.user + client1.system) / 1000, ops);
+  if (clientPerOp !== undefined) result.clientCpuMsPerOp = clientPerOp;
   if (cpu0 !== undefined && cpu1 !== undefined) {
     const perOp = cpuMsPerOp(cpu1 - cpu0, ops);
     if (perOp !== undefined) result.cpuMsPerOp = perOp;

@@ -57,6 +57,11 @@ export interface LoadResult {
   latency?: LatencySummary;
   /** Sum of the three node processes' utime+stime over the phase, divided by ops. */
   cpuMsPerOp?: number;
+  /**
+   * The bench process's own CPU (SDK + load generator) per op: it shares the machine with the
+   * nodes, so when nodes + client reach the core count, throughput is capped by the box.
+   */
+  clientCpuMsPerOp?: number;
 }
 
 export interface LeaderSnapshot {
@@ -109,6 +114,8 @@ export interface BenchReport {
   machine: MachineInfo;
   config: Record<string, unknown>;
   floor?: FloorResult;
+  /** Cluster CPU while idle (ticks, heartbeats): the background part of every cpu-per-op figure. */
+  idleClusterCpuPercent?: number;
   micro: MicroResult[];
   load: LoadResult[];
   leader?: LeaderCheck;

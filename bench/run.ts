@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type KvClient } from '../src/index.ts';
@@ -34,6 +35,7 @@ const CLUSTER_SIZE = 3;
 const READ_KEYS = 1024;
 const LEADER_TIMEOUT_MS = 30_000;
 const SETTLE_TIMEOUT_MS = 15_000;
+const IDLE_SAMPLE_MS = 1000;
 
 function machineInfo(): MachineInfo {
   const cpus = os.cpus();
@@ -88,7 +90,12 @@ async function bench(options: BenchOptions, report: BenchReport, progress: Progr
     };
     progress.log(`leader ${before.id} (term ${before.term}); nodes ${cluster.nodes.map((n) => `${n.id}=${n.clientAddress} pid ${n.pid}`).join(', ')}`);
 
-    progress.step('floor: fdatasync of 4 KiB appends');
+    progress.step('floor: idle cluster CPU, fdatasync of 4 KiB appends');
+    const idle0 = totalCpuMs(cluster.pids);
+    const idleT0 = performance.now();
+    await sleep(IDLE_SAMPLE_MS);
+    const idle1 = totalCpuMs(cluster.pids);
+    if (idle0 !== undefined && idle1 !== undefined) report.idleClusterCpuPercent = ((idle1 - idle0) * 100) / (performance.now() - idleT0);
     const fsync = measureFsync(cluster.root, options.fsyncSamples);
     progress.step('floor: gRPC loopback Ping');
     const loopback = await measureLoopback(cluster.endpoints[0]!, options.pingSamples);

@@ -43,6 +43,10 @@ export function renderReport(report: BenchReport): string {
     );
   }
 
+  if (report.idleClusterCpuPercent !== undefined) {
+    out.push(`idle cluster CPU (3 nodes, ticks and heartbeats): ${report.idleClusterCpuPercent.toFixed(1)}% of one core`);
+  }
+
   const rows: string[][] = [];
   for (const w of WORKLOADS) {
     const micro = report.micro.find((r) => r.workload === w);
@@ -52,6 +56,7 @@ export function renderReport(report: BenchReport): string {
         'seq (Benchmark.js)',
         fmtRate(micro.opsPerSec),
         `${fmtMs(micro.meanMs)} mean ±${micro.rmePercent.toFixed(1)}%`,
+        '',
         '',
         '',
         '',
@@ -67,6 +72,7 @@ export function renderReport(report: BenchReport): string {
         fmtMs(r.latency?.p99Ms),
         fmtMs(r.latency?.p999Ms),
         fmtMs(r.cpuMsPerOp),
+        fmtMs(r.clientCpuMsPerOp),
         String(r.errors),
       ]);
     }
@@ -75,9 +81,9 @@ export function renderReport(report: BenchReport): string {
     out.push('');
     out.push(
       renderTable(
-        ['operation', 'load', 'ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'cpu ms/op', 'errors'],
+        ['operation', 'load', 'ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'cluster cpu ms/op', 'client cpu ms/op', 'errors'],
         rows,
-        [false, false, true, true, true, true, true, true],
+        [false, false, true, true, true, true, true, true, true],
       ),
     );
   }
