@@ -38,3 +38,14 @@ export function totalCpuMs(pids: readonly number[]): number | undefined {
   }
   return sum;
 }
+
+/** CPU ms of each node by id, or undefined if any of them could not be read. */
+export function cpuMsByNode(nodes: readonly { id: string; pid: number }[]): Record<string, number> | undefined {
+  const out: Record<string, number> = {};
+  for (const n of nodes) {
+    const ms = processCpuMs(n.pid);
+    if (ms === undefined) return undefined;
+    out[n.id] = ms;
+  }
+  return out;
+}

@@ -12,8 +12,8 @@ export interface LoadPhase {
   durationMs: number;
   warmupMs: number;
   op: Operation;
-  /** Cluster CPU time so far (ms), or undefined when it cannot be read. */
-  cpuMs: () => number | undefined;
+  /** CPU time so far (ms) of each node process by node id, or undefined when it cannot be read. */
+  nodeCpuMs: () => Record<string, number> | undefined;
   /** Called about twice a second with completed ops in the window so far. */
   onTick?: (opsSoFar: number) => void;
 }
@@ -54,13 +54,13 @@ export async function runLoadPhase(p: LoadPhase): Promise<LoadResult> {
   await sleep(p.warmupMs);
 
   state = 'timed';
-  const cpu0 = p.cpuMs();
+  const cpu0 = p.nodeCpuMs();
   const client0 = process.cpuUsage();
   const start = performance.now();
   const ticker = p.onTick ? setInterval(() => p.onTick!(ops), 500) : undefined;
   await sleep(p.durationMs);
   const elapsedMs = performance.now() - start;
-  const cpu1 = p.cpuMs();
+  const cpu1 = p.nodeCpuMs();
   const client1 = process.cpuUsage(client0);
   state = 'done';
   if (ticker) clearInterval(ticker);
@@ -80,9 +80,22 @@ export async function runLoadPhase(p: LoadPhase): Promise<LoadResult> {
   if (firstError) result.firstError = firstError;
   const clientPerOp = cpuMsPerOp((client1.user + client1.system) / 1000, ops);
   if (clientPerOp !== undefined) result.clientCpuMsPerOp = clientPerOp;
+  result.clientCpuPercent = round1(((client1.user + client1.system) / 1000 / elapsedMs) * 100);
   if (cpu0 !== undefined && cpu1 !== undefined) {
-    const perOp = cpuMsPerOp(cpu1 - cpu0, ops);
+    let total = 0;
+    const byNode: Record<string, number> = {};
+    for (const [id, ms] of Object.entries(cpu1)) {
+      const delta = ms - (cpu0[id] ?? ms);
+      total += delta;
+      byNode[id] = round1((delta / elapsedMs) * 100);
+    }
+    result.nodeCpuPercent = byNode;
+    const perOp = cpuMsPerOp(total, ops);
     if (perOp !== undefined) result.cpuMsPerOp = perOp;
   }
   return result;
+}
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10;
 }

@@ -62,6 +62,10 @@ export interface LoadResult {
    * nodes, so when nodes + client reach the core count, throughput is capped by the box.
    */
   clientCpuMsPerOp?: number;
+  /** Each node's CPU over the phase, percent of one core: shows whether the leader is the bottleneck. */
+  nodeCpuPercent?: Record<string, number>;
+  /** The bench process's CPU over the phase, percent of one core. */
+  clientCpuPercent?: number;
 }
 
 export interface LeaderSnapshot {

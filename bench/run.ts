@@ -11,7 +11,7 @@ import { connect, type KvClient } from '../src/index.ts';
 import { HELP, parseBenchArgs, type BenchOptions } from './args.ts';
 import { BenchCluster, BENCH_RAFT_SETTINGS } from './cluster.ts';
 import { agreedLeader, waitForLeader, waitForSettle } from './cluster-status.ts';
-import { totalCpuMs } from './cpu.ts';
+import { cpuMsByNode, totalCpuMs } from './cpu.ts';
 import { BenchClusterError, BenchUsageError } from './errors.ts';
 import { measureFsync, measureLoopback } from './floor.ts';
 import { runLoadPhase } from './load.ts';
@@ -133,7 +133,7 @@ async function bench(options: BenchOptions, report: BenchReport, progress: Progr
           durationMs: options.durationMs,
           warmupMs: options.warmupMs,
           op: makeOperation(workload, ctx, `${workload}-c${concurrency}`),
-          cpuMs: () => totalCpuMs(cluster.pids),
+          nodeCpuMs: () => cpuMsByNode(cluster.nodes),
           onTick: (ops) => progress.detail(`${ops} ops`),
         });
         report.load.push(result);

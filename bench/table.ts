@@ -26,6 +26,13 @@ export function fmtRate(n: number | undefined): string {
   return n >= 100 ? Math.round(n).toString() : n.toFixed(1);
 }
 
+/** "n1* 45 n2 20 n3 21 | 60": each node's CPU (percent of one core, * = leader), then the bench client's. */
+export function fmtCpuSplit(nodes: Record<string, number> | undefined, client: number | undefined, leaderId?: string): string {
+  if (!nodes) return '-';
+  const parts = Object.entries(nodes).map(([id, pct]) => `${id}${id === leaderId ? '*' : ''} ${Math.round(pct)}`);
+  return `${parts.join(' ')} | ${client === undefined ? '-' : Math.round(client)}`;
+}
+
 export function renderReport(report: BenchReport): string {
   const out: string[] = [];
   const m = report.machine;
@@ -47,6 +54,7 @@ export function renderReport(report: BenchReport): string {
     out.push(`idle cluster CPU (3 nodes, ticks and heartbeats): ${report.idleClusterCpuPercent.toFixed(1)}% of one core`);
   }
 
+  const leaderId = report.leader?.before.id;
   const rows: string[][] = [];
   for (const w of WORKLOADS) {
     const micro = report.micro.find((r) => r.workload === w);
@@ -56,6 +64,7 @@ export function renderReport(report: BenchReport): string {
         'seq (Benchmark.js)',
         fmtRate(micro.opsPerSec),
         `${fmtMs(micro.meanMs)} mean ±${micro.rmePercent.toFixed(1)}%`,
+        '',
         '',
         '',
         '',
@@ -73,17 +82,19 @@ export function renderReport(report: BenchReport): string {
         fmtMs(r.latency?.p999Ms),
         fmtMs(r.cpuMsPerOp),
         fmtMs(r.clientCpuMsPerOp),
+        fmtCpuSplit(r.nodeCpuPercent, r.clientCpuPercent, leaderId),
         String(r.errors),
       ]);
     }
   }
   if (rows.length > 0) {
     out.push('');
+    out.push('cpu % = percent of one core over the phase; * marks the leader; the client is this bench process');
     out.push(
       renderTable(
-        ['operation', 'load', 'ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'cluster cpu ms/op', 'client cpu ms/op', 'errors'],
+        ['operation', 'load', 'ops/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'cluster cpu ms/op', 'client cpu ms/op', 'cpu % nodes | client', 'errors'],
         rows,
-        [false, false, true, true, true, true, true, true, true],
+        [false, false, true, true, true, true, true, true, true, true],
       ),
     );
   }

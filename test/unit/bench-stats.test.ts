@@ -16,7 +16,7 @@ import {
   summarizeHistogram,
   summarizeSamples,
 } from '../../bench/stats.ts';
-import { renderTable } from '../../bench/table.ts';
+import { fmtCpuSplit, renderTable } from '../../bench/table.ts';
 import { evaluateTargets, leaderChanged } from '../../bench/targets.ts';
 import type { EndpointStatus, NodeStatus } from '../../src/index.ts';
 
@@ -266,4 +266,10 @@ test('bench args: bad input names the option and is rejected', (t) => {
     t.truthy(e?.option);
   }
   t.deepEqual(parseConcurrencyList('256'), [256]);
+});
+
+test('fmtCpuSplit marks the leader and rounds percentages', (t) => {
+  t.is(fmtCpuSplit({ n1: 45.4, n2: 20.6, n3: 0 }, 59.5, 'n1'), 'n1* 45 n2 21 n3 0 | 60');
+  t.is(fmtCpuSplit(undefined, 10), '-');
+  t.is(fmtCpuSplit({ n1: 1 }, undefined), 'n1 1 | -');
 });
