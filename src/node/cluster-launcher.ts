@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { loadClusterConfig } from './config.ts';
+import { formatLogLine } from './log-line-format.ts';
 import { NodeProbe, type ProbeStatus } from './node-probe.ts';
 
 // Resolved from this file, not the cwd: `--import tsx` alone fails when run from another directory.
@@ -30,7 +31,7 @@ interface Child {
 function pipePrefixed(stream: NodeJS.ReadableStream | null, prefix: string, write: (s: string) => void): void {
   if (!stream) return;
   const rl = createInterface({ input: stream });
-  rl.on('line', (line) => write(`${prefix} ${line}\n`));
+  rl.on('line', (line) => write(`${prefix} ${formatLogLine(line)}\n`));
 }
 
 function sleep(ms: number): Promise<void> {
@@ -38,8 +39,8 @@ function sleep(ms: number): Promise<void> {
 }
 
 /**
- * Runs the cluster until a signal; resolves with the exit code (0 after a clean stop, 1 if a node
- * failed to start or exited on its own).
+ * Runs the cluster until a signal; resolves with the exit code (0 after a clean stop, 1 if no
+ * leader was elected or every node exited). A node that dies is reported and the rest keep running.
  */
 export async function runClusterLauncher(configPath: string, options: ClusterLauncherOptions = {}): Promise<number> {
   const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
@@ -75,13 +76,21 @@ export async function runClusterLauncher(configPath: string, options: ClusterLau
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Last resort if the launcher exits abnormally while nodes still run.
+  const killLeftovers = () => {
+    for (const c of children) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
+  };
+  process.on('exit', killLeftovers);
 
   try {
     for (const node of config.nodes) {
       const proc = spawn(process.execPath, ['--import', TSX, CLI_MAIN, 'serve', '--config', configPath, '--node', node.id], {
         stdio: ['ignore', 'pipe', 'pipe'],
-        // Own process group not needed: the launcher forwards signals itself and Ctrl-C reaches the
-        // group anyway; children treat a second signal as "exit now".
+        // Own process group: Ctrl-C reaches only the launcher, which stops each node with one
+        // SIGTERM (a node treats a second signal as "exit now, skip the clean stop"). Nodes watch
+        // QUORUMKV_LAUNCHER_PID and stop themselves if the launcher dies.
+        detached: true,
+        env: { ...process.env, QUORUMKV_LAUNCHER_PID: String(process.pid) },
       });
       const prefix = `[${node.id.padEnd(width)}]`;
       pipePrefixed(proc.stdout, prefix, (s) => process.stdout.write(s));
@@ -90,10 +99,17 @@ export async function runClusterLauncher(configPath: string, options: ClusterLau
       const child: Child = { id: node.id, clientAddress: node.clientAddress, proc, exited };
       children.push(child);
       void exited.then((code) => {
-        if (!stopping) {
-          out(`[${node.id}] exited unexpectedly (code ${code}); stopping the cluster`);
-          void stopAll().then(() => resolveDone(1));
+        if (stopping) return;
+        // The others keep serving: losing a minority is exactly what the cluster is built to survive.
+        const alive = children.filter((c) => c.proc.exitCode === null && c.proc.signalCode === null);
+        out(`[${node.id}] exited (code ${code}, signal ${proc.signalCode ?? 'none'}); ${alive.length} node(s) still running.`);
+        if (alive.length === 0) {
+          out('every node has exited; stopping.');
+          stopping = true;
+          resolveDone(1);
+          return;
         }
+        out(`  restart it with: npx quorumkv serve --config ${configPath} --node ${node.id}`);
       });
     }
 
@@ -115,6 +131,7 @@ export async function runClusterLauncher(configPath: string, options: ClusterLau
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('exit', killLeftovers);
   }
 }
 
@@ -126,6 +143,7 @@ async function waitForLeader(
   const probes = children.map((c) => new NodeProbe(c.clientAddress));
   try {
     const deadline = Date.now() + timeoutMs;
+    let leaderSeenAt: number | undefined;
     while (Date.now() < deadline && !cancelled()) {
       const statuses = new Map<string, ProbeStatus | undefined>();
       await Promise.all(
@@ -134,7 +152,12 @@ async function waitForLeader(
         }),
       );
       const leader = [...statuses.values()].find((s) => s?.role === 'leader');
-      if (leader) return { leaderId: leader.id, statuses };
+      // Print once every node answers, or with what we have if some stay silent for 3 s.
+      const everyoneAnswered = [...statuses.values()].every((s) => s !== undefined);
+      if (leader && (everyoneAnswered || (leaderSeenAt !== undefined && Date.now() - leaderSeenAt > 3000))) {
+        return { leaderId: leader.id, statuses };
+      }
+      if (leader) leaderSeenAt ??= Date.now();
       await sleep(250);
     }
     return undefined;

@@ -198,12 +198,26 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // Started by `quorumkv cluster` in its own process group: if the launcher dies without stopping
+  // us (SIGKILL, crash), stop cleanly instead of lingering as an orphan holding the ports.
+  const launcherPid = Number(process.env.QUORUMKV_LAUNCHER_PID ?? 0);
+  const orphanWatch = launcherPid > 0 ? setInterval(() => {
+    try {
+      process.kill(launcherPid, 0);
+    } catch {
+      logger.warn({ event: 'launcher_gone', launcherPid }, 'the cluster launcher is gone: stopping');
+      clearInterval(orphanWatch);
+      stopRequested?.();
+    }
+  }, 1000) : undefined;
+  orphanWatch?.unref();
 
   await node.start();
   emit({ event: 'ready', ...announce });
   logger.info({ event: 'serving', ...announce, dataDir }, 'node serving');
 
   await stopSignal;
+  if (orphanWatch) clearInterval(orphanWatch);
   // Stop taking new client calls first, then drain the runtime, then the rest.
   await Promise.allSettled([kv.close()]);
   await node.stop();
