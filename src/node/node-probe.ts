@@ -2,20 +2,10 @@
 // launcher polls Status through it, and the integration tests use it to talk to a chosen node
 // (e.g. a follower read on n3). Applications should use the SDK (src/client/).
 import * as grpc from '@grpc/grpc-js';
-import { kvServiceDefinition } from '../client/kv-proto.ts';
+import { kvServiceDefinition, type WireStatusResponse } from '../client/kv-proto.ts';
 
-export interface ProbeStatus {
-  id: string;
-  clientAddress: string;
-  role: string;
-  term: number;
-  leaderId: string;
-  leaderClientAddress: string;
-  commitIndex: number;
-  appliedIndex: number;
-  lastIndex: number;
-  members: { id: string; clientAddress: string; voter: boolean }[];
-}
+/** A node's Status answer as it comes off the wire. */
+export type ProbeStatus = WireStatusResponse;
 
 export interface ProbeWrite {
   term: number;
