@@ -45,6 +45,8 @@ export interface FaultProfile {
   crashRate: number;
   /** Per Ready, chance the node crashes part-way through processing it. */
   crashInReadyRate: number;
+  /** Chance a node crashes right after granting a vote, and comes back within a few ticks (double-vote hunting). */
+  voteCrashRate: number;
   /** Per-node clock rates differ (some nodes skip ticks, some double them). Disables lease reads. */
   skew: boolean;
   snapshotEvery: number;
@@ -82,6 +84,7 @@ export function drawProfile(rng: Prng): FaultProfile {
     partitionMaxTicks: rng.pick([20, 60, 150]),
     crashRate: rng.pick([0, 0.003, 0.01]),
     crashInReadyRate: rng.pick([0, 0.0005, 0.002]),
+    voteCrashRate: rng.pick([0, 0.05, 0.2]),
     skew,
     snapshotEvery: rng.pick([5, 20, 60]),
     snapshotRetain: rng.pick([0, 3, 20]),
@@ -265,7 +268,7 @@ export class SimCluster {
     if (node.incarnation > 1) this.trace.event(this.tick, `${node.id} restart applied=${node.sm.applied} term=${hs.term} commit=${hs.commit} log=[${node.storage.firstIndex()},${node.storage.lastIndex()}]`);
   }
 
-  private crash(node: SimNode, why: string): void {
+  private crash(node: SimNode, why: string, quickRestart = false): void {
     if (!node.raw) return;
     node.raw = undefined;
     node.proposals.clear(); // their clients see a broken connection: outcome unknown
@@ -275,7 +278,7 @@ export class SimCluster {
     // Half the time the state machine is volatile and restarts from the last durable snapshot.
     const volatile = this.rng.chance(0.5);
     if (volatile) node.sm = new SimStateMachine();
-    node.restartAt = this.tick + this.rng.range(3, 60);
+    node.restartAt = this.tick + (quickRestart ? this.rng.range(1, 4) : this.rng.range(3, 60));
     this.trace.event(this.tick, `${node.id} CRASH (${why}${volatile ? ', state machine lost' : ''}) restart at t=${node.restartAt}`);
   }
 
@@ -498,6 +501,7 @@ export class SimCluster {
     this.profile.dropRate = 0;
     this.profile.dupRate = 0;
     this.profile.crashInReadyRate = 0;
+    this.profile.voteCrashRate = 0;
     this.trace.event(this.tick, 'FAULTS STOP: network healed, all nodes restarting');
     for (const node of this.nodes) if (!node.raw) this.start(node);
   }
@@ -615,6 +619,9 @@ export class SimCluster {
     const count = stage === 2 ? this.rng.int(rd.messages.length + 1) : rd.messages.length;
     for (let i = 0; i < count; i++) this.send(node, rd.messages[i]!);
     if (stage === 2) return this.crash(node, `after sending ${count}/${rd.messages.length} messages, before applying`);
+    if (this.faultsOn && this.profile.voteCrashRate > 0 && rd.messages.some((m) => m.type === 'voteResp' && !m.reject) && this.rng.chance(this.profile.voteCrashRate)) {
+      return this.crash(node, 'right after granting a vote', true);
+    }
 
     // 3. Apply: snapshot first, then committed entries, then release reads.
     if (rd.snapshot) this.restoreSnapshot(node, rd);
