@@ -5,8 +5,8 @@ import { runSeed, type RunOptions } from './run.ts';
 
 function usage(message: string): never {
   process.stderr.write(
-    `${message}\nusage: npm run sim -- --seeds N [--start S] [--nodes 3|5] [--ticks T] [--join-from-log]\n` +
-      `       npm run sim -- --seed N [--trace] [--nodes 3|5] [--ticks T] [--join-from-log]\n`,
+    `${message}\nusage: npm run sim -- --seeds N [--start S] [--nodes 3|5] [--ticks T]\n` +
+      `       npm run sim -- --seed N [--trace] [--nodes 3|5] [--ticks T]\n`,
   );
   process.exit(2);
 }
@@ -36,7 +36,7 @@ function intArg(args: Record<string, string | true>, key: string): number | unde
 
 const args = parseArgs(process.argv.slice(2));
 for (const key of Object.keys(args)) {
-  if (!['seeds', 'seed', 'start', 'trace', 'nodes', 'ticks', 'join-from-log'].includes(key)) usage(`unknown option --${key}`);
+  if (!['seeds', 'seed', 'start', 'trace', 'nodes', 'ticks'].includes(key)) usage(`unknown option --${key}`);
 }
 const options: RunOptions = {};
 const nodes = intArg(args, 'nodes');
@@ -44,8 +44,6 @@ if (nodes !== undefined) {
   if (nodes !== 3 && nodes !== 5) usage('--nodes must be 3 or 5');
   options.nodes = nodes;
 }
-// Exercise core bug 1 (joiners replaying the log from index 1) instead of working around it.
-if (args['join-from-log'] === true) options.joinNeedsSnapshot = false;
 const ticks = intArg(args, 'ticks');
 if (ticks !== undefined) options.faultTicks = ticks;
 

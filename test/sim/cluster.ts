@@ -69,9 +69,15 @@ export interface ClusterOptions {
   heartbeatTicks?: number;
   profile?: Partial<FaultProfile>;
   trace?: boolean;
-  /** Work around core bug 1: add members only once the leader's log is compacted. Default true. */
-  joinNeedsSnapshot?: boolean;
+  /**
+   * Deliberately break the runtime's side of the contract, to prove end to end that the checkers
+   * catch real bugs: 'forget-votes' persists hard states without the vote (double voting after a
+   * crash); 'early-reads' serves a read as soon as it is released, before applying up to its index.
+   */
+  sabotage?: Sabotage;
 }
+
+export type Sabotage = 'forget-votes' | 'early-reads';
 
 export function drawProfile(rng: Prng): FaultProfile {
   const skew = rng.chance(0.25);
@@ -199,7 +205,7 @@ export class SimCluster {
   private markerAttempt = 0;
   private markerIndex = 0;
   private livenessBound = 0;
-  private readonly joinNeedsSnapshot: boolean;
+  private readonly sabotage: Sabotage | undefined;
   /** First application of each index anywhere: the canonical applied history and the commit record. */
   readonly committed = new Map<number, CommittedEntry & AppliedRecord>();
   readonly leadersByTerm = new Map<number, NodeId>();
@@ -219,7 +225,7 @@ export class SimCluster {
     this.electionTicks = opts.electionTicks ?? 10;
     this.heartbeatTicks = opts.heartbeatTicks ?? 1;
     this.trace = new Trace(opts.trace ?? false);
-    this.joinNeedsSnapshot = opts.joinNeedsSnapshot ?? true;
+    this.sabotage = opts.sabotage;
     this.bootstrap = Array.from({ length: n }, (_, i) => `n${i + 1}`);
     for (let i = 0; i < n + spares; i++) {
       const id = `n${i + 1}`;
@@ -472,12 +478,8 @@ export class SimCluster {
     if (!leader?.raw) return;
     const conf = leader.raw.status().conf;
     const options: { type: ConfChangeType; nodeId: NodeId }[] = [];
-    // Core bug 1 (see /work/briefs/core-bugs.md): a joiner replaying the log from index 1 never
-    // learns the bootstrap voters. Until it is fixed, only add members once the leader's log is
-    // compacted, so that the joiner is caught up by a snapshot (which carries the full ConfState).
-    const joinAllowed = !this.joinNeedsSnapshot || leader.storage.firstIndex() > 1;
     for (const n of this.nodes) {
-      if (joinAllowed && !conf.voters.includes(n.id) && !conf.learners.includes(n.id)) options.push({ type: 'addLearner', nodeId: n.id });
+      if (!conf.voters.includes(n.id) && !conf.learners.includes(n.id)) options.push({ type: 'addLearner', nodeId: n.id });
     }
     for (const l of conf.learners) options.push({ type: 'addVoter', nodeId: l }, { type: 'removeNode', nodeId: l });
     if (conf.voters.length > 3) for (const v of conf.voters) options.push({ type: 'removeNode', nodeId: v });
@@ -573,7 +575,8 @@ export class SimCluster {
 
   private serveReads(node: SimNode): void {
     for (const [ctx, read] of node.reads) {
-      if (read.readIndex === undefined || node.sm.applied < read.readIndex) continue;
+      if (read.readIndex === undefined) continue;
+      if (node.sm.applied < read.readIndex && this.sabotage !== 'early-reads') continue;
       node.reads.delete(ctx);
       const observed = node.sm.kv.get(read.key);
       const obs: ReadObservation = { ctx, node: node.id, key: read.key, kind: read.kind, issueSeq: read.issueSeq, readIndex: read.readIndex, observed };
@@ -607,7 +610,7 @@ export class SimCluster {
     if (rd.entries.length > 0) node.storage.append(rd.entries);
     if (rd.snapshot || rd.entries.length > 0) node.logDirty = true;
     if (rd.hardState) {
-      node.storage.setHardState(rd.hardState);
+      node.storage.setHardState(this.sabotage === 'forget-votes' ? { ...rd.hardState, vote: '' } : rd.hardState);
       node.persistedCommit = rd.hardState.commit;
       node.term = rd.hardState.term;
       node.logDirty = true;

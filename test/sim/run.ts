@@ -1,7 +1,7 @@
 // One seed, one run: build the cluster, drive it, report what the checkers found.
 
 import type { Violation } from './checkers.ts';
-import { SimCluster, type ClusterOptions, type ClusterStats, type FaultProfile } from './cluster.ts';
+import { SimCluster, type ClusterOptions, type ClusterStats, type FaultProfile, type Sabotage } from './cluster.ts';
 import { traceHash } from './trace.ts';
 
 export interface RunOptions {
@@ -17,8 +17,8 @@ export interface RunOptions {
   profile?: Partial<FaultProfile>;
   /** Keep (and return) every trace line instead of the last 50. */
   trace?: boolean;
-  /** Work around core bug 1 (joiners replaying the log miss the bootstrap voters). Default true. */
-  joinNeedsSnapshot?: boolean;
+  /** Deliberately break the runtime's contract (checker self-test); see ClusterOptions.sabotage. */
+  sabotage?: Sabotage;
 }
 
 export interface RunResult {
@@ -43,7 +43,7 @@ export function runSeed(seed: number, options: RunOptions = {}): RunResult {
   if (options.electionTicks !== undefined) clusterOptions.electionTicks = options.electionTicks;
   if (options.heartbeatTicks !== undefined) clusterOptions.heartbeatTicks = options.heartbeatTicks;
   if (options.profile !== undefined) clusterOptions.profile = options.profile;
-  if (options.joinNeedsSnapshot !== undefined) clusterOptions.joinNeedsSnapshot = options.joinNeedsSnapshot;
+  if (options.sabotage !== undefined) clusterOptions.sabotage = options.sabotage;
   const cluster = new SimCluster(clusterOptions);
   const violation = cluster.run(options.faultTicks ?? 400, options.livenessElections ?? 20);
   const trace = cluster.trace.lines();

@@ -39,14 +39,18 @@ test('the same seed reproduces the same run exactly', (t) => {
   t.not(runSeed(7, { trace: true }).traceHash, runSeed(8, { trace: true }).traceHash);
 });
 
-test('a violation names the checker, the seed, the tick and the trace tail', (t) => {
-  // Core bug 1 (joiners replaying the log) breaks election safety on seed 4 when not worked around.
-  const result = runSeed(4, { joinNeedsSnapshot: false });
-  if (result.ok) {
-    t.pass('core bug 1 is fixed: seed 4 no longer fails without the workaround');
-    return;
-  }
-  t.regex(result.error!, /^\[election-safety\] seed 4 tick \d+: two leaders in term/);
-  t.regex(result.error!, /npm run sim -- --seed 4 --trace/);
-  t.true(result.trace.length === 50);
+test('the checkers catch a runtime that forgets its votes, and the report names checker, seed, tick and trace', (t) => {
+  const result = runSeed(56, { sabotage: 'forget-votes' });
+  t.false(result.ok);
+  t.is(result.violations[0]?.checker, 'election-safety');
+  t.regex(result.error!, /^\[election-safety\] seed 56 tick \d+: two leaders in term \d+/);
+  t.regex(result.error!, /npm run sim -- --seed 56 --trace/);
+  t.is(result.trace.length, 50);
+  t.true(runSeed(56).ok, 'the same seed passes with an honest runtime');
+});
+
+test('the checkers catch reads served before the state machine reached the read index', (t) => {
+  const result = runSeed(17, { sabotage: 'early-reads' });
+  t.is(result.violations[0]?.checker, 'linearizable-reads');
+  t.true(runSeed(17).ok);
 });
