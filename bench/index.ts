@@ -1,0 +1,22 @@
+// The bench's reusable parts (the entry point is bench/run.ts, `npm run bench`).
+export { parseBenchArgs, parseConcurrencyList, HELP, DEFAULT_CONCURRENCY, DEFAULT_JSON_OUT } from './args.ts';
+export type { BenchOptions } from './args.ts';
+export { BenchCluster, BENCH_RAFT_SETTINGS } from './cluster.ts';
+export type { BenchNode, BenchRaftSettings, StartClusterOptions } from './cluster.ts';
+export { agreedLeader, waitForLeader, waitForSettle } from './cluster-status.ts';
+export { processCpuMs, totalCpuMs, cpuMsByNode } from './cpu.ts';
+export { BenchUsageError, BenchClusterError } from './errors.ts';
+export { measureFsync, measureLoopback } from './floor.ts';
+export { freeLoopbackPorts } from './free-port.ts';
+export { runLoadPhase } from './load.ts';
+export type { LoadPhase } from './load.ts';
+export { runMicro } from './micro.ts';
+export { selfTimes } from './profile-summary.ts';
+export { createProgress } from './progress.ts';
+export type { Progress } from './progress.ts';
+export * from './results.ts';
+export * from './stats.ts';
+export { renderReport, renderTable, fmtCpuSplit, fmtMs, fmtRate } from './table.ts';
+export { evaluateTargets, leaderChanged, TARGET_FACTORS } from './targets.ts';
+export { makeOperation } from './workloads.ts';
+export type { Operation, WorkloadContext } from './workloads.ts';
