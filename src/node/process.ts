@@ -149,6 +149,7 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
     logger,
     transportStarted: true,
     measureSaves: false,
+    preferredLeader: config.preferredLeader,
     onFatal: (err) => {
       fatal = err;
       stopRequested?.();

@@ -50,6 +50,7 @@ import type {
   WriteAck,
   WriteRequest,
 } from './kv-backend.ts';
+import { FailbackPolicy } from './failback.ts';
 import { LeaderFreshness } from './leader-freshness.ts';
 import { decodeConfEntry, encodeConfContext, type MemberAddress, MemberTable } from './membership.ts';
 import { NodeMetrics } from './metrics.ts';
@@ -99,6 +100,10 @@ export interface RaftNodeOptions {
   now?: () => number;
   /** The caller already started the transport (e.g. to learn its bound port); start() won't. */
   transportStarted?: boolean;
+  /** Failback: leadership returns to this voter once it has been caught up for `failbackHoldMs`. */
+  preferredLeader?: NodeId;
+  /** Default 3000 ms. */
+  failbackHoldMs?: number;
   /** The node hit an unrecoverable error (e.g. the disk failed) and stopped serving. */
   onFatal?: (err: Error) => void;
 }
@@ -156,6 +161,8 @@ export class RaftNode implements KvBackend {
   private readonly freshness: LeaderFreshness;
   private readonly reads: ReadIndexBatcher;
   private transferWaiters: TransferWaiter[] = [];
+  private readonly failback: FailbackPolicy | undefined;
+  private ticksSinceFailbackCheck = 0;
 
   private timer: NodeJS.Timeout | undefined;
   private scheduled = false;
@@ -196,6 +203,9 @@ export class RaftNode implements KvBackend {
     this.transportStarted = options.transportStarted ?? false;
     this.measureSaves = options.measureSaves ?? true;
     this.members = new MemberTable(options.members);
+    this.failback = options.preferredLeader
+      ? new FailbackPolicy({ preferredLeader: options.preferredLeader, holdMs: options.failbackHoldMs ?? 3000 })
+      : undefined;
     this.freshness = new LeaderFreshness(this.now());
 
     this.applied = this.sm.appliedIndex();
@@ -556,7 +566,19 @@ export class RaftNode implements KvBackend {
     if (this.failed) return;
     this.raw.tick();
     this.reads.tick();
+    this.maybeFailBack();
     this.schedule();
+  }
+
+  /** On the leader, about every heartbeat: hand leadership back to the preferred node when it is ready. */
+  private maybeFailBack(): void {
+    if (!this.failback || this.role !== 'leader' || this.stopping) return;
+    if (++this.ticksSinceFailbackCheck < this.timings.heartbeatTicks) return;
+    this.ticksSinceFailbackCheck = 0;
+    const target = this.failback.decide(this.raw.status(), this.now());
+    if (!target) return;
+    this.log?.info({ event: 'failback', from: this.id, to: target }, `failback: handing leadership back to preferred node ${target}`);
+    this.raw.transferLeadership(target);
   }
 
   private onPeerMessage(m: Message): void {
@@ -607,6 +629,9 @@ export class RaftNode implements KvBackend {
     if (rd.softState) this.onSoftState(rd.softState);
     if (rd.hardState) this.term = rd.hardState.term;
 
+    // A leader's appends go out while its own fsync runs; everything else waits for durability.
+    const sentEarly = rd.sendBeforePersist && rd.messages.length > 0;
+    if (sentEarly) this.transport.send(rd.messages);
     if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
       const t0 = performance.now();
       await this.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
@@ -617,7 +642,7 @@ export class RaftNode implements KvBackend {
       }
     }
     if (rd.snapshot) await this.restoreSnapshot(rd.snapshot);
-    if (rd.messages.length > 0) this.transport.send(rd.messages);
+    if (!sentEarly && rd.messages.length > 0) this.transport.send(rd.messages);
     if (rd.committedEntries.length > 0) await this.applyCommitted(rd.committedEntries);
     for (const rs of rd.readStates) this.reads.onReadState(rs.context, rs.index);
     this.raw.advance(rd);

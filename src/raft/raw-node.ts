@@ -108,6 +108,12 @@ export class RawNode {
       readStates: raft.readStates,
       mustSync:
         entries.length > 0 || hardState.term !== this.previousHardState.term || hardState.vote !== this.previousHardState.vote,
+      sendBeforePersist:
+        raft.role === 'leader' &&
+        hardState.term === this.previousHardState.term &&
+        hardState.vote === this.previousHardState.vote &&
+        raft.log.pendingSnapshot() === undefined &&
+        raft.messages.every((m) => m.from === raft.id && m.term === raft.term),
     };
     const snapshot = raft.log.pendingSnapshot();
     if (snapshot) ready.snapshot = snapshot;

@@ -102,8 +102,8 @@ export interface SoftState {
 
 /**
  * One batch of work for the runtime. Order: persist `snapshot`, `entries` and `hardState`
- * (one fsync), then send `messages`, then apply `committedEntries`, release `readStates`, and
- * finally call `advance(ready)`.
+ * (one fsync), then send `messages` (or send them first when `sendBeforePersist`), then apply
+ * `committedEntries`, release `readStates`, and finally call `advance(ready)`.
  */
 export interface Ready {
   softState?: SoftState; // set when leader or role changed
@@ -115,6 +115,13 @@ export interface Ready {
   readStates: ReadState[];
   /** True when hardState.term/vote or entries changed: these need an fsync before sending. */
   mustSync: boolean;
+  /**
+   * True when `messages` may be sent BEFORE this Ready is persisted, so the leader's fsync runs in
+   * parallel with its followers' (Raft thesis §10.2.1). Only ever set for a leader whose term and
+   * vote did not change in this Ready: its own entries still count towards a commit index that is
+   * applied, acknowledged or advertised only after this Ready is persisted (the next Ready).
+   */
+  sendBeforePersist: boolean;
 }
 
 /** Randomness is injected so that a seed reproduces a run. Returns an integer in [0, n). */

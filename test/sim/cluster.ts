@@ -603,6 +603,14 @@ export class SimCluster {
     let rd!: Ready;
     this.guard(node, 'ready()', (raw) => (rd = raw.ready()));
     const stage = this.profile.crashInReadyRate > 0 && this.rng.chance(this.profile.crashInReadyRate) ? this.rng.int(4) : -1;
+    // A leader's messages may go out before its own persistence (parallel fsync): a crash can then
+    // land after some were sent and before anything of this Ready is durable.
+    const early = rd.sendBeforePersist;
+    if (early) {
+      const count = stage === 0 ? this.rng.int(rd.messages.length + 1) : rd.messages.length;
+      for (let i = 0; i < count; i++) this.send(node, rd.messages[i]!);
+      if (stage === 0) return this.crash(node, `after sending ${count}/${rd.messages.length} messages early, before persisting`);
+    }
     if (stage === 0) return this.crash(node, 'before persisting a Ready');
 
     // 1. Persist (one atomic write, like the durable log's group commit).
@@ -618,10 +626,10 @@ export class SimCluster {
     if (rd.softState) this.observeRole(node, rd.softState.role, rd.softState.leaderId);
     if (stage === 1) return this.crash(node, 'after persisting, before sending');
 
-    // 2. Send.
-    const count = stage === 2 ? this.rng.int(rd.messages.length + 1) : rd.messages.length;
+    // 2. Send (unless already sent before persisting).
+    const count = early ? 0 : stage === 2 ? this.rng.int(rd.messages.length + 1) : rd.messages.length;
     for (let i = 0; i < count; i++) this.send(node, rd.messages[i]!);
-    if (stage === 2) return this.crash(node, `after sending ${count}/${rd.messages.length} messages, before applying`);
+    if (stage === 2) return this.crash(node, `after sending ${early ? 'early' : `${count}/${rd.messages.length} messages`}, before applying`);
     if (this.faultsOn && this.profile.voteCrashRate > 0 && rd.messages.some((m) => m.type === 'voteResp' && !m.reject) && this.rng.chance(this.profile.voteCrashRate)) {
       return this.crash(node, 'right after granting a vote', true);
     }

@@ -53,7 +53,7 @@ export const bytes = (s: string) => new TextEncoder().encode(s);
 
 export async function startCluster(
   t: ExecutionContext,
-  options: { size?: number; snapshotEntries?: number; retainEntries?: number } = {},
+  options: { size?: number; snapshotEntries?: number; retainEntries?: number; preferredLeader?: string; failbackHoldMs?: number } = {},
 ): Promise<TestCluster> {
   const size = options.size ?? 3;
   const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
@@ -71,6 +71,8 @@ export async function startCluster(
       stateMachine: new MemoryStateMachine(),
       transport: network.transport(id),
       drainTimeoutMs: 200,
+      preferredLeader: options.preferredLeader,
+      failbackHoldMs: options.failbackHoldMs,
     });
     nodes.set(id, node);
     storages.set(id, storage);

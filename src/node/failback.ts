@@ -1,0 +1,43 @@
+// Failback: leadership returns to a preferred node once it is healthy and caught up. The policy
+// is pure (status + clock in, decision out) so it can be tested without a cluster; RaftNode feeds it.
+import type { NodeId, RaftStatus } from '../raft/types.ts';
+
+export interface FailbackOptions {
+  preferredLeader: NodeId;
+  /** The preferred node must stay caught up and responsive this long before we hand over. */
+  holdMs: number;
+}
+
+/**
+ * Decides when a leader that is not the preferred one should transfer leadership to it. Hands
+ * over only after the preferred voter has been continuously active and fully caught up for
+ * `holdMs`, so a flapping node does not bounce leadership back and forth.
+ */
+export class FailbackPolicy {
+  private healthySince: number | undefined;
+
+  constructor(private readonly options: FailbackOptions) {}
+
+  /** Returns the node to transfer leadership to now, or undefined. */
+  decide(status: RaftStatus, now: number): NodeId | undefined {
+    const preferred = this.options.preferredLeader;
+    const progress = status.progress?.[preferred];
+    const eligible =
+      status.role === 'leader' &&
+      status.id !== preferred &&
+      status.leadTransferee === '' &&
+      status.conf.voters.includes(preferred) &&
+      progress !== undefined &&
+      progress.recentActive &&
+      progress.state === 'replicate' &&
+      progress.match >= status.commit;
+    if (!eligible) {
+      this.healthySince = undefined;
+      return undefined;
+    }
+    this.healthySince ??= now;
+    if (now - this.healthySince < this.options.holdMs) return undefined;
+    this.healthySince = undefined;
+    return preferred;
+  }
+}
