@@ -27,6 +27,9 @@ export function checkEndpoint(endpoint: unknown): string {
   return endpoint.trim();
 }
 
+/** How long the leader search avoids an endpoint that refused a connection. */
+const DOWN_SKIP_MS = 1_000;
+
 export class EndpointPool {
   private readonly channels = new Map<string, grpc.Client>();
   /** The configured endpoints: follower reads and leader search rotate over these. */
@@ -35,6 +38,8 @@ export class EndpointPool {
   private rr = 0;
   private search = 0;
   private readonly addressById = new Map<string, string>();
+  /** When each address last refused or dropped a connection (shared by every request). */
+  private readonly downSince = new Map<string, number>();
   private closed = false;
 
   constructor(endpoints: readonly string[], private readonly credentials = grpc.credentials.createInsecure()) {
@@ -63,6 +68,24 @@ export class EndpointPool {
     if (address === undefined || this.leader === address) this.leader = undefined;
   }
 
+  /** `address` just failed at the connection level: distrust leader hints that name it for a while. */
+  markDown(address: string, now = Date.now()): void {
+    this.downSince.set(address, now);
+  }
+
+  markUp(address: string): void {
+    this.downSince.delete(address);
+  }
+
+  /**
+   * Whether `address` failed within the last `windowMs`. After a leader dies, followers keep
+   * naming it until their election timeout; following those hints only burns the deadline.
+   */
+  isRecentlyDown(address: string, windowMs: number, now = Date.now()): boolean {
+    const since = this.downSince.get(address);
+    return since !== undefined && now - since < windowMs;
+  }
+
   learnAddress(id: string, address: string): void {
     if (id && address) this.addressById.set(id, address);
   }
@@ -77,8 +100,16 @@ export class EndpointPool {
     return this.nextForSearch();
   }
 
-  /** Next endpoint while searching for the leader (independent of the follower-read rotation). */
-  nextForSearch(): string {
+  /**
+   * Next endpoint while searching for the leader (independent of the follower-read rotation),
+   * skipping endpoints that refused a connection within `DOWN_SKIP_MS` while any other remains.
+   */
+  nextForSearch(now = Date.now()): string {
+    for (let tried = 0; tried < this.endpoints.length; tried++) {
+      const ep = this.endpoints[this.search % this.endpoints.length]!;
+      this.search = (this.search + 1) % this.endpoints.length;
+      if (!this.isRecentlyDown(ep, DOWN_SKIP_MS, now)) return ep;
+    }
     const ep = this.endpoints[this.search % this.endpoints.length]!;
     this.search = (this.search + 1) % this.endpoints.length;
     return ep;

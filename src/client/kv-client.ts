@@ -67,8 +67,13 @@ const DEFAULT_ATTEMPT_TIMEOUT_MS = 2_000;
 const DISCOVERY_TIMEOUT_MS = 1_000;
 const BACKOFF_START_MS = 20;
 const BACKOFF_MAX_MS = 500;
-/** Redirects followed back to back before backing off (stale hints can point in a circle). */
-const MAX_FREE_REDIRECTS = 3;
+/**
+ * While no leader is known (an election is running) poll at most this far apart: a NotLeader
+ * answer costs a millisecond, and a long sleep here is pure added failover time.
+ */
+const ELECTION_POLL_MAX_MS = 50;
+/** A hint naming an address that refused a connection this recently is ignored. */
+const DOWN_WINDOW_MS = 1_000;
 
 type Route = 'leader' | 'roundRobin';
 
@@ -475,7 +480,9 @@ export class KvClient {
     const deadlineMs = positiveMs(options.deadlineMs, this.deadlineMs, 'deadlineMs');
     const deadline = Date.now() + deadlineMs;
     let backoffMs = BACKOFF_START_MS;
-    let freeRedirects = MAX_FREE_REDIRECTS;
+    let electionPollMs = 10;
+    // Hints followed since the last pause: following one twice means the hints go in circles.
+    const followedHints = new Set<string>();
     let unreachableInRow = 0;
     // Whether any node actually took part (answered, or was connected when the attempt timed
     // out). If none did, running out of time means the cluster is unavailable, not slow.
@@ -487,10 +494,17 @@ export class KvClient {
         : new ClusterUnavailableError(this.pool.known(), deadlineMs, lastError);
     const staleNodes = new Set<string>();
 
-    const backoff = async (): Promise<void> => {
-      const wait = Math.min(backoffMs * (0.5 + Math.random() / 2), deadline - Date.now());
-      backoffMs = Math.min(backoffMs * 2, BACKOFF_MAX_MS);
+    const sleepUpTo = async (ms: number): Promise<void> => {
+      const wait = Math.min(ms * (0.5 + Math.random() / 2), deadline - Date.now());
       if (wait > 0) await sleep(wait);
+    };
+    const backoff = async (): Promise<void> => {
+      await sleepUpTo(backoffMs);
+      backoffMs = Math.min(backoffMs * 2, BACKOFF_MAX_MS);
+    };
+    const pollForLeader = async (): Promise<void> => {
+      await sleepUpTo(electionPollMs);
+      electionPollMs = Math.min(electionPollMs * 2, ELECTION_POLL_MAX_MS);
     };
 
     for (;;) {
@@ -501,6 +515,7 @@ export class KvClient {
       const attemptDeadline = fullAttempts ? deadline : Math.min(deadline, now + this.attemptTimeoutMs);
       try {
         const response = await this.pool.call<Res>(target, method, request(), attemptDeadline);
+        this.pool.markUp(target);
         if (route === 'leader') this.pool.setLeader(target);
         return { response, endpoint: target };
       } catch (e) {
@@ -508,6 +523,7 @@ export class KvClient {
         lastError = err;
         if (isUnreachable(err)) {
           this.pool.forgetLeader(target);
+          this.pool.markDown(target);
           // Try the other nodes at once; back off only after a whole round failed.
           if (++unreachableInRow >= this.pool.endpoints.length) {
             unreachableInRow = 0;
@@ -527,13 +543,19 @@ export class KvClient {
         reachedNode = true;
         if (err instanceof NotLeaderError) {
           this.pool.forgetLeader(target);
+          this.pool.markUp(target);
           const hinted = err.leaderAddress || (err.leaderId ? this.pool.addressOf(err.leaderId) : undefined);
-          if (hinted && hinted !== target) {
+          // A hint at a node that just refused us is the followers' stale memory of a dead leader.
+          if (hinted && hinted !== target && !this.pool.isRecentlyDown(hinted, DOWN_WINDOW_MS)) {
             this.pool.learnAddress(err.leaderId, hinted);
             this.pool.setLeader(hinted);
-            if (freeRedirects-- > 0) continue;
+            if (!followedHints.has(hinted)) {
+              followedHints.add(hinted);
+              continue;
+            }
           }
-          await backoff(); // no leader known yet (election), or hints go in circles
+          await pollForLeader(); // no usable hint: an election is running
+          followedHints.clear();
           continue;
         }
         if (err instanceof OverloadedError || err instanceof ProposalDroppedError) {

@@ -269,3 +269,18 @@ test('connect rejects bad endpoints and options up front', async (t) => {
   await t.throwsAsync(connect({ endpoints: ['localhost'] }), { message: /not "host:port"/ });
   await t.throwsAsync(connect({ endpoints: ['127.0.0.1:1'], deadlineMs: -1 }), { message: /deadlineMs/ });
 });
+
+test('after the leader dies, stale hints that still name it are not followed; the SDK polls the live nodes until one leads', async (t) => {
+  const dead = await fakeNode('n1'); // stands in for a killed leader: refuses as "shutting down"
+  const survivor = await fakeNode('n2');
+  dead.backend.failNext(1000, () => new ShuttingDownError('n1'));
+  // The survivor still names the dead leader (its election timeout has not fired yet) for a while,
+  // then wins the election itself.
+  survivor.backend.follower = { leaderId: 'n1', leaderAddress: dead.address };
+  setTimeout(() => (survivor.backend.follower = undefined), 150);
+  const kv = await client([dead.address, survivor.address], { discover: false });
+  await kv.put('k', 'v', { deadlineMs: 3000 });
+  t.is(survivor.backend.data.size, 1, 'the write landed on the new leader');
+  t.true(dead.backend.calls.length <= 2, `the dead leader was retried ${dead.backend.calls.length} times despite refusing`);
+  t.true(survivor.backend.callsOf('write').length >= 2, 'the survivor was polled while it had no usable hint');
+});
