@@ -111,8 +111,9 @@ export class BenchCluster {
       cluster: 'quorumkv-bench',
       nodes: specs.map(({ id, raftAddress, clientAddress, dataDir }) => ({ id, raftAddress, clientAddress, dataDir })),
       raft,
-      // Per-event info lines would cost the nodes CPU that the bench attributes to operations.
-      logLevel: 'warn',
+      // Info lines are per event (leader change, snapshot, slow fsync), not per request: cheap, and
+      // they let the kept logs explain a leader change seen during a run.
+      logLevel: 'info',
     };
     writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
     if (options.profileDir) mkdirSync(options.profileDir, { recursive: true });

@@ -614,7 +614,11 @@ export class RaftNode implements KvBackend {
         if (this.pendingCompaction) {
           const snap = this.pendingCompaction;
           this.pendingCompaction = undefined;
-          await this.compact(snap);
+          // Not awaited: writing the snapshot can take a while, and the Ready loop (which carries
+          // the heartbeats) must keep going. Storage orders the short log switch with saves itself.
+          void this.compact(snap).catch((err: Error) => {
+            if (!this.stopping) this.fail(err);
+          });
           continue;
         }
         if (!this.raw.hasReady()) return;

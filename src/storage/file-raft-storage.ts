@@ -78,6 +78,9 @@ export class FileRaftStorage implements RaftStorage {
   private queue: Job[] = [];
   private draining: Promise<void> | undefined;
   private failure: StorageFailedError | undefined;
+  /** Snapshot-file writes run one at a time, outside the save queue, and only ever move forward. */
+  private snapshotFileChain: Promise<unknown> = Promise.resolve();
+  private snapshotFileIndex: number;
   private closed = false;
 
   private constructor(
@@ -90,6 +93,7 @@ export class FileRaftStorage implements RaftStorage {
     this.fileSize = init.size;
     this.bootstrapConf = init.bootstrapConf;
     this.logger = options.logger ?? noopLogger;
+    this.snapshotFileIndex = init.state.snap.meta.index;
   }
 
   static async open(options: FileRaftStorageOptions): Promise<FileRaftStorage> {
@@ -187,8 +191,31 @@ export class FileRaftStorage implements RaftStorage {
     return this.enqueue((resolve, reject) => ({ kind: 'save', update, resolve, reject }));
   }
 
-  compact(snapshot: Snapshot, retainEntries: number): Promise<void> {
+  /**
+   * The snapshot file (the whole state, possibly tens of MB) is written and fsynced OUTSIDE the
+   * save queue: holding group commits for that long would stall the node's Ready loop, and with it
+   * its heartbeats, long enough to trigger elections. Only the short log switch is exclusive. A
+   * crash in between is safe: open() keeps the log, which still holds the snapshot's last entry.
+   */
+  async compact(snapshot: Snapshot, retainEntries: number): Promise<void> {
+    if (this.closed) throw new StorageClosedError(`raft log in ${this.options.dir}`);
+    if (this.failure) throw this.failure;
+    if (planCompaction(this.state, snapshot, retainEntries) === undefined) return;
+    if (!(await this.writeSnapshotFileInOrder(snapshot))) return;
     return this.enqueue((resolve, reject) => ({ kind: 'compact', snapshot, retain: retainEntries, resolve, reject }));
+  }
+
+  /** Write `snapshot` unless a file at least as new was written meanwhile. Returns whether it wrote. */
+  private writeSnapshotFileInOrder(snapshot: Snapshot): Promise<boolean> {
+    const write = async (): Promise<boolean> => {
+      if (snapshot.meta.index <= this.snapshotFileIndex) return false;
+      await this.writeSnapshotFile(snapshot);
+      this.snapshotFileIndex = snapshot.meta.index;
+      return true;
+    };
+    const result = this.snapshotFileChain.then(write);
+    this.snapshotFileChain = result.catch(() => undefined);
+    return result;
   }
 
   async close(): Promise<void> {
@@ -280,7 +307,7 @@ export class FileRaftStorage implements RaftStorage {
       // Stale snapshot: store the rest of the update like any other save.
       return new Promise<void>((resolve, reject) => this.writeGroup([{ kind: 'save', update: { ...update, snapshot: undefined }, resolve, reject }]));
     }
-    await this.writeSnapshotFile(snapshot);
+    await this.writeSnapshotFileInOrder(snapshot);
     const next = new LogState(this.bootstrapConf);
     next.resetTo(snapshot);
     next.append(entries);
@@ -296,7 +323,7 @@ export class FileRaftStorage implements RaftStorage {
     const cut = planCompaction(this.state, snapshot, retain);
     if (cut === undefined) return; // not newer than the snapshot we hold
     const { index } = snapshot.meta;
-    await this.writeSnapshotFile(snapshot);
+    // The snapshot file was written by compact() before this job was queued.
     if (cut > this.state.baseIndex) {
       const next = new LogState(this.bootstrapConf);
       next.baseIndex = cut;
