@@ -11,7 +11,7 @@ import {
 } from './keyspace.ts';
 import { SerialQueue } from './serial-queue.ts';
 import { DEFAULT_MAX_RESULTS_PER_SESSION, DEFAULT_MAX_SESSIONS, SessionTable } from './session-table.ts';
-import { decodeStateSnapshot, encodeStateSnapshot } from './state-snapshot.ts';
+import { decodeStateSnapshot, StateSnapshotWriter } from './state-snapshot.ts';
 import type { ScanOptions, ScanResult, StateMachine } from './state-machine.ts';
 
 export { prefixEnd } from './keyspace.ts';
@@ -146,7 +146,7 @@ export class LevelStateMachine implements StateMachine {
     // The iterator pins a LevelDB snapshot when created (synchronously), so applies may continue
     // while we read; the applied index is read from the same snapshot, so data and index agree.
     const iterator = this.db.iterator();
-    const pairs: [Uint8Array, Uint8Array][] = [];
+    const writer = new StateSnapshotWriter(); // packs chunk by chunk: the event loop keeps turning
     let applied: AppliedPosition = { index: 0, term: 0 };
     try {
       for (;;) {
@@ -154,13 +154,13 @@ export class LevelStateMachine implements StateMachine {
         if (chunk.length === 0) break;
         for (const [key, value] of chunk) {
           if (compareBytes(key, APPLIED_KEY) === 0) applied = decodeApplied(value);
-          else pairs.push([key, value]);
+          else writer.add(key, value);
         }
       }
     } finally {
       await iterator.close();
     }
-    return { index: applied.index, data: encodeStateSnapshot(applied, pairs) };
+    return { index: applied.index, data: writer.finish(applied) };
   }
 
   restore(snapshot: Snapshot): Promise<void> {

@@ -8,7 +8,12 @@ import {
   type AppliedPosition, type Session, type StoredValue,
 } from './keyspace.ts';
 
-export const SNAPSHOT_FORMAT = 'quorumkv-state/1';
+/** Single msgpack document {format, index, term, pairs}: still decoded, no longer written. */
+export const SNAPSHOT_FORMAT_V1 = 'quorumkv-state/1';
+/** A header record {format, index, term, chunks} followed by `chunks` records, each an array of pairs. */
+export const SNAPSHOT_FORMAT = 'quorumkv-state/2';
+/** Pairs per chunk record: small enough that packing one never stalls the event loop. */
+const PAIRS_PER_CHUNK = 1000;
 
 export interface DecodedStateSnapshot {
   applied: AppliedPosition;
@@ -18,22 +23,72 @@ export interface DecodedStateSnapshot {
   sessions: [string, Session][];
 }
 
+/**
+ * Builds a snapshot incrementally: pairs are packed a chunk at a time as they are added, so a
+ * caller that feeds it from an async iterator never blocks the event loop for long and never holds
+ * every pair as a separate object (a node's heartbeats must keep flowing while it snapshots).
+ */
+export class StateSnapshotWriter {
+  private readonly chunks: Uint8Array[] = [];
+  private pending: [Uint8Array, Uint8Array][] = [];
+
+  add(key: Uint8Array, value: Uint8Array): void {
+    this.pending.push([key, value]);
+    if (this.pending.length >= PAIRS_PER_CHUNK) this.flush();
+  }
+
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    this.chunks.push(packr.pack(this.pending));
+    this.pending = [];
+  }
+
+  finish(applied: AppliedPosition): Uint8Array {
+    this.flush();
+    const header = packr.pack({ format: SNAPSHOT_FORMAT, index: applied.index, term: applied.term, chunks: this.chunks.length });
+    const out = new Uint8Array(header.length + this.chunks.reduce((n, c) => n + c.length, 0));
+    out.set(header, 0);
+    let offset = header.length;
+    for (const chunk of this.chunks) {
+      out.set(chunk, offset);
+      offset += chunk.length;
+    }
+    return out;
+  }
+}
+
 export function encodeStateSnapshot(applied: AppliedPosition, pairs: [Uint8Array, Uint8Array][]): Uint8Array {
-  return packr.pack({ format: SNAPSHOT_FORMAT, index: applied.index, term: applied.term, pairs });
+  const writer = new StateSnapshotWriter();
+  for (const [key, value] of pairs) writer.add(key, value);
+  return writer.finish(applied);
 }
 
 const td = new TextDecoder('utf-8', { fatal: true });
 
 export function decodeStateSnapshot(bytes: Uint8Array): DecodedStateSnapshot {
-  let doc: unknown;
+  let records: unknown[];
   try {
-    doc = packr.unpack(bytes);
+    records = packr.unpackMultiple(bytes) as unknown[];
   } catch (err) {
     throw new InvalidSnapshotError(`not msgpack (${(err as Error).message})`);
   }
+  const doc = records[0];
   if (typeof doc !== 'object' || doc === null) throw new InvalidSnapshotError('not a map');
-  const { format, index, term, pairs } = doc as Record<string, unknown>;
-  if (format !== SNAPSHOT_FORMAT) throw new InvalidSnapshotError(`unknown format ${JSON.stringify(format)} (expected ${SNAPSHOT_FORMAT})`);
+  const { format, index, term } = doc as Record<string, unknown>;
+  let pairs: unknown;
+  if (format === SNAPSHOT_FORMAT_V1) {
+    if (records.length !== 1) throw new InvalidSnapshotError('trailing records after a single-document snapshot');
+    pairs = (doc as Record<string, unknown>).pairs;
+  } else if (format === SNAPSHOT_FORMAT) {
+    const chunks = (doc as Record<string, unknown>).chunks;
+    if (!Number.isSafeInteger(chunks) || chunks !== records.length - 1) {
+      throw new InvalidSnapshotError(`header announces ${String(chunks)} chunks but ${records.length - 1} follow (truncated?)`);
+    }
+    if (!records.slice(1).every(Array.isArray)) throw new InvalidSnapshotError('a chunk is not an array of pairs');
+    pairs = (records.slice(1) as unknown[][]).flat();
+  } else {
+    throw new InvalidSnapshotError(`unknown format ${JSON.stringify(format)} (expected ${SNAPSHOT_FORMAT})`);
+  }
   if (!Number.isSafeInteger(index) || (index as number) < 0 || !Number.isSafeInteger(term) || (term as number) < 0) {
     throw new InvalidSnapshotError('index/term must be non-negative integers');
   }
