@@ -19,6 +19,7 @@
 //     {"members":[{"id","raftAddress","clientAddress"},...]}  — the real addresses of every member
 //     (this one included) — then start Raft. This is how a harness that starts all nodes on port 0
 //     tells each one where its peers ended up.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { mkdir } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import path from 'node:path';
@@ -213,12 +214,26 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
   }, 1000) : undefined;
   orphanWatch?.unref();
 
+  // A stalled event loop delays heartbeats exactly like a slow network: say so when it happens, so
+  // an unexpected election can be traced to its cause (GC, a long synchronous task, CPU starvation).
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  const stallWarnMs = Math.max(50, (config.raft.electionTicks * config.raft.tickMs) / 3);
+  const stallWatch = setInterval(() => {
+    const maxMs = loopDelay.max / 1e6;
+    if (maxMs >= stallWarnMs) logger.warn({ event: 'event_loop_stall', maxMs: Math.round(maxMs), warnAtMs: Math.round(stallWarnMs) }, 'event loop stalled');
+    loopDelay.reset();
+  }, 1000);
+  stallWatch.unref();
+
   await node.start();
   emit({ event: 'ready', ...announce });
   logger.info({ event: 'serving', ...announce, dataDir }, 'node serving');
 
   await stopSignal;
   if (orphanWatch) clearInterval(orphanWatch);
+  clearInterval(stallWatch);
+  loopDelay.disable();
   // Stop taking new client calls first, then drain the runtime, then the rest.
   await Promise.allSettled([kv.close()]);
   await node.stop();

@@ -565,6 +565,12 @@ export class RaftNode implements KvBackend {
   private onTick(): void {
     if (this.failed) return;
     this.raw.tick();
+    // A leader's heartbeats must not wait behind a slow fsync or apply in the Ready loop: when the
+    // core says they are independent of the outstanding write, send them now.
+    if (this.role === 'leader') {
+      const early = this.raw.takeLeaderMessages();
+      if (early.length > 0) this.transport.send(early);
+    }
     this.reads.tick();
     this.maybeFailBack();
     this.schedule();

@@ -56,6 +56,12 @@ export class RaftLog {
     }
   }
 
+  /** Highest index known durable in storage (0 while a received snapshot is still unpersisted). */
+  persistedIndex(): number {
+    if (this.unstableSnapshot) return 0;
+    return Math.min(this.unstableOffset - 1, this.lastIndex());
+  }
+
   lastTerm(): number {
     const term = this.term(this.lastIndex());
     invariant(term !== undefined, 'term of the last index is unknown');

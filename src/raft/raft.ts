@@ -160,7 +160,8 @@ export class Raft {
     const lastIndex = this.log.lastIndex();
     for (const [id, pr] of this.progress) {
       const fresh = new Progress(lastIndex + 1, this.maxInflight, pr.isLearner);
-      if (id === this.id) fresh.match = lastIndex;
+      // invariant: our own match counts only entries that are durable here.
+      if (id === this.id) fresh.match = this.log.persistedIndex();
       this.progress.set(id, fresh);
     }
   }
@@ -618,10 +619,20 @@ export class Raft {
     let index = this.log.lastIndex();
     const stamped: Entry[] = entries.map((e) => ({ term: this.term, index: ++index, type: e.type, data: e.data }));
     const lastIndex = this.log.append(stamped);
-    this.progress.get(this.id)?.maybeUpdate(lastIndex);
-    // Single-voter clusters commit on append.
-    if (this.maybeCommit()) this.releaseDeferredReads();
+    // Our own copy counts towards commit only once persisted (onEntriesPersisted): a commit index
+    // that reaches followers or clients never relies on entries this leader could still lose.
     return { term: this.term, index: lastIndex };
+  }
+
+  /** The runtime made entries up to (index, term) durable. */
+  onEntriesPersisted(index: number, term: number): void {
+    const self = this.progress.get(this.id);
+    if (!self || this.log.term(index) !== term) return; // replaced meanwhile
+    self.maybeUpdate(index);
+    if (this.role === 'leader' && this.maybeCommit()) {
+      this.releaseDeferredReads();
+      this.broadcastPending = true; // tell followers the new commit index
+    }
   }
 
   private committedEntryInCurrentTerm(): boolean {
@@ -708,7 +719,7 @@ export class Raft {
       if (pr) pr.isLearner = isLearner;
       else {
         const fresh = new Progress(lastIndex + 1, this.maxInflight, isLearner);
-        if (id === this.id) fresh.match = lastIndex;
+        if (id === this.id) fresh.match = this.log.persistedIndex();
         this.progress.set(id, fresh);
       }
     }

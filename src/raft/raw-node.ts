@@ -130,6 +130,23 @@ export class RawNode {
     return ready;
   }
 
+  /**
+   * Messages a leader may send right now, even while a Ready is still being persisted: its term
+   * and vote are durable and its commit index counts only durable copies, so nothing here depends
+   * on the outstanding write. Lets heartbeats flow through a slow fsync or apply. Returns [] when
+   * that does not hold (then the messages wait for the next Ready).
+   */
+  takeLeaderMessages(): Message[] {
+    const raft = this.raft;
+    if (raft.role !== 'leader' || raft.log.pendingSnapshot() !== undefined) return [];
+    if (raft.term !== this.previousHardState.term || raft.vote !== this.previousHardState.vote) return [];
+    raft.flushBroadcast();
+    if (raft.messages.length === 0 || !raft.messages.every((m) => m.from === raft.id && m.term === raft.term)) return [];
+    const messages = raft.messages;
+    raft.messages = [];
+    return messages;
+  }
+
   /** The runtime persisted, sent and applied everything in `ready`. */
   advance(ready: Ready): void {
     invariant(this.outstanding === ready, 'advance() called with a Ready that is not the outstanding one');
@@ -141,7 +158,10 @@ export class RawNode {
       if (ready.snapshot.meta.index > raft.log.applied) raft.log.appliedTo(ready.snapshot.meta.index);
     }
     const lastEntry = ready.entries[ready.entries.length - 1];
-    if (lastEntry) raft.log.stableTo(lastEntry.index, lastEntry.term);
+    if (lastEntry) {
+      raft.log.stableTo(lastEntry.index, lastEntry.term);
+      raft.onEntriesPersisted(lastEntry.index, lastEntry.term);
+    }
     // A snapshot restored while this Ready was out carries a newer membership than these entries.
     const restoring = raft.log.pendingSnapshot()?.meta.index ?? 0;
     for (const entry of ready.committedEntries) {

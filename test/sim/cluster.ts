@@ -47,6 +47,8 @@ export interface FaultProfile {
   crashInReadyRate: number;
   /** Chance a node crashes right after granting a vote, and comes back within a few ticks (double-vote hunting). */
   voteCrashRate: number;
+  /** Per Ready, chance its persistence takes 1-5 ticks (a slow fsync): the node keeps stepping meanwhile. */
+  slowDiskRate: number;
   /** Per-node clock rates differ (some nodes skip ticks, some double them). Disables lease reads. */
   skew: boolean;
   snapshotEvery: number;
@@ -90,6 +92,7 @@ export function drawProfile(rng: Prng): FaultProfile {
     partitionMaxTicks: rng.pick([20, 60, 150]),
     crashRate: rng.pick([0, 0.003, 0.01]),
     crashInReadyRate: rng.pick([0, 0.0005, 0.002]),
+    slowDiskRate: rng.pick([0, 0, 0.05, 0.3]),
     voteCrashRate: rng.pick([0, 0.05, 0.2]),
     skew,
     snapshotEvery: rng.pick([5, 20, 60]),
@@ -132,6 +135,8 @@ class SimNode {
   logDirty = true;
   logView: LogView = { first: 1, entries: [] };
   restartAt = 0;
+  /** A Ready whose persistence is still "on its way to disk" (slow-disk fault). */
+  slowReady: { rd: Ready; stage: number; doneAt: number } | undefined;
   /** Clock skew: chance per sim tick to skip a tick / to tick twice. */
   slow = 0;
   fast = 0;
@@ -277,6 +282,7 @@ export class SimCluster {
   private crash(node: SimNode, why: string, quickRestart = false): void {
     if (!node.raw) return;
     node.raw = undefined;
+    node.slowReady = undefined; // an unfinished write is lost with the process
     node.proposals.clear(); // their clients see a broken connection: outcome unknown
     node.reads.clear();
     node.role = 'follower';
@@ -304,6 +310,18 @@ export class SimCluster {
       for (let i = 0; i < ticks; i++) this.guard(node, 'tick()', (raw) => raw.tick());
     }
     this.workload();
+    for (const node of this.nodes) {
+      if (!node.raw || !node.slowReady) continue;
+      // While its disk is busy a leader keeps sending (heartbeats, appends) — what the runtime does.
+      let early: Message[] = [];
+      this.guard(node, 'takeLeaderMessages()', (raw) => (early = raw.takeLeaderMessages()));
+      for (const m of early) this.send(node, m);
+      if (node.slowReady.doneAt <= this.tick) {
+        const { rd, stage } = node.slowReady;
+        node.slowReady = undefined;
+        this.finishReady(node, rd, stage);
+      }
+    }
     this.processReadies();
     this.checkStep();
   }
@@ -590,7 +608,7 @@ export class SimCluster {
 
   private processReadies(): void {
     for (const node of this.nodes) {
-      for (let i = 0; i < 16 && node.raw; i++) {
+      for (let i = 0; i < 16 && node.raw && !node.slowReady; i++) {
         let has = false;
         this.guard(node, 'hasReady()', (raw) => (has = raw.hasReady()));
         if (!has) break;
@@ -612,7 +630,16 @@ export class SimCluster {
       if (stage === 0) return this.crash(node, `after sending ${count}/${rd.messages.length} messages early, before persisting`);
     }
     if (stage === 0) return this.crash(node, 'before persisting a Ready');
+    if (this.faultsOn && this.profile.slowDiskRate > 0 && this.rng.chance(this.profile.slowDiskRate)) {
+      node.slowReady = { rd, stage, doneAt: this.tick + this.rng.range(1, 5) };
+      return;
+    }
+    this.finishReady(node, rd, stage);
+  }
 
+  /** Persist, send (unless sent early), apply and advance one Ready. */
+  private finishReady(node: SimNode, rd: Ready, stage: number): void {
+    const early = rd.sendBeforePersist;
     // 1. Persist (one atomic write, like the durable log's group commit).
     if (rd.snapshot) node.storage.applySnapshot(rd.snapshot);
     if (rd.entries.length > 0) node.storage.append(rd.entries);
@@ -659,10 +686,11 @@ export class SimCluster {
     node.role = role;
     node.leaderId = leaderId;
     if (role === 'leader' && was !== 'leader') {
+      // The Ready that carried this role may have been on a slow disk while the node moved on:
+      // its term is the one persisted with it (node.term), not the core's current one.
       const status = node.raw!.status();
-      node.term = status.term;
       this.stats.elections++;
-      this.trace.event(this.tick, `${node.id} LEADER term=${status.term} log=[${status.firstIndex},${status.lastIndex}] commit=${status.commit}`);
+      this.trace.event(this.tick, `${node.id} LEADER term=${node.term} log=[${status.firstIndex},${status.lastIndex}] commit=${status.commit}`);
       this.check(checkElectionSafety([{ node: node.id, term: node.term }], this.leadersByTerm));
       this.leadersByTerm.set(node.term, node.id);
       // Entries first observed committed before this tick began were committed before this
