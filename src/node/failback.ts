@@ -10,7 +10,7 @@ export interface FailbackOptions {
 
 /**
  * Decides when a leader that is not the preferred one should transfer leadership to it. Hands
- * over only after the preferred voter has been continuously active and fully caught up for
+ * over only after the preferred voter has been continuously replicating and fully caught up for
  * `holdMs`, so a flapping node does not bounce leadership back and forth.
  */
 export class FailbackPolicy {
@@ -28,7 +28,9 @@ export class FailbackPolicy {
       status.leadTransferee === '' &&
       status.conf.voters.includes(preferred) &&
       progress !== undefined &&
-      progress.recentActive &&
+      // 'replicate' means its acks keep coming (an unreachable peer drops to 'probe'). Not
+      // recentActive: check-quorum clears that every election timeout until the next heartbeat
+      // answer, which would restart the hold period forever.
       progress.state === 'replicate' &&
       progress.match >= status.commit;
     if (!eligible) {

@@ -22,17 +22,24 @@ test('failback waits until the preferred node has been caught up and active for 
   t.is(policy.decide(leaderStatus(), 1000), 'n1');
 });
 
-test('any lapse (behind, inactive, probing, transfer under way) restarts the hold period', (t) => {
+test('any lapse (behind, probing, transfer under way) restarts the hold period', (t) => {
   const policy = new FailbackPolicy({ preferredLeader: 'n1', holdMs: 1000 });
   policy.decide(leaderStatus(), 0);
-  t.is(policy.decide(leaderStatus({}, { match: 90 }), 500), undefined);
+  t.is(policy.decide(leaderStatus({}, { match: 90 }), 500), undefined, 'behind');
   t.is(policy.decide(leaderStatus(), 600), undefined);
   t.is(policy.decide(leaderStatus(), 1599), undefined, 'the clock restarted at 600');
-  t.is(policy.decide(leaderStatus({}, { recentActive: false }), 1700), undefined);
-  t.is(policy.decide(leaderStatus({}, { state: 'probe' }), 1800), undefined);
-  t.is(policy.decide(leaderStatus({ leadTransferee: 'n3' }), 1900), undefined);
-  policy.decide(leaderStatus(), 2000);
-  t.is(policy.decide(leaderStatus(), 3000), 'n1');
+  t.is(policy.decide(leaderStatus({}, { state: 'probe' }), 1600), undefined, 'probing');
+  t.is(policy.decide(leaderStatus(), 1700), undefined);
+  t.is(policy.decide(leaderStatus({ leadTransferee: 'n3' }), 2000), undefined, 'a transfer is under way');
+  t.is(policy.decide(leaderStatus(), 2100), undefined);
+  t.is(policy.decide(leaderStatus(), 3100), 'n1');
+});
+
+test('a check-quorum round clearing recentActive is not a lapse', (t) => {
+  const policy = new FailbackPolicy({ preferredLeader: 'n1', holdMs: 1000 });
+  policy.decide(leaderStatus(), 0);
+  t.is(policy.decide(leaderStatus({}, { recentActive: false }), 500), undefined);
+  t.is(policy.decide(leaderStatus(), 1000), 'n1', 'the hold that began at 0 still counts');
 });
 
 test('failback never fires on a follower, on the preferred node itself, or for a non-voter', (t) => {
