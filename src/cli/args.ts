@@ -18,6 +18,9 @@ const OPTIONS = {
   'max-lag-ms': { type: 'string' },
   limit: { type: 'string' },
   node: { type: 'string' },
+  'raft-address': { type: 'string' },
+  'client-address': { type: 'string' },
+  learner: { type: 'boolean' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -46,6 +49,14 @@ export const COMMANDS: Record<string, { args: string[]; options: OptionName[]; a
   },
   status: { args: [], options: [], about: 'one row per node: id, address, role, term, commit, applied, lag' },
   'transfer-leader': { args: ['NODE_ID'], options: [], about: 'hand leadership to NODE_ID (planned switchover)' },
+  'member add': {
+    args: ['ID'],
+    options: ['raft-address', 'client-address', 'learner'],
+    about: 'add node ID (started with "join": true): --raft-address A --client-address B [--learner]',
+  },
+  'member promote': { args: ['ID'], options: [], about: 'make learner ID a voter' },
+  'member remove': { args: ['ID'], options: [], about: 'remove node ID (transfer leadership away first if it leads)' },
+  'member list': { args: [], options: [], about: 'members as the leader sees them: id, role, client address' },
   serve: { args: [], options: ['node'], about: 'run one node: serve --config FILE --node ID' },
   cluster: { args: [], options: [], about: 'run every node of --config FILE on this machine' },
   help: { args: [], options: [], about: 'show this help' },
@@ -77,8 +88,17 @@ export function parseCli(argv: string[]): ParsedArgs {
     throw new UsageError((e as Error).message);
   }
   const values = parsed.values as ParsedArgs['values'];
-  const [command = values.help ? 'help' : '', ...positionals] = parsed.positionals;
+  let [command = values.help ? 'help' : '', ...positionals] = parsed.positionals;
   if (!command) throw new UsageError('no command given');
+  // Command groups (`member add ...`): the group and its subcommand name one command.
+  if (command === 'member' && values.help) return { command: 'help', positionals, values };
+  if (command === 'member') {
+    const subcommands = Object.keys(COMMANDS).filter((c) => c.startsWith('member ')).map((c) => c.slice('member '.length));
+    const sub = positionals.shift();
+    if (sub === undefined) throw new UsageError(`member needs a subcommand: ${subcommands.join(', ')}`);
+    if (!subcommands.includes(sub)) throw new UsageError(`unknown member subcommand "${sub}" (expected one of ${subcommands.join(', ')})`);
+    command = `member ${sub}`;
+  }
   const spec = COMMANDS[command];
   if (!spec) throw new UsageError(`unknown command "${command}"`);
   for (const name of Object.keys(values) as OptionName[]) {

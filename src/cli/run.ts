@@ -7,6 +7,7 @@ import type { ParsedArgs } from './args.ts';
 import { clientFromArgs } from './client-from-args.ts';
 import { EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE } from './exit-codes.ts';
 import { delCommand, getCommand, putCommand, scanCommand } from './kv-commands.ts';
+import { memberAddCommand, memberListCommand, memberPromoteCommand, memberRemoveCommand } from './member-commands.ts';
 import { printJson } from './output.ts';
 import type { CliIo } from './output.ts';
 import { clusterCommand, serveCommand } from './server-commands.ts';
@@ -21,6 +22,10 @@ const CLIENT_COMMANDS: Record<string, ClientCommand> = {
   scan: scanCommand,
   status: statusCommand,
   'transfer-leader': transferLeaderCommand,
+  'member add': memberAddCommand,
+  'member promote': memberPromoteCommand,
+  'member remove': memberRemoveCommand,
+  'member list': memberListCommand,
 };
 
 export function exitCodeFor(err: unknown): number {

@@ -11,6 +11,8 @@ export {
   StaleSequenceError,
   ReceiptTooOldError,
 } from '../node/errors.ts';
+/** A membership change the leader refused (another change still in flight, last voter, …); nothing changed. */
+export { ConfChangeRejectedError } from '../raft/errors.ts';
 
 /** An async write's log slot was taken by another entry after a leader change: it was NOT applied. */
 export class LostWriteError extends Error {

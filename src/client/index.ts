@@ -15,6 +15,7 @@ export {
   ClusterUnavailableError,
   RemoteError,
   ClientUsageError,
+  ConfChangeRejectedError,
 } from './errors.ts';
 export type {
   ConnectOptions,
@@ -34,6 +35,8 @@ export type {
   TxnOp,
   TxnSpec,
   EndpointStatus,
+  Member,
+  AddMemberSpec,
   Consistency,
   Durability,
   NodeStatus,

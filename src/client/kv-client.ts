@@ -33,6 +33,8 @@ import type {
   WireCompare,
   WireGetResponse,
   WireKeyValue,
+  WireMember,
+  WireMembershipResponse,
   WireOpResult,
   WireRange,
   WireReadOptions,
@@ -43,12 +45,14 @@ import type {
   WireWriteResponse,
 } from './kv-proto.ts';
 import type {
+  AddMemberSpec,
   CallOptions,
   CasResult,
   ConnectOptions,
   DeleteResult,
   EndpointStatus,
   GetDetail,
+  Member,
   RangeSpec,
   ReadOptions,
   ScanOptions,
@@ -174,6 +178,15 @@ function compareToWire(c: TxnSpec['compares'] extends (infer C)[] | undefined ? 
     value: c.target === 'value' ? toBytes(c.value, 'compare value') : EMPTY,
     number: c.target === 'value' ? 0 : c.number,
   };
+}
+
+function membersFromWire(members: WireMember[]): Member[] {
+  return members.map((m) => ({ id: m.id, clientAddress: m.clientAddress, voter: m.voter }));
+}
+
+function nodeIdArg(id: unknown, what: string): string {
+  if (typeof id !== 'string' || id.length === 0) throw new ClientUsageError(`${what} needs a non-empty node id, got ${JSON.stringify(id)}`);
+  return id;
 }
 
 function statusFromWire(s: WireStatusResponse): NodeStatus {
@@ -382,6 +395,52 @@ export class KvClient {
     this.pool.forgetLeader();
   }
 
+  // ---- membership (one server at a time; leader-routed) ----
+
+  /**
+   * Add a node: as a learner (`learner: true`, a non-voting replica to let it catch up), or as a
+   * voter. Resolves with the resulting members once the leader applied the change; a change that
+   * already holds (same role, same addresses) resolves at once, so retrying is safe. The new node
+   * must be running (started with `join: true`) for it to catch up. Rejects with
+   * ConfChangeRejectedError when the leader refuses (e.g. another change is still in flight).
+   */
+  async addMember(spec: AddMemberSpec, options: CallOptions = {}): Promise<Member[]> {
+    if (!spec || typeof spec !== 'object') throw new ClientUsageError('addMember({ id, raftAddress, clientAddress, learner? }) is required');
+    const request = {
+      id: nodeIdArg(spec.id, 'addMember'),
+      raftAddress: spec.raftAddress,
+      clientAddress: spec.clientAddress,
+      learner: spec.learner === true,
+    };
+    for (const field of ['raftAddress', 'clientAddress'] as const) {
+      if (typeof request[field] !== 'string' || request[field] === '') throw new ClientUsageError(`addMember needs ${field} (host:port)`);
+    }
+    return this.changeMembership('AddMember', request, options, 'addMember');
+  }
+
+  /** Make learner `id` a voter (it keeps its addresses). Resolves with the resulting members. */
+  async promote(id: string, options: CallOptions = {}): Promise<Member[]> {
+    const request = { id: nodeIdArg(id, 'promote'), raftAddress: '', clientAddress: '', learner: false };
+    return this.changeMembership('AddMember', request, options, 'promote');
+  }
+
+  /**
+   * Remove voter or learner `id`. Resolves with the resulting members (at once when `id` is not a
+   * member). To remove the leader, transfer leadership away first.
+   */
+  async removeMember(id: string, options: CallOptions = {}): Promise<Member[]> {
+    return this.changeMembership('RemoveMember', { id: nodeIdArg(id, 'removeMember') }, options, 'removeMember');
+  }
+
+  /** The members as the leader reports them (any reachable node's view when no leader answers). */
+  async members(options: CallOptions = {}): Promise<Member[]> {
+    const all = await this.status(options);
+    const answered = all.filter((s) => s.status);
+    const best = answered.find((s) => s.status!.role === 'leader') ?? answered[0];
+    if (!best) throw all[0]?.error ?? new ClusterUnavailableError(this.pool.known(), options.deadlineMs ?? this.deadlineMs);
+    return best.status!.members.map((m) => ({ ...m }));
+  }
+
   /** Empty round trip to one node (the first endpoint unless given). */
   async ping(endpoint?: string, options: CallOptions = {}): Promise<void> {
     this.assertOpen();
@@ -434,6 +493,15 @@ export class KvClient {
 
   private assertOpen(): void {
     if (this.closed) throw new ClientUsageError('the client is closed; connect() again');
+  }
+
+  private async changeMembership(method: KvMethodName, request: object, options: CallOptions, what: string): Promise<Member[]> {
+    // One attempt gets the whole deadline: cutting a slow change short and retrying would only
+    // meet ConfChangeRejectedError for the change still in flight.
+    const { response } = await this.invoke<WireMembershipResponse>(method, () => request, 'leader', options, what, true);
+    const members = membersFromWire(response.members);
+    for (const m of members) this.pool.learnAddress(m.id, m.clientAddress);
+    return members;
   }
 
   private async write(method: KvMethodName, body: object, options: WriteOptions, what: string): Promise<WriteResult> {

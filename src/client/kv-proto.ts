@@ -26,6 +26,8 @@ export type KvMethodName =
   | 'WaitFor'
   | 'Status'
   | 'TransferLeadership'
+  | 'AddMember'
+  | 'RemoveMember'
   | 'Ping';
 
 export const KV_METHODS: readonly KvMethodName[] = [
@@ -38,6 +40,8 @@ export const KV_METHODS: readonly KvMethodName[] = [
   'WaitFor',
   'Status',
   'TransferLeadership',
+  'AddMember',
+  'RemoveMember',
   'Ping',
 ];
 
@@ -235,6 +239,12 @@ export interface WireWaitForResponse {
   outcome: WireEnum<WireOutcome>;
 }
 
+export interface WireMember {
+  id: string;
+  clientAddress: string;
+  voter: boolean;
+}
+
 export interface WireStatusResponse {
   id: string;
   clientAddress: string;
@@ -245,12 +255,27 @@ export interface WireStatusResponse {
   commitIndex: number;
   appliedIndex: number;
   lastIndex: number;
-  members: { id: string; clientAddress: string; voter: boolean }[];
+  members: WireMember[];
   followers: { id: string; match: number; lag: number }[];
 }
 
 export interface WireTransferLeadershipRequest {
   to: string;
+}
+
+export interface WireAddMemberRequest {
+  id: string;
+  raftAddress: string;
+  clientAddress: string;
+  learner: boolean;
+}
+
+export interface WireRemoveMemberRequest {
+  id: string;
+}
+
+export interface WireMembershipResponse {
+  members: WireMember[];
 }
 
 export type WireEmpty = Record<string, never>;

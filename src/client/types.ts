@@ -122,3 +122,22 @@ export interface TxnSpec {
 
 /** One node's answer to status(): its status, or why it could not be reached. */
 export type EndpointStatus = { endpoint: string; status: NodeStatus; error?: undefined } | { endpoint: string; status?: undefined; error: Error };
+
+/** A cluster member as the leader reports it. */
+export interface Member {
+  id: string;
+  /** Where clients reach it ('' when the node does not know it). */
+  clientAddress: string;
+  /** false for a learner (replicates, does not vote). */
+  voter: boolean;
+}
+
+export interface AddMemberSpec {
+  id: string;
+  /** host:port the other nodes dial for Raft traffic. */
+  raftAddress: string;
+  /** host:port clients use. */
+  clientAddress: string;
+  /** Add as a learner (a non-voting replica; promote it once caught up). Default false. */
+  learner?: boolean;
+}

@@ -58,6 +58,18 @@ export interface NodeStatus {
 
 export type WaitOutcome = 'committed' | 'lost';
 
+export interface AddMemberOptions {
+  /** Add as a non-voting learner. Re-adding a learner's id without it promotes it to voter. */
+  learner?: boolean;
+  /** Absolute deadline, ms since epoch. */
+  deadline: number;
+}
+
+export interface RemoveMemberOptions {
+  /** Absolute deadline, ms since epoch. */
+  deadline: number;
+}
+
 /**
  * What the client-facing gRPC service needs from a node. Implemented by the runtime; the service
  * maps errors (see src/node/errors.ts) to gRPC status codes in one place.
@@ -70,4 +82,12 @@ export interface KvBackend {
   waitFor(term: number, index: number, deadline: number): Promise<WaitOutcome>;
   status(): Promise<NodeStatus>;
   transferLeadership(to: NodeId, deadline: number): Promise<void>;
+  /**
+   * Leader only; one change at a time; resolves once the change is applied on this node (and at
+   * once when `id` already has that role at those addresses). Empty addresses are allowed only to
+   * promote a known learner (its addresses are kept).
+   */
+  addMember(id: NodeId, raftAddress: string, clientAddress: string, options: AddMemberOptions): Promise<void>;
+  /** Leader only; resolves once `id` is no longer a member (at once when it is not one). */
+  removeMember(id: NodeId, options: RemoveMemberOptions): Promise<void>;
 }

@@ -18,15 +18,18 @@ import {
 } from '../client/kv-proto.ts';
 import type {
   KvMethodName,
+  WireAddMemberRequest,
   WireCompare,
   WireDeleteRangeRequest,
   WireDeleteRequest,
   WireGetRequest,
   WireKeyValue,
+  WireMembershipResponse,
   WireOpResult,
   WirePutRequest,
   WireRange,
   WireReadOptions,
+  WireRemoveMemberRequest,
   WireScanRequest,
   WireScanResponse,
   WireSession,
@@ -317,6 +320,24 @@ function compareField(c: WireCompare | null | undefined, field: string, l: KvSer
   return { key, target, result, number: uintField(c.number, `${field}.number`) };
 }
 
+const MAX_NODE_ID_LENGTH = 256;
+
+function nodeIdField(v: unknown, field: string): string {
+  if (typeof v !== 'string' || v.length === 0) throw new InvalidArgumentError(field, 'must name the node id');
+  if (v.length > MAX_NODE_ID_LENGTH) throw new InvalidArgumentError(field, `is longer than ${MAX_NODE_ID_LENGTH} characters`);
+  if (!/^[^\s\p{Cc}]+$/u.test(v)) throw new InvalidArgumentError(field, `must not contain spaces or control characters, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** host:port with a port in 1..65535; hosts are names, IPv4, or bracketed IPv6 (as in the config file). */
+function addressField(v: unknown, field: string): string {
+  if (typeof v !== 'string') throw new InvalidArgumentError(field, 'must be a host:port string');
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(v);
+  const port = m ? Number(m[2]) : 0;
+  if (!m || port < 1 || port > 65535) throw new InvalidArgumentError(field, `${JSON.stringify(v)} is not host:port with a port in 1..65535 (e.g. 127.0.0.1:7001)`);
+  return v;
+}
+
 function list<T>(v: unknown, field: string): T[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw new InvalidArgumentError(field, 'must be a list');
@@ -376,6 +397,10 @@ function statusToWire(s: NodeStatus): WireStatusResponse {
     members: s.members.map((m) => ({ id: m.id, clientAddress: m.clientAddress, voter: m.voter })),
     followers: (s.followers ?? []).map((f) => ({ id: f.id, match: f.match, lag: f.lag })),
   };
+}
+
+function membershipToWire(s: NodeStatus): WireMembershipResponse {
+  return { members: statusToWire(s).members };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -460,6 +485,26 @@ function makeHandlers(backend: KvBackend, l: KvServiceLimits): Handlers {
       if (to.length > 256) throw new InvalidArgumentError('to', 'is too long to be a node id');
       await backend.transferLeadership(to, deadline);
       return {};
+    },
+    AddMember: async (r: WireAddMemberRequest, deadline) => {
+      const id = nodeIdField(r.id, 'id');
+      if (r.learner !== undefined && r.learner !== null && typeof r.learner !== 'boolean') throw new InvalidArgumentError('learner', 'must be a boolean');
+      const learner = r.learner === true;
+      const raftAddress = r.raftAddress ?? '';
+      const clientAddress = r.clientAddress ?? '';
+      // Both empty = promote a learner by id (the leader knows its addresses); otherwise both are required.
+      const promotion = !learner && raftAddress === '' && clientAddress === '';
+      if (!promotion) {
+        addressField(raftAddress, 'raftAddress');
+        addressField(clientAddress, 'clientAddress');
+      }
+      await backend.addMember(id, raftAddress, clientAddress, { learner, deadline });
+      return membershipToWire(await backend.status());
+    },
+    RemoveMember: async (r: WireRemoveMemberRequest, deadline) => {
+      const id = nodeIdField(r.id, 'id');
+      await backend.removeMember(id, { deadline });
+      return membershipToWire(await backend.status());
     },
     Ping: async () => ({}),
   };

@@ -455,25 +455,55 @@ export class RaftNode implements KvBackend {
     options: { learner?: boolean; deadline?: number } = {},
   ): Promise<void> {
     if (typeof id !== 'string' || id.length === 0) throw new InvalidArgumentError('id', 'must be a non-empty string');
+    const learner = options.learner === true;
+    const known = this.members.get(id);
+    if (raftAddress === '' && clientAddress === '') {
+      // Promotion by id alone: the learner's addresses are already in the member table. Only the
+      // leader's configuration can tell whether id is a learner (a follower's may lag).
+      if (this.role !== 'leader') throw this.notLeader();
+      const conf = this.raw.status().conf;
+      if (learner || !known || !(conf.learners.includes(id) || conf.voters.includes(id))) {
+        throw new InvalidArgumentError('raftAddress', `is required unless promoting a current learner (${id} is not one)`);
+      }
+      raftAddress = known.raftAddress;
+      clientAddress = known.clientAddress;
+    }
     // Only shape-checked here: the transport validates the address it can actually dial.
     if (typeof raftAddress !== 'string' || !/^\S+$/.test(raftAddress)) throw new InvalidArgumentError('raftAddress', `must be a host:port, got ${JSON.stringify(raftAddress)}`);
     if (typeof clientAddress !== 'string' || !/^\S+$/.test(clientAddress)) throw new InvalidArgumentError('clientAddress', `must be a host:port, got ${JSON.stringify(clientAddress)}`);
+    // Already so (e.g. a client retrying a change whose reply it lost): nothing to propose.
+    const satisfied = () => {
+      const conf = this.raw.status().conf;
+      const current = this.members.get(id);
+      return (
+        (learner ? conf.learners : conf.voters).includes(id) &&
+        current?.raftAddress === raftAddress &&
+        current.clientAddress === clientAddress
+      );
+    };
     await this.changeMembership(
-      { type: options.learner ? 'addLearner' : 'addVoter', nodeId: id, context: encodeConfContext({ raftAddress, clientAddress }) },
+      { type: learner ? 'addLearner' : 'addVoter', nodeId: id, context: encodeConfContext({ raftAddress, clientAddress }) },
       options.deadline ?? this.now() + 10_000,
+      satisfied,
     );
   }
 
   async removeMember(id: NodeId, options: { deadline?: number } = {}): Promise<void> {
     if (typeof id !== 'string' || id.length === 0) throw new InvalidArgumentError('id', 'must be a non-empty string');
-    await this.changeMembership({ type: 'removeNode', nodeId: id }, options.deadline ?? this.now() + 10_000);
+    const satisfied = () => {
+      const conf = this.raw.status().conf;
+      return !conf.voters.includes(id) && !conf.learners.includes(id);
+    };
+    await this.changeMembership({ type: 'removeNode', nodeId: id }, options.deadline ?? this.now() + 10_000, satisfied);
   }
 
-  private async changeMembership(cc: Parameters<RawNode['proposeConfChange']>[0], deadline: number): Promise<void> {
+  private async changeMembership(cc: Parameters<RawNode['proposeConfChange']>[0], deadline: number, satisfied: () => boolean): Promise<void> {
     const started = this.enter();
     try {
       this.checkDeadline(deadline, started, 'membership change');
       if (this.role !== 'leader') throw this.notLeader();
+      // Judged on the leader's applied configuration, after the leadership check: a follower's may lag.
+      if (satisfied()) return;
       let receipt;
       try {
         receipt = this.raw.proposeConfChange(cc);

@@ -2,14 +2,23 @@
 // It records every call it receives, dedupes writes by (clientId, seq) like the real state
 // machine, and can be told to fail: as a follower (NotLeaderError with a hint), for the next N
 // calls with a given error, by hanging until the deadline, or by reporting a lost receipt.
+// Membership is a list the add/remove calls edit (self is a voter at clientAddress).
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { GetResult, KvBackend, NodeStatus, RangeResult, ReadOptions, WaitOutcome, WriteAck, WriteRequest } from '../../src/node/kv-backend.ts';
-import { DeadlineExceededError, NotLeaderError } from '../../src/node/errors.ts';
+import type { AddMemberOptions, GetResult, KvBackend, NodeStatus, RangeResult, ReadOptions, RemoveMemberOptions, WaitOutcome, WriteAck, WriteRequest } from '../../src/node/kv-backend.ts';
+import { DeadlineExceededError, InvalidArgumentError, NotLeaderError } from '../../src/node/errors.ts';
+import { ConfChangeRejectedError } from '../../src/raft/errors.ts';
 import { startKvServer } from '../../src/node/kv-service.ts';
 import type { KvServer, KvServiceLimits } from '../../src/node/kv-service.ts';
 import type { CommandResult, KeyValue, Op, OpResult } from '../../src/storage/command.ts';
 
-export type BackendMethod = 'write' | 'get' | 'scan' | 'waitFor' | 'status' | 'transferLeadership';
+export type BackendMethod = 'write' | 'get' | 'scan' | 'waitFor' | 'status' | 'transferLeadership' | 'addMember' | 'removeMember';
+
+export interface FakeMember {
+  id: string;
+  raftAddress: string;
+  clientAddress: string;
+  voter: boolean;
+}
 
 export interface BackendCall {
   method: BackendMethod;
@@ -19,6 +28,7 @@ export interface BackendCall {
   options?: ReadOptions;
   waitFor?: { term: number; index: number };
   to?: string;
+  member?: { id: string; raftAddress?: string; clientAddress?: string; learner?: boolean };
   deadline?: number;
 }
 
@@ -42,6 +52,8 @@ export class FakeKvBackend implements KvBackend {
   private releases: (() => void)[] = [];
   waitOutcome: WaitOutcome = 'committed';
   transferredTo: string | undefined;
+  /** Other members (self is always listed first as a voter). */
+  readonly members = new Map<string, FakeMember>();
 
   constructor(readonly id = 'n1') {}
 
@@ -172,7 +184,10 @@ export class FakeKvBackend implements KvBackend {
       commitIndex: this.index,
       appliedIndex: this.index,
       lastIndex: this.index,
-      members: [{ id: this.id, clientAddress: this.clientAddress, voter: true }],
+      members: [
+        { id: this.id, clientAddress: this.clientAddress, voter: true },
+        ...[...this.members.values()].map((m) => ({ id: m.id, clientAddress: m.clientAddress, voter: m.voter })),
+      ],
       ...(this.follower ? {} : { followers: [] }),
     };
   }
@@ -180,6 +195,24 @@ export class FakeKvBackend implements KvBackend {
   async transferLeadership(to: string, deadline: number): Promise<void> {
     await this.enter({ method: 'transferLeadership', to, deadline }, true);
     this.transferredTo = to;
+  }
+
+  async addMember(id: string, raftAddress: string, clientAddress: string, options: AddMemberOptions): Promise<void> {
+    const learner = options.learner === true;
+    await this.enter({ method: 'addMember', member: { id, raftAddress, clientAddress, learner }, deadline: options.deadline }, true);
+    const known = this.members.get(id);
+    if (raftAddress === '' && clientAddress === '') {
+      if (!known || learner) throw new InvalidArgumentError('raftAddress', `is required unless promoting a current learner (${id} is not one)`);
+      ({ raftAddress, clientAddress } = known);
+    }
+    if (known?.voter && learner) throw new ConfChangeRejectedError(`${id} is a voter; remove it before re-adding it as a learner`);
+    this.members.set(id, { id, raftAddress, clientAddress, voter: !learner });
+  }
+
+  async removeMember(id: string, options: RemoveMemberOptions): Promise<void> {
+    await this.enter({ method: 'removeMember', member: { id }, deadline: options.deadline }, true);
+    if (id === this.id) throw new ConfChangeRejectedError(`${id} is the last voter`);
+    this.members.delete(id);
   }
 }
 
