@@ -120,6 +120,11 @@ interface TransferWaiter {
   resolve: () => void;
 }
 
+/** How often a membership change re-asks the core after a refusal that clears by itself. */
+const CONF_RETRY_MS = 20;
+/** The core's refusals (src/raft/raft.ts proposeConfChange) that clear without anyone acting. */
+const TRANSIENT_CONF_REJECTION = /is not applied yet|has not committed an entry of its term yet/;
+
 const defaultRandom: RandomInt = (n) => Math.floor(Math.random() * n);
 
 export class RaftNode implements KvBackend {
@@ -505,10 +510,21 @@ export class RaftNode implements KvBackend {
       // Judged on the leader's applied configuration, after the leadership check: a follower's may lag.
       if (satisfied()) return;
       let receipt;
-      try {
-        receipt = this.raw.proposeConfChange(cc);
-      } catch (err) {
-        throw this.mapCoreError(err);
+      for (;;) {
+        try {
+          receipt = this.raw.proposeConfChange(cc);
+          break;
+        } catch (err) {
+          // Refusals that resolve by themselves within a few ticks (the previous change is being
+          // applied; a fresh leader's first entry is committing) are waited out, not returned.
+          if (!(err instanceof ConfChangeRejectedError) || !TRANSIENT_CONF_REJECTION.test(err.reason) || this.now() + CONF_RETRY_MS >= deadline) {
+            throw this.mapCoreError(err);
+          }
+        }
+        await new Promise((resolve) => setTimeout(resolve, CONF_RETRY_MS));
+        if (this.stopping) throw new ShuttingDownError(this.id);
+        if (this.role !== 'leader') throw this.notLeader();
+        if (satisfied()) return;
       }
       this.schedule();
       await this.track(receipt.term, receipt.index, deadline, started, 'membership change');

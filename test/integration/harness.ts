@@ -5,7 +5,7 @@
 // "listening" line with their bound addresses, and get every member's addresses on stdin (see
 // src/node/process.ts). A restarted node re-binds the ports it had before, so peers need no update.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -51,7 +51,8 @@ export class NodeHandle {
   private probeInstance: NodeProbe | undefined;
   private lineWaiters: { match: (line: string) => boolean; resolve: (line: string) => void }[] = [];
 
-  constructor(readonly id: string, readonly dataDir: string) {}
+  /** configPath: the node's own config file (a joiner's); default the cluster's. */
+  constructor(readonly id: string, readonly dataDir: string, readonly configPath?: string) {}
 
   get running(): boolean {
     return !!this.proc && this.proc.exitCode === null && this.proc.signalCode === null;
@@ -189,7 +190,7 @@ export class ProcessCluster {
   }
 
   private async spawn(h: NodeHandle, ports: { raft: number; client: number }): Promise<void> {
-    const proc = spawn(process.execPath, ['--import', TSX, SERVE_MAIN, '--config', this.configPath, '--node', h.id], {
+    const proc = spawn(process.execPath, ['--import', TSX, SERVE_MAIN, '--config', h.configPath ?? this.configPath, '--node', h.id], {
       env: {
         ...process.env,
         QUORUMKV_RAFT_PORT: String(ports.raft),
@@ -214,6 +215,30 @@ export class ProcessCluster {
   private sendMembers(targets: NodeHandle[]): void {
     const members = [...this.nodes.values()].map((n) => ({ id: n.id, raftAddress: n.raftAddress, clientAddress: n.clientAddress }));
     for (const t of targets) t.proc!.stdin!.write(`${JSON.stringify({ members })}\n`);
+  }
+
+  /**
+   * Start a node that is not in the configuration (`"join": true`: empty membership, waits for a
+   * leader to add it) on ephemeral ports. It is not a member until someone calls addMember.
+   */
+  async startJoiner(id: string): Promise<NodeHandle> {
+    if (this.nodes.has(id)) throw new Error(`node ${id} already exists in this cluster`);
+    const base = JSON.parse(await readFile(this.configPath, 'utf8')) as { nodes: { id: string }[] };
+    const dataDir = path.join(this.root, id);
+    const i = base.nodes.length;
+    const config = {
+      ...base,
+      join: true,
+      nodes: [...base.nodes, { id, raftAddress: `127.0.0.1:${10 + i}`, clientAddress: `127.0.0.1:${40 + i}`, dataDir }],
+    };
+    const configPath = path.join(this.root, `join-${id}.json`);
+    await writeFile(configPath, JSON.stringify(config, null, 2));
+    const h = new NodeHandle(id, dataDir, configPath);
+    this.nodes.set(id, h);
+    await this.spawn(h, { raft: 0, client: 0 });
+    this.sendMembers([h]);
+    await h.waitLine(eventLine('ready'), this.startTimeoutMs, 'ready line of the joiner');
+    return h;
   }
 
   /** Send a signal; for SIGKILL/SIGTERM/SIGINT wait until the process has exited. Returns the exit code. */
