@@ -122,8 +122,6 @@ interface TransferWaiter {
 
 /** How often a membership change re-asks the core after a refusal that clears by itself. */
 const CONF_RETRY_MS = 20;
-/** The core's refusals (src/raft/raft.ts proposeConfChange) that clear without anyone acting. */
-const TRANSIENT_CONF_REJECTION = /is not applied yet|has not committed an entry of its term yet/;
 
 const defaultRandom: RandomInt = (n) => Math.floor(Math.random() * n);
 
@@ -517,7 +515,7 @@ export class RaftNode implements KvBackend {
         } catch (err) {
           // Refusals that resolve by themselves within a few ticks (the previous change is being
           // applied; a fresh leader's first entry is committing) are waited out, not returned.
-          if (!(err instanceof ConfChangeRejectedError) || !TRANSIENT_CONF_REJECTION.test(err.reason) || this.now() + CONF_RETRY_MS >= deadline) {
+          if (!(err instanceof ConfChangeRejectedError) || !err.transient || this.now() + CONF_RETRY_MS >= deadline) {
             throw this.mapCoreError(err);
           }
         }

@@ -31,7 +31,11 @@ export class NotLeaderError extends Error {
 /** A membership change was refused (another change pending, unknown node, removing the last voter…). */
 export class ConfChangeRejectedError extends Error {
   override name = 'ConfChangeRejectedError';
-  constructor(readonly reason: string) {
+  /**
+   * @param transient true when the refusal clears by itself within a few ticks (the previous change
+   * is still being applied; a new leader's first entry is still committing), so retrying is right.
+   */
+  constructor(readonly reason: string, readonly transient = false) {
     super(`membership change rejected: ${reason}`);
   }
 }

@@ -657,12 +657,12 @@ export class Raft {
   proposeConfChange(change: ConfChange): ProposalReceipt {
     this.assertLeaderAcceptingProposals();
     if (this.pendingConfIndex > this.log.applied) {
-      throw new ConfChangeRejectedError(`a previous membership change (index ${this.pendingConfIndex}) is not applied yet; retry once it is`);
+      throw new ConfChangeRejectedError(`a previous membership change (index ${this.pendingConfIndex}) is not applied yet; retry once it is`, true);
     }
     // One-server-at-a-time changes are only safe once this leader committed an entry of its own
     // term (the fix for the single-server membership bug described by Ongaro, 2015).
     if (!this.committedEntryInCurrentTerm()) {
-      throw new ConfChangeRejectedError('the new leader has not committed an entry of its term yet; retry shortly');
+      throw new ConfChangeRejectedError('the new leader has not committed an entry of its term yet; retry shortly', true);
     }
     const isVoter = this.voters.has(change.nodeId);
     const isLearner = this.learners.has(change.nodeId);
