@@ -13,6 +13,7 @@ import type { ConfState, Entry, HardState, RaftLogger, Snapshot } from '../raft/
 import { packr } from './codec.ts';
 import { InvalidStorageUpdateError, StorageClosedError, StorageCorruptionError, StorageFailedError } from './errors.ts';
 import { LogProjection, LogState, cloneConf, planCompaction } from './log-state.ts';
+import { LogStateReads } from './log-state-reads.ts';
 import type { RaftStorage, StorageUpdate } from './raft-storage.ts';
 import { frameRecord, parseRecords } from './record-file.ts';
 
@@ -67,8 +68,8 @@ type Job =
   | { kind: 'save'; update: StorageUpdate; resolve: () => void; reject: (err: unknown) => void }
   | { kind: 'compact'; snapshot: Snapshot; retain: number; resolve: () => void; reject: (err: unknown) => void };
 
-export class FileRaftStorage implements RaftStorage {
-  private readonly state: LogState;
+export class FileRaftStorage extends LogStateReads implements RaftStorage {
+  protected readonly state: LogState;
   private readonly logger: RaftLogger;
   private fd: FileHandle | undefined;
   private segmentSeq: number;
@@ -87,6 +88,7 @@ export class FileRaftStorage implements RaftStorage {
     private readonly options: FileRaftStorageOptions,
     init: { state: LogState; fd: FileHandle; seq: number; size: number; bootstrapConf: ConfState },
   ) {
+    super();
     this.state = init.state;
     this.fd = init.fd;
     this.segmentSeq = init.seq;
@@ -166,24 +168,6 @@ export class FileRaftStorage implements RaftStorage {
 
   // ---- LogStorage (reads see only what is durable) ----
 
-  initialState(): { hardState: HardState; confState: ConfState } {
-    return this.state.initialState();
-  }
-  entries(lo: number, hi: number, maxBytes?: number): Entry[] {
-    return this.state.entries(lo, hi, maxBytes);
-  }
-  term(index: number): number {
-    return this.state.term(index);
-  }
-  firstIndex(): number {
-    return this.state.firstIndex();
-  }
-  lastIndex(): number {
-    return this.state.lastIndex();
-  }
-  snapshot(): Snapshot {
-    return this.state.snapshot();
-  }
 
   // ---- writes ----
 

@@ -1,42 +1,26 @@
 // In-memory twin of FileRaftStorage for runtime tests: the same validation and log semantics
 // (shared LogState), every save "durable" at once.
-import type { ConfState, Entry, HardState, Snapshot } from '../raft/types.ts';
+import type { ConfState, Snapshot } from '../raft/types.ts';
 import { StorageClosedError } from './errors.ts';
 import { LogProjection, LogState, planCompaction } from './log-state.ts';
+import { LogStateReads } from './log-state-reads.ts';
 import type { RaftStorage, StorageUpdate } from './raft-storage.ts';
 
 export interface MemoryRaftStorageOptions {
   bootstrap: ConfState;
 }
 
-export class MemoryRaftStorage implements RaftStorage {
-  private readonly state: LogState;
+export class MemoryRaftStorage extends LogStateReads implements RaftStorage {
+  protected readonly state: LogState;
   private closed = false;
   /** Number of save() calls that changed something (what would have been fsyncs). */
   saves = 0;
 
   constructor(options: MemoryRaftStorageOptions) {
+    super();
     this.state = new LogState(options.bootstrap);
   }
 
-  initialState(): { hardState: HardState; confState: ConfState } {
-    return this.state.initialState();
-  }
-  entries(lo: number, hi: number, maxBytes?: number): Entry[] {
-    return this.state.entries(lo, hi, maxBytes);
-  }
-  term(index: number): number {
-    return this.state.term(index);
-  }
-  firstIndex(): number {
-    return this.state.firstIndex();
-  }
-  lastIndex(): number {
-    return this.state.lastIndex();
-  }
-  snapshot(): Snapshot {
-    return this.state.snapshot();
-  }
 
   async save(update: StorageUpdate): Promise<void> {
     this.assertOpen();
