@@ -634,7 +634,8 @@ export class RaftNode implements KvBackend {
   private onPeerMessage(m: Message): void {
     if (this.failed || !this.timer) return;
     if ((m.type === 'app' || m.type === 'heartbeat') && m.term >= this.term) {
-      this.freshness.heard(m.commit, this.now(), this.applied);
+      // A heartbeat's `commit` is capped at our match; its leaderCommit is the leader's real one.
+      this.freshness.heard(m.type === 'heartbeat' ? (m.leaderCommit ?? m.commit) : m.commit, this.now(), this.applied);
     }
     try {
       this.raw.step(m);

@@ -604,6 +604,7 @@ export class Raft {
       if (id === this.id) continue;
       const message = emptyMessage('heartbeat', this.id, id, this.term);
       message.commit = Math.min(pr.match, this.log.committed);
+      message.leaderCommit = this.log.committed;
       message.index = this.now;
       if (context !== undefined) message.context = context;
       this.send(message);

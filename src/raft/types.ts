@@ -83,6 +83,12 @@ export interface Message {
   /** Only for rejectHint: term of the follower's entry at rejectHint (fast backtracking). */
   rejectTerm?: number;
   snapshot?: Snapshot;
+  /**
+   * heartbeat: the leader's actual commit index. `commit` on a heartbeat is capped at the
+   * follower's match (so it never commits entries the follower may not hold); this one is not,
+   * and only serves the follower to measure how far behind it is.
+   */
+  leaderCommit?: number;
   /** ReadIndex request id (echoed by heartbeats and their responses); transferLeader target; vote: "transfer" for a forced election. */
   context?: string;
 }

@@ -80,6 +80,7 @@ function readMessage(v: unknown, path: string): Message {
   };
   if (o.rejectTerm !== undefined) m.rejectTerm = count(o.rejectTerm, `${path}.rejectTerm`);
   if (o.context !== undefined) m.context = str(o.context, `${path}.context`);
+  if (o.leaderCommit !== undefined) m.leaderCommit = count(o.leaderCommit, `${path}.leaderCommit`);
   if (o.snapshot !== undefined) m.snapshot = readSnapshot(o.snapshot, `${path}.snapshot`);
   if (m.type === 'snap' && !m.snapshot) throw new MalformedMessageError(`${path}.snapshot`, `a 'snap' message must carry a snapshot`);
   return m;
