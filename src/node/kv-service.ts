@@ -1,6 +1,7 @@
 // The client-facing gRPC server (service quorumkv.v1.KV). It is the edge: every request is decoded
 // and validated here, and only a well-formed, in-limits request reaches the KvBackend. Anything
 // else gets INVALID_ARGUMENT and changes nothing; errors are mapped in src/node/grpc-status.ts.
+import { prefixEnd } from '../storage/keyspace.ts';
 import * as grpc from '@grpc/grpc-js';
 import type { KvBackend, Durability, ReadOptions, WriteAck, NodeStatus } from './kv-backend.ts';
 import type { Command, Compare, OpResult, Op, KeyValue } from '../storage/command.ts';
@@ -234,16 +235,6 @@ function enumField<T>(v: unknown, table: Readonly<Record<string, T>>, field: str
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return Buffer.compare(a, b);
-}
-
-/** The smallest key greater than every key with this prefix; empty = no upper bound. */
-export function prefixEnd(prefix: Uint8Array): Uint8Array {
-  let i = prefix.length - 1;
-  while (i >= 0 && prefix[i] === 0xff) i--;
-  if (i < 0) return EMPTY;
-  const end = Uint8Array.from(prefix.subarray(0, i + 1));
-  end[i]! += 1;
-  return end;
 }
 
 /** [start, end) from either a prefix or explicit bounds. */

@@ -59,7 +59,9 @@ export function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
 export function prefixEnd(prefix: Uint8Array): Uint8Array {
   for (let i = prefix.length - 1; i >= 0; i--) {
     if (prefix[i]! < 0xff) {
-      const end = prefix.slice(0, i + 1);
+      // A copy: on a Node Buffer (what gRPC hands us) slice() is a view, and the += would
+      // silently change the caller's prefix.
+      const end = Uint8Array.from(prefix.subarray(0, i + 1));
       end[i]! += 1;
       return end;
     }

@@ -273,4 +273,7 @@ test('prefixEnd gives the exclusive upper bound of a prefix', (t) => {
   t.deepEqual(prefixEnd(new Uint8Array([0x61, 0xff])), new Uint8Array([0x62]));
   t.deepEqual(prefixEnd(new Uint8Array([0xff, 0xff])), new Uint8Array());
   t.deepEqual(prefixEnd(new Uint8Array()), new Uint8Array());
+  const fromGrpc = Buffer.from('ab');
+  t.deepEqual([...prefixEnd(fromGrpc)], [...b('ac')]);
+  t.is(fromGrpc.toString(), 'ab', "a Buffer prefix is not modified (Buffer.slice is a view)");
 });
