@@ -31,6 +31,8 @@ export interface RaftSettings {
   heartbeatTicks: number;
   /** Take a snapshot (and compact the log) every this many applied entries; 0 = never. */
   snapshotEntries: number;
+  /** ...or once this many bytes of commands were applied since the last one; 0 = never. */
+  snapshotBytes: number;
   /** Entries kept behind a snapshot for slow followers; absent = the runtime's default. */
   retainEntries?: number;
   preVote: boolean;
@@ -69,6 +71,7 @@ export const DEFAULT_RAFT_SETTINGS: Readonly<RaftSettings> = Object.freeze({
   electionTicks: 30,
   heartbeatTicks: 3,
   snapshotEntries: 10_000,
+  snapshotBytes: 64 * 1024 * 1024,
   preVote: true,
   checkQuorum: true,
   maxInflightMsgs: 64,
@@ -230,6 +233,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     electionTicks: c.int(r, 'electionTicks', 'raft', d.electionTicks, 2, 1_000_000),
     heartbeatTicks: c.int(r, 'heartbeatTicks', 'raft', d.heartbeatTicks, 1, 1_000_000),
     snapshotEntries: c.int(r, 'snapshotEntries', 'raft', d.snapshotEntries, 0, Number.MAX_SAFE_INTEGER),
+    snapshotBytes: c.int(r, 'snapshotBytes', 'raft', d.snapshotBytes, 0, Number.MAX_SAFE_INTEGER),
     preVote: c.bool(r, 'preVote', 'raft', d.preVote),
     checkQuorum: c.bool(r, 'checkQuorum', 'raft', d.checkQuorum),
     maxInflightMsgs: c.int(r, 'maxInflightMsgs', 'raft', d.maxInflightMsgs, 1, 1_000_000),

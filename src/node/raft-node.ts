@@ -64,6 +64,8 @@ export interface RaftTimings {
   heartbeatTicks: number;
   /** Take a snapshot and compact the log every this many applied entries (0 = never). */
   snapshotEntries?: number;
+  /** ...or once this many bytes of entries were applied since the last one (0 = never; default 64 MiB). */
+  snapshotBytes?: number;
   /** Entries kept before a snapshot for slow followers (default min(snapshotEntries, 1000)). */
   retainEntries?: number;
   preVote?: boolean;
@@ -138,6 +140,7 @@ export class RaftNode implements KvBackend {
   private readonly now: () => number;
   private readonly timings: Required<Pick<RaftTimings, 'tickMs' | 'electionTicks' | 'heartbeatTicks'>> & {
     snapshotEntries: number;
+    snapshotBytes: number;
     retainEntries: number;
   };
   private readonly maxPendingProposals: number;
@@ -171,6 +174,8 @@ export class RaftNode implements KvBackend {
   private scheduled = false;
   private looping: Promise<void> | undefined;
   private snapshotting = false;
+  /** Bytes of entry data applied since the last snapshot started (the byte-based trigger). */
+  private appliedBytesSinceSnapshot = 0;
   private pendingCompaction: Snapshot | undefined;
   private started = false;
   private stopping = false;
@@ -196,7 +201,8 @@ export class RaftNode implements KvBackend {
       electionTicks: t.electionTicks,
       heartbeatTicks: t.heartbeatTicks,
       snapshotEntries,
-      retainEntries: t.retainEntries ?? Math.min(snapshotEntries, 1000),
+      snapshotBytes: t.snapshotBytes ?? 64 * 1024 * 1024,
+      retainEntries: t.retainEntries ?? Math.min(snapshotEntries || 1000, 1000),
     };
     this.maxPendingProposals = options.maxPendingProposals ?? 10000;
     this.maxPendingReads = options.maxPendingReads ?? 10000;
@@ -727,6 +733,7 @@ export class RaftNode implements KvBackend {
 
   private async applyCommitted(entries: Entry[]): Promise<void> {
     const results = await this.sm.apply(entries);
+    for (const e of entries) this.appliedBytesSinceSnapshot += e.data.length;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
       this.appliedTerms.record(e.index, e.term);
@@ -794,10 +801,13 @@ export class RaftNode implements KvBackend {
   }
 
   private maybeSnapshot(): void {
-    const every = this.timings.snapshotEntries;
-    if (every <= 0 || this.snapshotting || this.failed || this.stopping) return;
-    if (this.applied - this.lastSnapshotIndex < every) return;
+    const { snapshotEntries, snapshotBytes } = this.timings;
+    if (this.snapshotting || this.failed || this.stopping) return;
+    const entriesDue = snapshotEntries > 0 && this.applied - this.lastSnapshotIndex >= snapshotEntries;
+    const bytesDue = snapshotBytes > 0 && this.appliedBytesSinceSnapshot >= snapshotBytes && this.applied > this.lastSnapshotIndex;
+    if (!entriesDue && !bytesDue) return;
     this.snapshotting = true;
+    this.appliedBytesSinceSnapshot = 0;
     // Captured now, right after advance(): the core's ConfState matches the applied index.
     const conf = this.raw.status().conf;
     const confIndexAtCapture = this.lastConfIndex;

@@ -53,7 +53,7 @@ export const bytes = (s: string) => new TextEncoder().encode(s);
 
 export async function startCluster(
   t: ExecutionContext,
-  options: { size?: number; snapshotEntries?: number; retainEntries?: number; preferredLeader?: string; failbackHoldMs?: number } = {},
+  options: { size?: number; snapshotEntries?: number; snapshotBytes?: number; retainEntries?: number; preferredLeader?: string; failbackHoldMs?: number } = {},
 ): Promise<TestCluster> {
   const size = options.size ?? 3;
   const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
@@ -66,7 +66,7 @@ export async function startCluster(
     const node = await RaftNode.create({
       id,
       members,
-      raft: { ...TIMINGS, snapshotEntries: options.snapshotEntries ?? 0, retainEntries: options.retainEntries },
+      raft: { ...TIMINGS, snapshotEntries: options.snapshotEntries ?? 0, snapshotBytes: options.snapshotBytes ?? 0, retainEntries: options.retainEntries },
       storage,
       stateMachine: new MemoryStateMachine(),
       transport: network.transport(id),
