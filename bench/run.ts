@@ -27,6 +27,7 @@ import {
   type Workload,
 } from './results.ts';
 import { renderReport } from './table.ts';
+import { renderTransportCompare, runTransportCompare, type TransportCompareResult } from './transport-compare.ts';
 import { evaluateTargets, leaderChanged } from './targets.ts';
 import { makeOperation, type WorkloadContext } from './workloads.ts';
 
@@ -103,6 +104,17 @@ async function bench(options: BenchOptions, report: BenchReport, progress: Progr
     const { fallbackReason: _ignored, ...loopbackResult } = loopback;
     report.floor = { fsync, loopback: loopbackResult };
 
+    progress.step('transport compare: unary Ping vs one PingStream');
+    const transport = await runTransportCompare({
+      endpoint: leaderEndpoint(cluster, before.id),
+      concurrency: options.concurrency,
+      durationMs: options.durationMs,
+      warmupMs: options.warmupMs,
+      serverCpuMs: () => cpuMsByNode(cluster.nodes),
+      onPhase: (t, c) => progress.detail(`${t} c=${c}`),
+    });
+    (report as BenchReport & { transportCompare?: TransportCompareResult }).transportCompare = transport;
+
     progress.step(`preloading ${READ_KEYS} keys for the reads`);
     const runTag = randomBytes(4).toString('hex');
     const value = randomBytes(options.valueSize);
@@ -154,6 +166,11 @@ async function bench(options: BenchOptions, report: BenchReport, progress: Progr
   }
 }
 
+/** The leader's client address (the node the SDK's calls land on), else the first node's. */
+function leaderEndpoint(cluster: BenchCluster, leaderId: string): string {
+  return cluster.nodes.find((n) => n.id === leaderId)?.clientAddress ?? cluster.endpoints[0]!;
+}
+
 function isWrite(w: Workload): boolean {
   return w === 'put-sync' || w === 'put-async';
 }
@@ -201,7 +218,7 @@ async function main(): Promise<number> {
     targets: [],
   };
 
-  const totalSteps = 1 + 2 + 1 + WORKLOADS.length + WORKLOADS.length * options.concurrency.length + 1;
+  const totalSteps = 1 + 2 + 1 + 1 + WORKLOADS.length + WORKLOADS.length * options.concurrency.length + 1;
   const progress = createProgress(totalSteps);
   const [load1] = os.loadavg();
   if (load1! > report.machine.cores * 0.5) {
@@ -246,6 +263,8 @@ async function main(): Promise<number> {
 
   report.targets = evaluateTargets({ load: report.load, ...(report.floor ? { floor: report.floor } : {}), ...(report.leader ? { leader: report.leader } : {}) });
   process.stdout.write(`\n${renderReport(report)}\n`);
+  const transport = (report as BenchReport & { transportCompare?: TransportCompareResult }).transportCompare;
+  if (transport) process.stdout.write(`\n${renderTransportCompare(transport)}\n`);
   const written = writeJson(options.jsonOut, report);
   process.stdout.write(`\nresults written to ${path.relative(process.cwd(), written) || written}\n`);
   if (options.profileDir) process.stdout.write(`node CPU profiles in ${path.resolve(options.profileDir)} (summarize: node --import tsx bench/profile-summary.ts <file>)\n`);

@@ -17,6 +17,7 @@ import {
   OUTCOME_TO_WIRE,
   kvServiceDefinition,
 } from '../client/kv-proto.ts';
+import type { KvMethodDefinition } from '../client/kv-proto.ts';
 import type {
   KvMethodName,
   WireAddMemberRequest,
@@ -151,6 +152,13 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
     };
   }
 
+  // PingStream is not in KV_METHODS (the SDK's method table, all unary): it is registered here,
+  // with the same raw-bytes request passthrough so a bad message answers INVALID_ARGUMENT.
+  const pingStream = (wire as unknown as Record<string, KvMethodDefinition | undefined>)['PingStream'];
+  if (!pingStream) throw new Error(`${KV_SERVICE_NAME} in proto/kv.proto lacks PingStream`);
+  definition['PingStream'] = { ...pingStream, requestDeserialize: (buf: Buffer) => buf } as unknown as grpc.MethodDefinition<unknown, unknown>;
+  implementation['PingStream'] = (call: grpc.ServerDuplexStream<Buffer, object>) => servePingStream(call, (buf) => pingStream.requestDeserialize(buf));
+
   const server = new grpc.Server({
     'grpc.max_receive_message_length': limits.maxRequestBytes,
     'grpc.max_send_message_length': -1,
@@ -178,6 +186,45 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
         });
       }),
   };
+}
+
+/**
+ * Answers every PingStream request on the same stream with its id, in arrival order. A request
+ * that does not decode (or carries an id that would not round-trip) ends the stream with
+ * INVALID_ARGUMENT; the answers already written stay valid. When the client stops reading,
+ * reading its requests pauses too, so a client that only writes cannot grow the server's buffers.
+ */
+export function servePingStream(call: grpc.ServerDuplexStream<Buffer, object>, decode: (buf: Buffer) => unknown): void {
+  let done = false;
+  const finish = (): void => {
+    done = true;
+    call.removeAllListeners('data');
+  };
+  call.on('cancelled', finish);
+  call.on('data', (buf: Buffer) => {
+    if (done) return;
+    let id: number;
+    try {
+      const req = decode(buf) as { id?: unknown } | null;
+      id = uintField(req?.id, 'id');
+    } catch (err) {
+      finish();
+      const e = err instanceof InvalidArgumentError ? err : new InvalidArgumentError('request', `cannot decode PingRequest: ${(err as Error).message}`);
+      call.emit('error', errorToStatus(e));
+      return;
+    }
+    if (!call.write({ id })) {
+      call.pause();
+      call.once('drain', () => {
+        if (!done) call.resume();
+      });
+    }
+  });
+  call.on('end', () => {
+    if (done) return;
+    finish();
+    call.end();
+  });
 }
 
 function backendDeadline(callDeadline: grpc.Deadline, limits: KvServiceLimits): number {
@@ -497,6 +544,7 @@ function makeHandlers(backend: KvBackend, l: KvServiceLimits): Handlers {
       await backend.removeMember(id, { deadline });
       return membershipToWire(await backend.status());
     },
-    Ping: async () => ({}),
+    // Echoes the id so that unary and streaming pings carry the same payload in the bench.
+    Ping: async (r: { id?: unknown }) => ({ id: uintField(r.id, 'id') }),
   };
 }
