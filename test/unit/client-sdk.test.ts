@@ -9,6 +9,7 @@ import {
   InvalidArgumentError,
   KvItem,
   LostWriteError,
+  NotLeaderError,
   ShuttingDownError,
   StaleReadError,
 } from '../../src/index.ts';
@@ -274,13 +275,12 @@ test('after the leader dies, stale hints that still name it are not followed; th
   const dead = await fakeNode('n1'); // stands in for a killed leader: refuses as "shutting down"
   const survivor = await fakeNode('n2');
   dead.backend.failNext(1000, () => new ShuttingDownError('n1'));
-  // The survivor still names the dead leader (its election timeout has not fired yet) for a while,
-  // then wins the election itself.
-  survivor.backend.follower = { leaderId: 'n1', leaderAddress: dead.address };
-  setTimeout(() => (survivor.backend.follower = undefined), 150);
+  // The survivor still names the dead leader for its next 3 answers (its election timeout has not
+  // fired yet), then wins the election itself. Driven by call count, not time: no race with load.
+  survivor.backend.failNext(3, () => new NotLeaderError('n2', 'n1', dead.address), { methods: ['write'] });
   const kv = await client([dead.address, survivor.address], { discover: false });
-  await kv.put('k', 'v', { deadlineMs: 3000 });
+  await kv.put('k', 'v', { deadlineMs: 5000 });
   t.is(survivor.backend.data.size, 1, 'the write landed on the new leader');
-  t.true(dead.backend.calls.length <= 2, `the dead leader was retried ${dead.backend.calls.length} times despite refusing`);
-  t.true(survivor.backend.callsOf('write').length >= 2, 'the survivor was polled while it had no usable hint');
+  t.is(survivor.backend.callsOf('write').length, 4, 'the survivor was polled through its 3 stale answers');
+  t.true(dead.backend.calls.length <= 1, `the dead leader was retried ${dead.backend.calls.length} times despite refusing`);
 });
