@@ -2,7 +2,8 @@
 // Calls are multiplexed over each channel; the SDK never opens a channel per request.
 import * as grpc from '@grpc/grpc-js';
 import { kvServiceDefinition } from './kv-proto.ts';
-import type { KvMethodName } from './kv-proto.ts';
+import type { KvMethodDefinition, KvMethodName } from './kv-proto.ts';
+import { CallStream } from './call-stream.ts';
 import { ClientUsageError } from './errors.ts';
 
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
@@ -42,7 +43,13 @@ export class EndpointPool {
   private readonly downSince = new Map<string, number>();
   private closed = false;
 
-  constructor(endpoints: readonly string[], private readonly credentials = grpc.credentials.createInsecure()) {
+  private readonly streams = new Map<string, CallStream>();
+
+  constructor(
+    endpoints: readonly string[],
+    private readonly transport: 'stream' | 'unary' = 'stream',
+    private readonly credentials = grpc.credentials.createInsecure(),
+  ) {
     if (endpoints.length === 0) throw new ClientUsageError('at least one endpoint is required');
     this.endpoints = [...new Set(endpoints.map(checkEndpoint))];
   }
@@ -140,8 +147,18 @@ export class EndpointPool {
 
   /** One unary call; rejects with the raw grpc ServiceError (the caller maps it). */
   call<Res>(address: string, method: KvMethodName, request: object, deadline: number): Promise<Res> {
-    const def = kvServiceDefinition()[method];
     const ch = this.channel(address);
+    if (this.transport === 'stream') {
+      let stream = this.streams.get(address);
+      if (!stream) {
+        const methods = kvServiceDefinition();
+        const callDefinition = (methods as unknown as Record<string, KvMethodDefinition>)['Call']!;
+        stream = new CallStream(ch, callDefinition, methods);
+        this.streams.set(address, stream);
+      }
+      return stream.call<Res>(method, request, deadline);
+    }
+    const def = kvServiceDefinition()[method];
     return new Promise<Res>((resolve, reject) => {
       ch.makeUnaryRequest<object, Res>(
         def.path,
@@ -157,6 +174,8 @@ export class EndpointPool {
 
   close(): void {
     this.closed = true;
+    for (const stream of this.streams.values()) stream.close();
+    this.streams.clear();
     for (const ch of this.channels.values()) ch.close();
     this.channels.clear();
   }

@@ -222,7 +222,10 @@ export class KvClient {
 
   constructor(options: ConnectOptions) {
     if (!options || !Array.isArray(options.endpoints)) throw new ClientUsageError('connect({ endpoints: ["host:port", ...] }) is required');
-    this.pool = new EndpointPool(options.endpoints);
+    if (options.transport !== undefined && options.transport !== 'stream' && options.transport !== 'unary') {
+      throw new ClientUsageError(`transport must be 'stream' or 'unary', got ${String(options.transport)}`);
+    }
+    this.pool = new EndpointPool(options.endpoints, options.transport ?? 'stream');
     this.deadlineMs = positiveMs(options.deadlineMs, DEFAULT_DEADLINE_MS, 'deadlineMs');
     this.attemptTimeoutMs = positiveMs(options.attemptTimeoutMs, DEFAULT_ATTEMPT_TIMEOUT_MS, 'attemptTimeoutMs');
     if (options.clientId !== undefined && (typeof options.clientId !== 'string' || options.clientId.length === 0)) {

@@ -117,40 +117,54 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
   // so that undecodable input answers INVALID_ARGUMENT instead of grpc-js's generic INTERNAL.
   const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   const implementation: grpc.UntypedServiceImplementation = {};
+  /**
+   * One request of `method`, however it arrived (a unary call or an entry on the Call stream):
+   * decode, bound the in-flight count, validate and run it, and map any error to a status — the
+   * same path for both transports.
+   */
+  const run = async (method: KvMethodName, requestBytes: Buffer, deadline: number): Promise<{ response: object } | { status: ReturnType<typeof errorToStatus> }> => {
+    if (inFlight >= limits.maxInFlight) return { status: errorToStatus(new OverloadedError('client requests', limits.maxInFlight)) };
+    const m = wire[method];
+    let request: unknown;
+    try {
+      request = m.requestDeserialize(requestBytes);
+    } catch (err) {
+      return { status: errorToStatus(new InvalidArgumentError('request', `cannot decode ${method}Request: ${(err as Error).message}`)) };
+    }
+    const handle = handlers[method] as (req: unknown, deadline: number) => Promise<object>;
+    inFlight++;
+    try {
+      // A synchronous throw (validation) becomes a rejection like any other.
+      return { response: await Promise.resolve().then(() => handle(request, deadline)) };
+    } catch (err) {
+      const st = errorToStatus(err);
+      if (st.code === grpc.status.INTERNAL) {
+        options.logger?.error({ method, err: err instanceof Error ? err.stack : String(err) }, 'kv request failed unexpectedly');
+      }
+      return { status: st };
+    } finally {
+      inFlight--;
+    }
+  };
+
   for (const method of KV_METHODS) {
     const m = wire[method];
     definition[method] = { ...m, requestDeserialize: (buf: Buffer) => buf } as unknown as grpc.MethodDefinition<unknown, unknown>;
-    const handle = handlers[method] as (req: unknown, deadline: number) => Promise<object>;
     implementation[method] = (call: grpc.ServerUnaryCall<Buffer, object>, callback: grpc.sendUnaryData<object>) => {
-      if (inFlight >= limits.maxInFlight) {
-        callback(errorToStatus(new OverloadedError('client requests', limits.maxInFlight)));
-        return;
-      }
-      let request: unknown;
-      try {
-        request = m.requestDeserialize(call.request);
-      } catch (err) {
-        callback(errorToStatus(new InvalidArgumentError('request', `cannot decode ${method}Request: ${(err as Error).message}`)));
-        return;
-      }
-      const deadline = backendDeadline(call.getDeadline(), limits);
-      inFlight++;
-      // Promise.resolve().then: a synchronous throw (validation) becomes a rejection like any other.
-      Promise.resolve()
-        .then(() => handle(request, deadline))
-        .then(
-          (response) => callback(null, response),
-          (err: unknown) => {
-            const st = errorToStatus(err);
-            if (st.code === grpc.status.INTERNAL) {
-              options.logger?.error({ method, err: err instanceof Error ? err.stack : String(err) }, 'kv request failed unexpectedly');
-            }
-            callback(st);
-          },
-        )
-        .finally(() => inFlight--);
+      void run(method, call.request, backendDeadline(call.getDeadline(), limits)).then((outcome) =>
+        'response' in outcome ? callback(null, outcome.response) : callback(outcome.status),
+      );
     };
   }
+
+  const callStream = (wire as unknown as Record<string, KvMethodDefinition | undefined>)['Call'];
+  if (!callStream) throw new Error(`${KV_SERVICE_NAME} in proto/kv.proto lacks Call`);
+  definition['Call'] = { ...callStream, requestDeserialize: (buf: Buffer) => buf } as unknown as grpc.MethodDefinition<unknown, unknown>;
+  implementation['Call'] = (call: grpc.ServerDuplexStream<Buffer, object>) =>
+    serveCallStream(call, (buf) => callStream.requestDeserialize(buf), (method, payload, timeoutMs) => {
+      const deadline = Date.now() + Math.min(timeoutMs > 0 ? timeoutMs : limits.defaultDeadlineMs, limits.maxDeadlineMs);
+      return run(method, payload, deadline);
+    }, (method, response) => wire[method].responseSerialize(response) as Buffer);
 
   // PingStream is not in KV_METHODS (the SDK's method table, all unary): it is registered here,
   // with the same raw-bytes request passthrough so a bad message answers INVALID_ARGUMENT.
@@ -224,6 +238,84 @@ export function servePingStream(call: grpc.ServerDuplexStream<Buffer, object>, d
     if (done) return;
     finish();
     call.end();
+  });
+}
+
+const KNOWN_METHODS: ReadonlySet<string> = new Set(KV_METHODS);
+
+/**
+ * The Call stream: many unary-method requests over one stream, answered in completion order and
+ * matched by id. A malformed entry or an unknown method answers that id alone (INVALID_ARGUMENT /
+ * UNIMPLEMENTED); only undecodable framing ends the stream.
+ */
+export function serveCallStream(
+  call: grpc.ServerDuplexStream<Buffer, object>,
+  decode: (buf: Buffer) => unknown,
+  run: (method: KvMethodName, payload: Buffer, timeoutMs: number) => Promise<{ response: object } | { status: ReturnType<typeof errorToStatus> }>,
+  serialize: (method: KvMethodName, response: object) => Buffer,
+): void {
+  let done = false;
+  let outstanding = 0;
+  let ended = false;
+  const finish = (): void => {
+    done = true;
+    call.removeAllListeners('data');
+  };
+  const answer = (message: object): void => {
+    if (done) return;
+    if (!call.write(message)) {
+      call.pause();
+      call.once('drain', () => {
+        if (!done) call.resume();
+      });
+    }
+  };
+  const maybeEnd = (): void => {
+    if (ended && outstanding === 0 && !done) {
+      finish();
+      call.end();
+    }
+  };
+  call.on('cancelled', finish);
+  call.on('data', (buf: Buffer) => {
+    if (done) return;
+    let entry: { id?: unknown; method?: unknown; payload?: unknown; timeoutMs?: unknown } | null;
+    let id: number;
+    try {
+      entry = decode(buf) as typeof entry;
+      id = uintField(entry?.id, 'id');
+    } catch (err) {
+      finish();
+      const e = err instanceof InvalidArgumentError ? err : new InvalidArgumentError('request', `cannot decode CallRequest: ${(err as Error).message}`);
+      call.emit('error', errorToStatus(e));
+      return;
+    }
+    const method = entry?.method;
+    if (typeof method !== 'string' || !KNOWN_METHODS.has(method)) {
+      answer({ id, code: grpc.status.UNIMPLEMENTED, details: `unknown method ${String(method)}`, metadata: {} });
+      return;
+    }
+    const payload = entry?.payload instanceof Uint8Array ? Buffer.from(entry.payload) : Buffer.alloc(0);
+    const timeoutMs = typeof entry?.timeoutMs === 'number' ? entry.timeoutMs : 0;
+    outstanding++;
+    void run(method as KvMethodName, payload, timeoutMs)
+      .then((outcome) => {
+        if ('response' in outcome) {
+          answer({ id, code: 0, payload: serialize(method as KvMethodName, outcome.response), details: '', metadata: {} });
+        } else {
+          const metadata: Record<string, string> = {};
+          for (const [key, value] of Object.entries(outcome.status.metadata?.getMap() ?? {})) metadata[key] = String(value);
+          answer({ id, code: outcome.status.code ?? grpc.status.UNKNOWN, details: outcome.status.details ?? '', metadata });
+        }
+      })
+      .finally(() => {
+        outstanding--;
+        maybeEnd();
+      });
+  });
+  call.on('end', () => {
+    ended = true;
+    maybeEnd();
   });
 }
 
