@@ -20,7 +20,7 @@ export interface BenchRaftSettings {
 }
 
 /** The shipped defaults (cluster.example.json): the bench measures what users get. */
-export const BENCH_RAFT_SETTINGS: BenchRaftSettings = { tickMs: 10, electionTicks: 30, heartbeatTicks: 3, snapshotEntries: 10_000 };
+export const BENCH_RAFT_SETTINGS: BenchRaftSettings = { tickMs: 10, electionTicks: 30, heartbeatTicks: 3, snapshotEntries: 100_000 };
 
 export interface BenchNode {
   id: string;

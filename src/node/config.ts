@@ -70,7 +70,7 @@ export const DEFAULT_RAFT_SETTINGS: Readonly<RaftSettings> = Object.freeze({
   tickMs: 10,
   electionTicks: 30,
   heartbeatTicks: 3,
-  snapshotEntries: 10_000,
+  snapshotEntries: 100_000,
   snapshotBytes: 64 * 1024 * 1024,
   preVote: true,
   checkQuorum: true,

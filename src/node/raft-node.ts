@@ -195,7 +195,7 @@ export class RaftNode implements KvBackend {
     for (const field of ['tickMs', 'electionTicks', 'heartbeatTicks'] as const) {
       if (!Number.isInteger(t[field]) || t[field] <= 0) throw new InvalidArgumentError(`raft.${field}`, `must be a positive integer, got ${t[field]}`);
     }
-    const snapshotEntries = t.snapshotEntries ?? 10000;
+    const snapshotEntries = t.snapshotEntries ?? 100000;
     this.timings = {
       tickMs: t.tickMs,
       electionTicks: t.electionTicks,

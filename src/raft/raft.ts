@@ -95,7 +95,7 @@ export class Raft {
     this.checkQuorum = config.checkQuorum ?? true;
     this.maxInflight = config.maxInflightMsgs ?? 64;
     this.maxSizePerMsg = config.maxSizePerMsg ?? 1024 * 1024;
-    this.maxUncommittedEntries = config.maxUncommittedEntries ?? 50000;
+    this.maxUncommittedEntries = config.maxUncommittedEntries ?? 1024;
     this.random = config.random;
     this.logger = config.logger ?? silentLogger;
 

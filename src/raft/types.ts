@@ -152,7 +152,7 @@ export interface RaftConfig {
   /** Max bytes of entries in one AppendEntries message (batching). */
   maxSizePerMsg?: number; // default 1 MiB
   /** Max appended-but-uncommitted entries on the leader before proposals are refused (bounds memory). */
-  maxUncommittedEntries?: number; // default 50000
+  maxUncommittedEntries?: number; // default 1024: async writes must not outrun replication
   /** Max bytes of entries handed out for apply in one Ready. */
   maxCommittedSizePerReady?: number; // default 4 MiB
   random: RandomInt;
