@@ -1,23 +1,9 @@
 import test from 'ava';
-import { ConfChangeRejectedError, MemoryStorage, RawNode, type Message } from '../../src/raft/index.ts';
-
-const msg = (m: Partial<Message> & Pick<Message, 'type' | 'from' | 'to' | 'term'>): Message => ({
-  logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, ...m,
-});
+import { ConfChangeRejectedError } from '../../src/raft/index.ts';
+import { electedLeader, message as msg } from './core-harness.ts';
 
 test('refusals that clear by themselves are marked transient; refusals that need the caller to change the request are not', (t) => {
-  const storage = new MemoryStorage({ voters: ['a', 'b', 'c'], learners: [] });
-  const a = new RawNode({ id: 'a', electionTicks: 10, heartbeatTicks: 1, random: () => 0 }, storage);
-  const persist = () => {
-    const rd = a.ready();
-    storage.append(rd.entries);
-    if (rd.hardState) storage.setHardState(rd.hardState);
-    a.advance(rd);
-  };
-  a.campaign();
-  persist();
-  a.step(msg({ type: 'voteResp', from: 'b', to: 'a', term: 1 }));
-  persist();
+  const { node: a, persist } = electedLeader();
   t.is(a.status().role, 'leader');
 
   // The no-op of the new term is not committed yet.

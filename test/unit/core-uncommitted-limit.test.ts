@@ -1,23 +1,11 @@
 import test from 'ava';
-import { MemoryStorage, RawNode, UncommittedLimitError } from '../../src/raft/index.ts';
+import { UncommittedLimitError } from '../../src/raft/index.ts';
+import { electedLeader, message } from './core-harness.ts';
 
 // A leader whose followers stopped answering must not grow its log without bound.
 test('a leader cut off from its followers refuses proposals beyond maxUncommittedEntries, and accepts again once they commit', (t) => {
-  const voters = ['a', 'b', 'c'];
-  const storage = new MemoryStorage({ voters, learners: [] });
-  const leader = new RawNode({ id: 'a', electionTicks: 10, heartbeatTicks: 1, random: () => 0, maxUncommittedEntries: 5 }, storage);
-  const persist = () => {
-    const rd = leader.ready();
-    storage.append(rd.entries);
-    if (rd.hardState) storage.setHardState(rd.hardState);
-    leader.advance(rd);
-    return rd;
-  };
-  leader.campaign();
-  persist();
-  leader.step({ type: 'voteResp', from: 'b', to: 'a', term: 1, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0 });
+  const { node: leader, persist } = electedLeader({ maxUncommittedEntries: 5 });
   t.is(leader.status().role, 'leader');
-  persist();
   // The no-op (index 1) is uncommitted too: 4 more proposals reach the limit of 5.
   for (let i = 0; i < 4; i++) leader.propose(new Uint8Array([i]));
   const error = t.throws(() => leader.propose(new Uint8Array([9])), { instanceOf: UncommittedLimitError });
@@ -25,7 +13,7 @@ test('a leader cut off from its followers refuses proposals beyond maxUncommitte
   t.is(leader.status().lastIndex, 5, 'the refused proposal was not appended');
   persist();
   // b acknowledges everything: the entries commit and proposals are accepted again.
-  leader.step({ type: 'appResp', from: 'b', to: 'a', term: 1, logTerm: 0, index: 5, entries: [], commit: 0, reject: false, rejectHint: 0 });
+  leader.step(message({ type: 'appResp', from: 'b', to: 'a', term: 1, index: 5 }));
   t.is(leader.status().commit, 5);
   t.deepEqual(leader.propose(new Uint8Array([10])), { term: 1, index: 6 });
 });
