@@ -203,6 +203,18 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
 }
 
 /**
+ * Write an answer; when the client stops reading, stop reading its requests until it drains, so a
+ * client cannot make the server buffer answers without limit.
+ */
+function writeOrPause(call: grpc.ServerDuplexStream<Buffer, object>, message: object, done: () => boolean): void {
+  if (call.write(message)) return;
+  call.pause();
+  call.once('drain', () => {
+    if (!done()) call.resume();
+  });
+}
+
+/**
  * Answers every PingStream request on the same stream with its id, in arrival order. A request
  * that does not decode (or carries an id that would not round-trip) ends the stream with
  * INVALID_ARGUMENT; the answers already written stay valid. When the client stops reading,
@@ -227,12 +239,7 @@ export function servePingStream(call: grpc.ServerDuplexStream<Buffer, object>, d
       call.emit('error', errorToStatus(e));
       return;
     }
-    if (!call.write({ id })) {
-      call.pause();
-      call.once('drain', () => {
-        if (!done) call.resume();
-      });
-    }
+    writeOrPause(call, { id }, () => done);
   });
   call.on('end', () => {
     if (done) return;
@@ -262,13 +269,7 @@ export function serveCallStream(
     call.removeAllListeners('data');
   };
   const answer = (message: object): void => {
-    if (done) return;
-    if (!call.write(message)) {
-      call.pause();
-      call.once('drain', () => {
-        if (!done) call.resume();
-      });
-    }
+    if (!done) writeOrPause(call, message, () => done);
   };
   const maybeEnd = (): void => {
     if (ended && outstanding === 0 && !done) {
