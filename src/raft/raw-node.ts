@@ -108,12 +108,7 @@ export class RawNode {
       readStates: raft.readStates,
       mustSync:
         entries.length > 0 || hardState.term !== this.previousHardState.term || hardState.vote !== this.previousHardState.vote,
-      sendBeforePersist:
-        raft.role === 'leader' &&
-        hardState.term === this.previousHardState.term &&
-        hardState.vote === this.previousHardState.vote &&
-        raft.log.pendingSnapshot() === undefined &&
-        raft.messages.every((m) => m.from === raft.id && m.term === raft.term),
+      sendBeforePersist: this.messagesMayPrecedePersistence(),
     };
     const snapshot = raft.log.pendingSnapshot();
     if (snapshot) ready.snapshot = snapshot;
@@ -138,13 +133,28 @@ export class RawNode {
    */
   takeLeaderMessages(): Message[] {
     const raft = this.raft;
-    if (raft.role !== 'leader' || raft.log.pendingSnapshot() !== undefined) return [];
-    if (raft.term !== this.previousHardState.term || raft.vote !== this.previousHardState.vote) return [];
+    if (raft.role !== 'leader') return [];
     raft.flushBroadcast();
-    if (raft.messages.length === 0 || !raft.messages.every((m) => m.from === raft.id && m.term === raft.term)) return [];
+    if (raft.messages.length === 0 || !this.messagesMayPrecedePersistence()) return [];
     const messages = raft.messages;
     raft.messages = [];
     return messages;
+  }
+
+  /**
+   * The one rule for sending ahead of persistence: only a leader, whose term and vote are already
+   * durable (previousHardState), with no received snapshot pending, and only its own current-term
+   * messages. Its commit index counts only durable copies, so nothing sent depends on the write.
+   */
+  private messagesMayPrecedePersistence(): boolean {
+    const raft = this.raft;
+    return (
+      raft.role === 'leader' &&
+      raft.term === this.previousHardState.term &&
+      raft.vote === this.previousHardState.vote &&
+      raft.log.pendingSnapshot() === undefined &&
+      raft.messages.every((m) => m.from === raft.id && m.term === raft.term)
+    );
   }
 
   /** The runtime persisted, sent and applied everything in `ready`. */
