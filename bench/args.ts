@@ -1,5 +1,5 @@
 // Command-line options of `npm run bench`. Pure: parsing never touches the machine, so it is unit tested.
-import { BenchUsageError } from './errors.ts';
+import { BenchUsageError } from './errors.js';
 
 export interface BenchOptions {
   /** Length of each closed-loop load phase (one workload at one concurrency). */

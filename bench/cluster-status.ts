@@ -1,8 +1,8 @@
 // What the bench asks the cluster between measurements, through the SDK's status().
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { EndpointStatus, KvClient, NodeStatus } from '../src/index.ts';
-import { BenchClusterError } from './errors.ts';
-import type { LeaderSnapshot } from './results.ts';
+import type { EndpointStatus, KvClient, NodeStatus } from '../src/index.js';
+import { BenchClusterError } from './errors.js';
+import type { LeaderSnapshot } from './results.js';
 
 const POLL_MS = 50;
 

@@ -6,8 +6,8 @@ import { closeSync, copyFileSync, mkdtempSync, openSync, readFileSync, rmSync, w
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BenchClusterError } from './errors.ts';
-import { freeLoopbackPorts } from './free-port.ts';
+import { BenchClusterError } from './errors.js';
+import { freeLoopbackPorts } from './free-port.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI_MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));

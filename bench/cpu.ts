@@ -1,7 +1,7 @@
 // CPU time of the node processes, from /proc (Linux). Used for "cluster CPU per operation".
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { parseProcStat } from './stats.ts';
+import { parseProcStat } from './stats.js';
 
 let clockTicks: number | undefined;
 

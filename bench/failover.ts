@@ -8,14 +8,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { connect } from '../src/index.ts';
-import type { KvClient } from '../src/index.ts';
-import { ProcessCluster, sleep } from '../test/integration/harness.ts';
-import type { NodeHandle } from '../test/integration/harness.ts';
-import { BENCH_RAFT_SETTINGS } from './cluster.ts';
-import type { BenchRaftSettings } from './cluster.ts';
-import { BenchUsageError } from './errors.ts';
-import { percentileOfSorted } from './stats.ts';
+import { connect } from '../src/index.js';
+import type { KvClient } from '../src/index.js';
+import { ProcessCluster, sleep } from '../test/integration/harness.js';
+import type { NodeHandle } from '../test/integration/harness.js';
+import { BENCH_RAFT_SETTINGS } from './cluster.js';
+import type { BenchRaftSettings } from './cluster.js';
+import { BenchUsageError } from './errors.js';
+import { percentileOfSorted } from './stats.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const HELP = `npm run bench:failover -- [options]

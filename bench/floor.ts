@@ -4,9 +4,9 @@ import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { kvServiceDefinition } from '../src/client/kv-proto.ts';
-import type { FloorResult } from './results.ts';
-import { summarizeSamples } from './stats.ts';
+import { kvServiceDefinition } from '../src/api/kv-proto.js';
+import type { FloorResult } from './results.js';
+import { summarizeSamples } from './stats.js';
 
 const FSYNC_BLOCK = 4096;
 const WARMUP = 10;

@@ -2,9 +2,9 @@
 // one ends. After an untimed warm-up, the window [start, end) counts the operations that complete
 // inside it; operations still in flight at the end finish uncounted.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { LoadResult, Workload } from './results.ts';
-import { cpuMsPerOp, newLatencyHistogram, opsPerSecond, recordMs, summarizeHistogram } from './stats.ts';
-import type { Operation } from './workloads.ts';
+import type { LoadResult, Workload } from './results.js';
+import { cpuMsPerOp, newLatencyHistogram, opsPerSecond, recordMs, summarizeHistogram } from './stats.js';
+import type { Operation } from './workloads.js';
 
 export interface LoadPhase {
   workload: Workload;

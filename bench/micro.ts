@@ -1,8 +1,8 @@
 // Per-operation latency with Benchmark.js: one client, one operation at a time (deferred tests),
 // so the number is the round trip a lone caller sees, with Benchmark.js's statistics on top.
 import Benchmark from 'benchmark';
-import type { MicroResult, Workload } from './results.ts';
-import type { Operation } from './workloads.ts';
+import type { MicroResult, Workload } from './results.js';
+import type { Operation } from './workloads.js';
 
 export interface MicroCase {
   workload: Workload;

@@ -1,5 +1,5 @@
 // The shapes of what one bench run measured (also the schema of bench/results/latest.json).
-import type { LatencySummary } from './stats.ts';
+import type { LatencySummary } from './stats.js';
 
 export type Workload = 'put-sync' | 'put-async' | 'get-linearizable' | 'get-lease' | 'get-follower';
 

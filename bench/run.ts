@@ -7,16 +7,16 @@ import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, type KvClient } from '../src/index.ts';
-import { HELP, parseBenchArgs, type BenchOptions } from './args.ts';
-import { BenchCluster, BENCH_RAFT_SETTINGS } from './cluster.ts';
-import { agreedLeader, waitForLeader, waitForSettle } from './cluster-status.ts';
-import { cpuMsByNode, totalCpuMs } from './cpu.ts';
-import { BenchClusterError, BenchUsageError } from './errors.ts';
-import { measureFsync, measureLoopback } from './floor.ts';
-import { runLoadPhase } from './load.ts';
-import { runMicro } from './micro.ts';
-import { createProgress, type Progress } from './progress.ts';
+import { connect, type KvClient } from '../src/index.js';
+import { HELP, parseBenchArgs, type BenchOptions } from './args.js';
+import { BenchCluster, BENCH_RAFT_SETTINGS } from './cluster.js';
+import { agreedLeader, waitForLeader, waitForSettle } from './cluster-status.js';
+import { cpuMsByNode, totalCpuMs } from './cpu.js';
+import { BenchClusterError, BenchUsageError } from './errors.js';
+import { measureFsync, measureLoopback } from './floor.js';
+import { runLoadPhase } from './load.js';
+import { runMicro } from './micro.js';
+import { createProgress, type Progress } from './progress.js';
 import {
   WORKLOAD_LABEL,
   WORKLOADS,
@@ -25,11 +25,11 @@ import {
   type LeaderSnapshot,
   type MachineInfo,
   type Workload,
-} from './results.ts';
-import { renderReport } from './table.ts';
-import { renderTransportCompare, runTransportCompare, type TransportCompareResult } from './transport-compare.ts';
-import { evaluateTargets, leaderChanged } from './targets.ts';
-import { makeOperation, type WorkloadContext } from './workloads.ts';
+} from './results.js';
+import { renderReport } from './table.js';
+import { renderTransportCompare, runTransportCompare, type TransportCompareResult } from './transport-compare.js';
+import { evaluateTargets, leaderChanged } from './targets.js';
+import { makeOperation, type WorkloadContext } from './workloads.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLUSTER_SIZE = 3;

@@ -1,5 +1,5 @@
 // Renders a bench report as plain text: one results table, then the floor and the target checks.
-import { WORKLOAD_LABEL, WORKLOADS, type BenchReport } from './results.ts';
+import { WORKLOAD_LABEL, WORKLOADS, type BenchReport } from './results.js';
 
 /** Columns padded to their widest cell; numbers (right-aligned) are told apart by `rightAlign`. */
 export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[], rightAlign: readonly boolean[] = []): string {

@@ -1,6 +1,6 @@
 // The performance targets of the brief, evaluated from measured numbers. Reported, never asserted:
 // a MISS is information for the reader, not a failure of the run.
-import type { FloorResult, LeaderCheck, LoadResult, TargetCheck, Workload } from './results.ts';
+import type { FloorResult, LeaderCheck, LoadResult, TargetCheck, Workload } from './results.js';
 
 export interface TargetInputs {
   floor?: FloorResult;

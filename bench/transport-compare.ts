@@ -8,13 +8,13 @@
 // `npm run bench` runs it as one phase after the floor (bench/run.ts).
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import { kvServiceDefinition, type KvMethodDefinition } from '../src/client/kv-proto.ts';
-import { parseBenchArgs } from './args.ts';
-import { BenchUsageError } from './errors.ts';
-import { runLoadPhase } from './load.ts';
-import type { Workload } from './results.ts';
-import type { LatencySummary } from './stats.ts';
-import { fmtMs, fmtRate, renderTable } from './table.ts';
+import { kvServiceDefinition, type KvMethodDefinition } from '../src/api/kv-proto.js';
+import { parseBenchArgs } from './args.js';
+import { BenchUsageError } from './errors.js';
+import { runLoadPhase } from './load.js';
+import type { Workload } from './results.js';
+import type { LatencySummary } from './stats.js';
+import { fmtMs, fmtRate, renderTable } from './table.js';
 
 export type TransportKind = 'unary' | 'stream';
 

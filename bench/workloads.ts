@@ -1,6 +1,6 @@
 // One function per measured operation, built on the public SDK (what users call).
-import type { KvClient } from '../src/index.ts';
-import type { Workload } from './results.ts';
+import type { KvClient } from '../src/index.js';
+import type { Workload } from './results.js';
 
 export type Operation = () => Promise<void>;
 

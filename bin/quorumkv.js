@@ -3,4 +3,4 @@
 // then run the CLI.
 const { register } = await import('tsx/esm/api');
 register();
-await import('../src/cli/main.ts');
+await import('../src/cli/main.js');

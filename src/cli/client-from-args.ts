@@ -1,9 +1,9 @@
 // Builds an SDK client from --endpoints / --config / QUORUMKV_ENDPOINTS and --timeout.
-import { connect } from '../client/kv-client.ts';
-import type { KvClient } from '../client/kv-client.ts';
-import { clientEndpoints, loadConfig } from '../node/config.ts';
-import { intOption, UsageError } from './args.ts';
-import type { ParsedArgs } from './args.ts';
+import { connect } from '../client/kv-client.js';
+import type { KvClient } from '../client/kv-client.js';
+import { clientEndpoints, loadConfig } from '../process/config.js';
+import { intOption, UsageError } from './args.js';
+import type { ParsedArgs } from './args.js';
 
 export async function endpointsFromArgs(values: ParsedArgs['values'], env: NodeJS.ProcessEnv): Promise<string[]> {
   if (values.endpoints !== undefined && values.config !== undefined) throw new UsageError('give --endpoints or --config, not both');

@@ -1,11 +1,11 @@
 // put / get / del / scan.
-import type { KvClient } from '../client/kv-client.ts';
-import type { Consistency, ReadOptions } from '../client/types.ts';
-import { intOption, UsageError } from './args.ts';
-import type { ParsedArgs } from './args.ts';
-import { EXIT_NOT_FOUND, EXIT_OK } from './exit-codes.ts';
-import { itemJson, printJson, printLine } from './output.ts';
-import type { CliIo } from './output.ts';
+import type { KvClient } from '../client/kv-client.js';
+import type { Consistency, ReadOptions } from '../client/types.js';
+import { intOption, UsageError } from './args.js';
+import type { ParsedArgs } from './args.js';
+import { EXIT_NOT_FOUND, EXIT_OK } from './exit-codes.js';
+import { itemJson, printJson, printLine } from './output.js';
+import type { CliIo } from './output.js';
 
 const CONSISTENCIES: readonly Consistency[] = ['linearizable', 'lease', 'follower'];
 

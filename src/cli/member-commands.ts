@@ -1,11 +1,11 @@
 // member add / promote / remove / list: one-server-at-a-time membership changes through the leader.
-import type { KvClient } from '../client/kv-client.ts';
-import type { Member } from '../client/types.ts';
-import { UsageError } from './args.ts';
-import type { ParsedArgs } from './args.ts';
-import { EXIT_OK } from './exit-codes.ts';
-import { printJson, printLine, renderTable } from './output.ts';
-import type { CliIo } from './output.ts';
+import type { KvClient } from '../client/kv-client.js';
+import type { Member } from '../client/types.js';
+import { UsageError } from './args.js';
+import type { ParsedArgs } from './args.js';
+import { EXIT_OK } from './exit-codes.js';
+import { printJson, printLine, renderTable } from './output.js';
+import type { CliIo } from './output.js';
 
 function printMembers(io: CliIo, args: ParsedArgs, members: Member[], done?: string): void {
   if (args.values.json) {

@@ -1,7 +1,7 @@
 // How the CLI prints: --json emits one JSON document on stdout; otherwise human text.
 import type { Writable } from 'node:stream';
-import { bytesToStrictText } from '../client/bytes.ts';
-import type { KvItem } from '../client/kv-item.ts';
+import { bytesToStrictText } from '../client/bytes.js';
+import type { KvItem } from '../client/kv-item.js';
 
 export interface CliIo {
   stdout: Writable;

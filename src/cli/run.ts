@@ -1,17 +1,17 @@
 // The CLI's dispatcher: parse, run one command, map the outcome to an exit code.
-import { ClientUsageError, ClusterUnavailableError, DeadlineExceededError, InvalidArgumentError, NotLeaderError, OverloadedError, ShuttingDownError } from '../client/errors.ts';
-import type { KvClient } from '../client/kv-client.ts';
-import { ConfigError } from '../node/config.ts';
-import { parseCli, usage, UsageError } from './args.ts';
-import type { ParsedArgs } from './args.ts';
-import { clientFromArgs } from './client-from-args.ts';
-import { EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE } from './exit-codes.ts';
-import { delCommand, getCommand, putCommand, scanCommand } from './kv-commands.ts';
-import { memberAddCommand, memberListCommand, memberPromoteCommand, memberRemoveCommand } from './member-commands.ts';
-import { printJson } from './output.ts';
-import type { CliIo } from './output.ts';
-import { clusterCommand, serveCommand } from './server-commands.ts';
-import { statusCommand, transferLeaderCommand } from './status-command.ts';
+import { ClientUsageError, ClusterUnavailableError, DeadlineExceededError, InvalidArgumentError, NotLeaderError, OverloadedError, ShuttingDownError } from '../api/errors.js';
+import type { KvClient } from '../client/kv-client.js';
+import { ConfigError } from '../process/config.js';
+import { parseCli, usage, UsageError } from './args.js';
+import type { ParsedArgs } from './args.js';
+import { clientFromArgs } from './client-from-args.js';
+import { EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE } from './exit-codes.js';
+import { delCommand, getCommand, putCommand, scanCommand } from './kv-commands.js';
+import { memberAddCommand, memberListCommand, memberPromoteCommand, memberRemoveCommand } from './member-commands.js';
+import { printJson } from './output.js';
+import type { CliIo } from './output.js';
+import { clusterCommand, serveCommand } from '../process/commands.js';
+import { statusCommand, transferLeaderCommand } from './status-command.js';
 
 type ClientCommand = (kv: KvClient, args: ParsedArgs, io: CliIo) => Promise<number>;
 

@@ -1,10 +1,10 @@
 // status (per-node table, like `etcdctl endpoint status -w table`) and transfer-leader.
-import type { KvClient } from '../client/kv-client.ts';
-import type { EndpointStatus } from '../client/types.ts';
-import type { ParsedArgs } from './args.ts';
-import { EXIT_OK, EXIT_UNAVAILABLE } from './exit-codes.ts';
-import { printJson, printLine, renderTable } from './output.ts';
-import type { CliIo } from './output.ts';
+import type { KvClient } from '../client/kv-client.js';
+import type { EndpointStatus } from '../client/types.js';
+import type { ParsedArgs } from './args.js';
+import { EXIT_OK, EXIT_UNAVAILABLE } from './exit-codes.js';
+import { printJson, printLine, renderTable } from './output.js';
+import type { CliIo } from './output.js';
 
 /** Entries the node's applied state trails the leader's commit index ('' when no leader answered). */
 function lagOf(s: EndpointStatus, leaderCommit: number | undefined): number | undefined {

@@ -1,5 +1,5 @@
 // Keys and values cross the wire as bytes; the SDK accepts strings (UTF-8) for convenience.
-import { ClientUsageError } from './errors.ts';
+import { ClientUsageError } from '../api/errors.js';
 
 export type Bytes = string | Uint8Array;
 

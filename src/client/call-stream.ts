@@ -3,7 +3,7 @@
 // request keeps its own deadline; failures look exactly like a unary call's (a StatusLike with
 // code, details and the typed-error metadata), so retries and error mapping do not change.
 import * as grpc from '@grpc/grpc-js';
-import type { KvMethodDefinition, KvMethodName } from './kv-proto.ts';
+import type { KvMethodDefinition, KvMethodName } from '../api/kv-proto.js';
 
 interface Pending {
   resolve: (response: unknown) => void;

@@ -1,10 +1,10 @@
 // One gRPC channel per node address, the current leader guess, and round-robin for follower reads.
 // Calls are multiplexed over each channel; the SDK never opens a channel per request.
 import * as grpc from '@grpc/grpc-js';
-import { kvServiceDefinition } from './kv-proto.ts';
-import type { KvMethodDefinition, KvMethodName } from './kv-proto.ts';
-import { CallStream } from './call-stream.ts';
-import { ClientUsageError } from './errors.ts';
+import { kvServiceDefinition } from '../api/kv-proto.js';
+import type { KvMethodDefinition, KvMethodName } from '../api/kv-proto.js';
+import { CallStream } from './call-stream.js';
+import { ClientUsageError } from '../api/errors.js';
 
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   // Reconnect soon after a node restarts; the default backoff grows to two minutes.

@@ -1,7 +1,7 @@
-export { connect, KvClient } from './kv-client.ts';
-export { KvItem } from './kv-item.ts';
-export type { ServedBy } from './kv-item.ts';
-export type { Bytes } from './bytes.ts';
+export { connect, KvClient } from './kv-client.js';
+export { KvItem } from './kv-item.js';
+export type { ServedBy } from './kv-item.js';
+export type { Bytes } from './bytes.js';
 export {
   NotLeaderError,
   InvalidArgumentError,
@@ -16,7 +16,7 @@ export {
   RemoteError,
   ClientUsageError,
   ConfChangeRejectedError,
-} from './errors.ts';
+} from '../api/errors.js';
 export type {
   ConnectOptions,
   CallOptions,
@@ -41,4 +41,4 @@ export type {
   Durability,
   NodeStatus,
   OpResult,
-} from './types.ts';
+} from './types.js';

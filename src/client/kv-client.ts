@@ -2,14 +2,14 @@
 // on unreachable nodes with bounded backoff until the deadline, and keeps a write's seq across
 // retries so the cluster applies it at most once.
 import * as grpc from '@grpc/grpc-js';
-import { remoteErrorName, statusToError } from '../node/grpc-status.ts';
-import type { StatusLike } from '../node/grpc-status.ts';
-import { ProposalDroppedError } from '../raft/errors.ts';
-import type { NodeStatus } from '../node/kv-backend.ts';
-import type { OpResult, Op } from '../storage/command.ts';
-import { toBytes } from './bytes.ts';
-import type { Bytes } from './bytes.ts';
-import { EndpointPool } from './endpoint-pool.ts';
+import { remoteErrorName, statusToError } from '../api/grpc-status.js';
+import type { StatusLike } from '../api/grpc-status.js';
+import { ProposalDroppedError } from '../raft/errors.js';
+import type { NodeStatus } from '../server/kv-backend.js';
+import type { OpResult, Op } from '../api/command.js';
+import { toBytes } from './bytes.js';
+import type { Bytes } from './bytes.js';
+import { EndpointPool } from './endpoint-pool.js';
 import {
   ClientUsageError,
   ClusterUnavailableError,
@@ -20,14 +20,14 @@ import {
   RemoteError,
   ShuttingDownError,
   StaleReadError,
-} from './errors.ts';
-import { KvItem } from './kv-item.ts';
+} from '../api/errors.js';
+import { KvItem } from './kv-item.js';
 import {
   COMPARE_RESULT_TO_WIRE,
   COMPARE_TARGET_TO_WIRE,
   CONSISTENCY_TO_WIRE,
   DURABILITY_TO_WIRE,
-} from './kv-proto.ts';
+} from '../api/kv-proto.js';
 import type {
   KvMethodName,
   WireCompare,
@@ -43,7 +43,7 @@ import type {
   WireTxnOp,
   WireWaitForResponse,
   WireWriteResponse,
-} from './kv-proto.ts';
+} from '../api/kv-proto.js';
 import type {
   AddMemberSpec,
   CallOptions,
@@ -63,8 +63,8 @@ import type {
   WriteOptions,
   WriteReceipt,
   WriteResult,
-} from './types.ts';
-import { WriteSession } from './write-session.ts';
+} from './types.js';
+import { WriteSession } from './write-session.js';
 
 const DEFAULT_DEADLINE_MS = 5_000;
 const DEFAULT_ATTEMPT_TIMEOUT_MS = 2_000;

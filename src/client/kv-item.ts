@@ -1,4 +1,4 @@
-import { bytesToText } from './bytes.ts';
+import { bytesToText } from './bytes.js';
 
 /** Which node served a read and at which applied index (every read reports this). */
 export interface ServedBy {

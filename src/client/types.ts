@@ -1,8 +1,8 @@
 // Public option and result types of the SDK.
-import type { Consistency, Durability, NodeStatus } from '../node/kv-backend.ts';
-import type { OpResult } from '../storage/command.ts';
-import type { Bytes } from './bytes.ts';
-import type { KvItem, ServedBy } from './kv-item.ts';
+import type { Consistency, Durability, NodeStatus } from '../server/kv-backend.js';
+import type { OpResult } from '../api/command.js';
+import type { Bytes } from './bytes.js';
+import type { KvItem, ServedBy } from './kv-item.js';
 
 export type { Consistency, Durability, NodeStatus, OpResult, Bytes };
 

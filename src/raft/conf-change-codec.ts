@@ -1,4 +1,4 @@
-import type { ConfChange, ConfChangeType, ConfState } from './types.ts';
+import type { ConfChange, ConfChangeType, ConfState } from './types.js';
 
 // ConfChange entries are interpreted by the core itself, so their encoding lives here (the core
 // may not depend on msgpackr). Each entry carries the change AND the whole configuration that

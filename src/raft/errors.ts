@@ -1,4 +1,4 @@
-import type { NodeId } from './types.ts';
+import type { NodeId } from './types.js';
 
 /** A proposal this node cannot accept right now (no leader, leadership transfer, pending conf change). */
 export class ProposalDroppedError extends Error {

@@ -1,4 +1,4 @@
-import type { ConfState, Entry, HardState, Snapshot } from './types.ts';
+import type { ConfState, Entry, HardState, Snapshot } from './types.js';
 
 /**
  * The core's read-only view of durable Raft state (etcd's `Storage`). Synchronous on purpose:

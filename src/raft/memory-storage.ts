@@ -1,6 +1,6 @@
-import { CompactedError, UnavailableError, entrySize, type LogStorage } from './log-storage.ts';
-import { invariant } from './errors.ts';
-import type { ConfState, Entry, HardState, Snapshot } from './types.ts';
+import { CompactedError, UnavailableError, entrySize, type LogStorage } from './log-storage.js';
+import { invariant } from './errors.js';
+import type { ConfState, Entry, HardState, Snapshot } from './types.js';
 
 const EMPTY = new Uint8Array(0);
 

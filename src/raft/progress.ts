@@ -1,5 +1,5 @@
-import { invariant } from './errors.ts';
-import type { NodeId, ProgressStatus } from './types.ts';
+import { invariant } from './errors.js';
+import type { NodeId, ProgressStatus } from './types.js';
 
 /** Bounded window of in-flight AppendEntries, remembered by the last index each one carried. */
 export class Inflights {

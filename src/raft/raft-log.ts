@@ -1,6 +1,6 @@
-import { CompactedError, entrySize, type LogStorage } from './log-storage.ts';
-import { invariant } from './errors.ts';
-import type { Entry, Snapshot } from './types.ts';
+import { CompactedError, entrySize, type LogStorage } from './log-storage.js';
+import { invariant } from './errors.js';
+import type { Entry, Snapshot } from './types.js';
 
 /**
  * The core's view of the log: what storage has made durable plus the unstable tail (entries and

@@ -1,8 +1,8 @@
-import { ConfChangeRejectedError, NotLeaderError, ProposalDroppedError, UncommittedLimitError, invariant } from './errors.ts';
-import { applyConfChangeTo, decodeConfEntry, encodeConfEntry, MalformedConfChangeError } from './conf-change-codec.ts';
-import type { LogStorage } from './log-storage.ts';
-import { Progress, quorumSize, quorumValue, tallyVotes } from './progress.ts';
-import { RaftLog } from './raft-log.ts';
+import { ConfChangeRejectedError, NotLeaderError, ProposalDroppedError, UncommittedLimitError, invariant } from './errors.js';
+import { applyConfChangeTo, decodeConfEntry, encodeConfEntry, MalformedConfChangeError } from './conf-change-codec.js';
+import type { LogStorage } from './log-storage.js';
+import { Progress, quorumSize, quorumValue, tallyVotes } from './progress.js';
+import { RaftLog } from './raft-log.js';
 import {
   emptyMessage,
   type ConfChange,
@@ -18,7 +18,7 @@ import {
   type ReadState,
   type Role,
   type Snapshot,
-} from './types.ts';
+} from './types.js';
 
 const EMPTY = new Uint8Array(0);
 /** Vote requests sent on behalf of a leadership transfer carry this context: they bypass the lease. */

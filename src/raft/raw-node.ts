@@ -1,7 +1,7 @@
-import { invariant } from './errors.ts';
-import type { LogStorage } from './log-storage.ts';
-import { Raft } from './raft.ts';
-import type { ConfChange, HardState, Message, NodeId, ProposalReceipt, RaftConfig, RaftStatus, Ready, SoftState } from './types.ts';
+import { invariant } from './errors.js';
+import type { LogStorage } from './log-storage.js';
+import { Raft } from './raft.js';
+import type { ConfChange, HardState, Message, NodeId, ProposalReceipt, RaftConfig, RaftStatus, Ready, SoftState } from './types.js';
 
 const DEFAULT_MAX_COMMITTED_SIZE = 4 * 1024 * 1024;
 

@@ -1,8 +1,8 @@
 // msgpackr encoding of what travels inside Raft entries. Decoding validates the whole shape because
 // entry bytes come from peers: garbage must become a typed error, never a crash or a half-read value.
 import { Packr } from 'msgpackr';
-import type { Command, Compare, Op } from './command.ts';
-import { InvalidCommandError } from './errors.ts';
+import type { Command, Compare, Op } from '../api/command.js';
+import { InvalidCommandError } from './errors.js';
 
 // Plain maps/arrays only (no record extension): the bytes must decode the same on every node and
 // every version, with no shared structure table.

@@ -9,13 +9,13 @@
 import { mkdir, open, readdir, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { ConfState, Entry, HardState, RaftLogger, Snapshot } from '../raft/types.ts';
-import { packr } from './codec.ts';
-import { InvalidStorageUpdateError, StorageClosedError, StorageCorruptionError, StorageFailedError } from './errors.ts';
-import { LogProjection, LogState, cloneConf, planCompaction } from './log-state.ts';
-import { LogStateReads } from './log-state-reads.ts';
-import type { RaftStorage, StorageUpdate } from './raft-storage.ts';
-import { frameRecord, parseRecords } from './record-file.ts';
+import type { ConfState, Entry, HardState, RaftLogger, Snapshot } from '../raft/types.js';
+import { packr } from './codec.js';
+import { InvalidStorageUpdateError, StorageClosedError, StorageCorruptionError, StorageFailedError } from './errors.js';
+import { LogProjection, LogState, cloneConf, planCompaction } from './log-state.js';
+import { LogStateReads } from './log-state-reads.js';
+import type { RaftStorage, StorageUpdate } from './raft-storage.js';
+import { frameRecord, parseRecords } from './record-file.js';
 
 export interface FileRaftStorageOptions {
   dir: string;

@@ -3,8 +3,8 @@
 //   'd/' + user key   → StoredValue            (user data)
 //   's/' + clientId   → Session                (exactly-once session table)
 //   'm/applied'       → { index, term }        (last applied log position)
-import type { CommandResult } from './command.ts';
-import { packr } from './codec.ts';
+import type { CommandResult } from '../api/command.js';
+import { packr } from './codec.js';
 
 const te = new TextEncoder();
 

@@ -2,12 +2,12 @@
 // entry, enforce exactly-once sessions, execute the op against a write overlay (so later entries in
 // the batch see earlier writes), and hand back everything the batch changed. The caller persists the
 // outcome atomically and only then merges it, so a failed write leaves the machine unchanged.
-import type { Entry } from '../raft/types.ts';
-import { invariant } from '../raft/errors.ts';
-import type { Command, CommandResult, Compare, Op, OpResult } from './command.ts';
-import { decodeCommand } from './codec.ts';
-import { bytesToKeyString, compareBytes, copyBytes, type AppliedPosition, type StoredValue } from './keyspace.ts';
-import type { SessionTable, SessionTx } from './session-table.ts';
+import type { Entry } from '../raft/types.js';
+import { invariant } from '../raft/errors.js';
+import type { Command, CommandResult, Compare, Op, OpResult } from '../api/command.js';
+import { decodeCommand } from './codec.js';
+import { bytesToKeyString, compareBytes, copyBytes, type AppliedPosition, type StoredValue } from './keyspace.js';
+import type { SessionTable, SessionTx } from './session-table.js';
 
 /** The state as of the start of the batch. */
 export interface KvReadView {

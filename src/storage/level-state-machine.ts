@@ -1,20 +1,20 @@
 // The replicated key-value state on LevelDB. One committed batch of entries becomes ONE LevelDB
 // batch (data + session table + applied index), so a crash leaves all or none of it applied.
 import { Level } from 'level';
-import type { Entry, Snapshot } from '../raft/types.ts';
-import type { CommandResult, KeyValue } from './command.ts';
-import { InvalidSnapshotError, StorageClosedError, StorageCorruptionError } from './errors.ts';
-import { applyEntries, type KvReadView } from './kv-applier.ts';
+import type { Entry, Snapshot } from '../raft/types.js';
+import type { CommandResult, KeyValue } from '../api/command.js';
+import { InvalidSnapshotError, StorageClosedError, StorageCorruptionError } from './errors.js';
+import { applyEntries, type KvReadView } from './kv-applier.js';
 import {
   APPLIED_KEY, DATA_PREFIX, SESSION_PREFIX, compareBytes, dataKey, decodeApplied, decodeSession, decodeStoredValue,
   encodeApplied, encodeSession, encodeStoredValue, prefixEnd, sessionKey, type AppliedPosition, type Session,
-} from './keyspace.ts';
-import { SerialQueue } from './serial-queue.ts';
-import { DEFAULT_MAX_RESULTS_PER_SESSION, DEFAULT_MAX_SESSIONS, SessionTable } from './session-table.ts';
-import { decodeStateSnapshot, StateSnapshotWriter } from './state-snapshot.ts';
-import type { ScanOptions, ScanResult, StateMachine } from './state-machine.ts';
+} from './keyspace.js';
+import { SerialQueue } from './serial-queue.js';
+import { DEFAULT_MAX_RESULTS_PER_SESSION, DEFAULT_MAX_SESSIONS, SessionTable } from './session-table.js';
+import { decodeStateSnapshot, StateSnapshotWriter } from './state-snapshot.js';
+import type { ScanOptions, ScanResult, StateMachine } from './state-machine.js';
 
-export { prefixEnd } from './keyspace.ts';
+export { prefixEnd } from './keyspace.js';
 
 export interface LevelStateMachineOptions {
   /** Directory of the LevelDB database (created if missing). */

@@ -1,6 +1,6 @@
-import type { LogStorage } from '../raft/log-storage.ts';
-import type { ConfState, Entry, HardState, Snapshot } from '../raft/types.ts';
-import type { LogState } from './log-state.ts';
+import type { LogStorage } from '../raft/log-storage.js';
+import type { ConfState, Entry, HardState, Snapshot } from '../raft/types.js';
+import type { LogState } from './log-state.js';
 
 /** The core's synchronous reads, answered from the in-memory LogState both Raft storages keep. */
 export abstract class LogStateReads implements LogStorage {

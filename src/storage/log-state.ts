@@ -1,10 +1,10 @@
 // The in-memory Raft log shared by FileRaftStorage and MemoryRaftStorage: the LogStorage read side,
 // and the validation that keeps a bad StorageUpdate from ever being written.
-import { CompactedError, UnavailableError, entrySize } from '../raft/log-storage.ts';
-import { invariant } from '../raft/errors.ts';
-import type { ConfState, Entry, HardState, Snapshot } from '../raft/types.ts';
-import { InvalidStorageUpdateError } from './errors.ts';
-import type { StorageUpdate } from './raft-storage.ts';
+import { CompactedError, UnavailableError, entrySize } from '../raft/log-storage.js';
+import { invariant } from '../raft/errors.js';
+import type { ConfState, Entry, HardState, Snapshot } from '../raft/types.js';
+import { InvalidStorageUpdateError } from './errors.js';
+import type { StorageUpdate } from './raft-storage.js';
 
 const EMPTY = new Uint8Array(0);
 

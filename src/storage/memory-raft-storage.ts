@@ -1,10 +1,10 @@
 // In-memory twin of FileRaftStorage for runtime tests: the same validation and log semantics
 // (shared LogState), every save "durable" at once.
-import type { ConfState, Snapshot } from '../raft/types.ts';
-import { StorageClosedError } from './errors.ts';
-import { LogProjection, LogState, planCompaction } from './log-state.ts';
-import { LogStateReads } from './log-state-reads.ts';
-import type { RaftStorage, StorageUpdate } from './raft-storage.ts';
+import type { ConfState, Snapshot } from '../raft/types.js';
+import { StorageClosedError } from './errors.js';
+import { LogProjection, LogState, planCompaction } from './log-state.js';
+import { LogStateReads } from './log-state-reads.js';
+import type { RaftStorage, StorageUpdate } from './raft-storage.js';
 
 export interface MemoryRaftStorageOptions {
   bootstrap: ConfState;

@@ -1,17 +1,17 @@
 // In-memory twin of LevelStateMachine for runtime tests: the same apply logic (kv-applier), the same
 // snapshot bytes, no disk.
-import type { Entry, Snapshot } from '../raft/types.ts';
-import type { CommandResult, KeyValue } from './command.ts';
-import { InvalidSnapshotError, StorageClosedError } from './errors.ts';
-import { applyEntries, type KvReadView } from './kv-applier.ts';
+import type { Entry, Snapshot } from '../raft/types.js';
+import type { CommandResult, KeyValue } from '../api/command.js';
+import { InvalidSnapshotError, StorageClosedError } from './errors.js';
+import { applyEntries, type KvReadView } from './kv-applier.js';
 import {
   bytesToKeyString, compareBytes, copyBytes, dataKey, encodeSession, encodeStoredValue, keyStringToBytes, sessionKey,
   type AppliedPosition, type StoredValue,
-} from './keyspace.ts';
-import { SerialQueue } from './serial-queue.ts';
-import { DEFAULT_MAX_RESULTS_PER_SESSION, DEFAULT_MAX_SESSIONS, SessionTable } from './session-table.ts';
-import { decodeStateSnapshot, encodeStateSnapshot } from './state-snapshot.ts';
-import type { ScanOptions, ScanResult, StateMachine } from './state-machine.ts';
+} from './keyspace.js';
+import { SerialQueue } from './serial-queue.js';
+import { DEFAULT_MAX_RESULTS_PER_SESSION, DEFAULT_MAX_SESSIONS, SessionTable } from './session-table.js';
+import { decodeStateSnapshot, encodeStateSnapshot } from './state-snapshot.js';
+import type { ScanOptions, ScanResult, StateMachine } from './state-machine.js';
 
 export interface MemoryStateMachineOptions {
   maxSessions?: number;

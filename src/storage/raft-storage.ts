@@ -1,5 +1,5 @@
-import type { LogStorage } from '../raft/log-storage.ts';
-import type { Entry, HardState, Snapshot } from '../raft/types.ts';
+import type { LogStorage } from '../raft/log-storage.js';
+import type { Entry, HardState, Snapshot } from '../raft/types.js';
 
 /** What one Ready asks storage to make durable. */
 export interface StorageUpdate {

@@ -1,7 +1,7 @@
 // The exactly-once session table: per client, the results of its recent commands. Changes made
 // while applying a batch are staged in a SessionTx and merged only after the batch is durable.
-import { invariant } from '../raft/errors.ts';
-import type { Session } from './keyspace.ts';
+import { invariant } from '../raft/errors.js';
+import type { Session } from './keyspace.js';
 
 export const DEFAULT_MAX_SESSIONS = 10_000;
 /** A client that never advances firstUnacked cannot grow its session without bound. */

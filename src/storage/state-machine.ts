@@ -1,5 +1,5 @@
-import type { Entry, Snapshot } from '../raft/types.ts';
-import type { CommandResult, KeyValue } from './command.ts';
+import type { Entry, Snapshot } from '../raft/types.js';
+import type { CommandResult, KeyValue } from '../api/command.js';
 
 export interface ScanOptions {
   /** Inclusive start key. */

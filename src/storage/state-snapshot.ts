@@ -1,12 +1,12 @@
 // The serialized state-machine snapshot, identical for the LevelDB and in-memory machines: the raw
 // keyspace pairs (data and sessions, in key order) plus the applied position. Decoding validates
 // every pair before a restore touches any state.
-import { packr } from './codec.ts';
-import { InvalidSnapshotError } from './errors.ts';
+import { packr } from './codec.js';
+import { InvalidSnapshotError } from './errors.js';
 import {
   DATA_PREFIX, SESSION_PREFIX, copyBytes, decodeSession, decodeStoredValue, startsWith,
   type AppliedPosition, type Session, type StoredValue,
-} from './keyspace.ts';
+} from './keyspace.js';
 
 /** Single msgpack document {format, index, term, pairs}: still decoded, no longer written. */
 export const SNAPSHOT_FORMAT_V1 = 'quorumkv-state/1';

@@ -3,8 +3,8 @@
 // peer decodes the next batch as well as the first). Decoding validates every field because the
 // bytes come from the network: a malformed batch raises MalformedMessageError and is dropped whole.
 import { Packr } from 'msgpackr';
-import type { ConfState, Entry, EntryType, Message, MessageType, Snapshot } from '../raft/types.ts';
-import { MalformedMessageError } from './errors.ts';
+import type { ConfState, Entry, EntryType, Message, MessageType, Snapshot } from '../raft/types.js';
+import { MalformedMessageError } from './errors.js';
 
 // mapsAsObjects: plain msgpack maps (from any other encoder) decode to objects, which validation accepts.
 const packr = new Packr({ useRecords: true, mapsAsObjects: true, moreTypes: false });

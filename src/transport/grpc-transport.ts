@@ -2,15 +2,15 @@
 // long-lived stream fed from a bounded queue (see outbound-peer.ts); inbound traffic is validated
 // and handed to the Raft handler (see inbound-service.ts).
 import { Server, ServerCredentials, type ChannelOptions } from '@grpc/grpc-js';
-import type { Message, NodeId } from '../raft/types.ts';
-import type { PeerAddress, SnapshotStatusEvent, Transport } from './transport.ts';
-import type { BackoffOptions } from './backoff.ts';
-import { TransportClosedError, TransportConfigError } from './errors.ts';
-import { formatHostPort, parseHostPort, type HostPort } from './host-port.ts';
-import { createInboundService, emptyInboundStats, type InboundStats, type InboundStreamHandle } from './inbound-service.ts';
-import { LogThrottle, silentLogger, type TransportLogger } from './log-throttle.ts';
-import { OutboundPeer, type PeerStats } from './outbound-peer.ts';
-import { raftServiceDefinition, type RaftServiceDefinition } from './raft-service.ts';
+import type { Message, NodeId } from '../raft/types.js';
+import type { PeerAddress, SnapshotStatusEvent, Transport } from './transport.js';
+import type { BackoffOptions } from './backoff.js';
+import { TransportClosedError, TransportConfigError } from './errors.js';
+import { formatHostPort, parseHostPort, type HostPort } from './host-port.js';
+import { createInboundService, emptyInboundStats, type InboundStats, type InboundStreamHandle } from './inbound-service.js';
+import { LogThrottle, silentLogger, type TransportLogger } from './log-throttle.js';
+import { OutboundPeer, type PeerStats } from './outbound-peer.js';
+import { raftServiceDefinition, type RaftServiceDefinition } from './raft-service.js';
 
 const MiB = 1024 * 1024;
 

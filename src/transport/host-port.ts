@@ -1,5 +1,5 @@
 // host:port strings as used in the cluster config ("127.0.0.1:7001", "[::1]:7001", "node-a:7001").
-import { TransportConfigError } from './errors.ts';
+import { TransportConfigError } from './errors.js';
 
 export interface HostPort {
   host: string;

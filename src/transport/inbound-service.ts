@@ -8,11 +8,11 @@ import {
   type ServerReadableStream,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import type { Message, NodeId } from '../raft/types.ts';
-import { decodeMessages } from './codec.ts';
-import { crc32 } from './crc32.ts';
-import type { LogThrottle, TransportLogger } from './log-throttle.ts';
-import type { MessageBatchPb, SnapshotAckPb, SnapshotChunkPb, StreamAckPb } from './raft-service.ts';
+import type { Message, NodeId } from '../raft/types.js';
+import { decodeMessages } from './codec.js';
+import { crc32 } from './crc32.js';
+import type { LogThrottle, TransportLogger } from './log-throttle.js';
+import type { MessageBatchPb, SnapshotAckPb, SnapshotChunkPb, StreamAckPb } from './raft-service.js';
 
 /** Counters of what arrived, as reported by GrpcTransport.stats(). */
 export interface InboundStats {

@@ -2,9 +2,9 @@
 // connects MemoryTransports by node id. Delivery is asynchronous (setImmediate, FIFO per sender)
 // like a real network; every message is round-tripped through the wire codec so that nodes never
 // share objects and anything the gRPC transport could not carry fails here too.
-import type { Message, NodeId } from '../raft/types.ts';
-import { decodeMessages, encodeMessages } from './codec.ts';
-import type { PeerAddress, SnapshotStatusEvent, Transport } from './transport.ts';
+import type { Message, NodeId } from '../raft/types.js';
+import { decodeMessages, encodeMessages } from './codec.js';
+import type { PeerAddress, SnapshotStatusEvent, Transport } from './transport.js';
 
 export interface MemoryNetworkStats {
   delivered: number;

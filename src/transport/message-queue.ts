@@ -1,7 +1,7 @@
 // A per-peer outbound queue bounded by count and bytes. When full it refuses the newest message
 // (as etcd's raft transport does): the queued prefix stays in order, and Raft repairs the gap by
 // retransmitting after the follower rejects or the leader probes.
-import { invariant } from '../raft/errors.ts';
+import { invariant } from '../raft/errors.js';
 
 export interface QueueLimits {
   maxMessages: number;

@@ -1,13 +1,13 @@
 // Everything this node sends to one peer: a bounded queue, one long-lived Stream call fed in
 // batches, reconnection with backoff, and InstallSnapshot transfers (one at a time).
 import { Client, Metadata, credentials, type ChannelOptions, type ClientWritableStream, type ServiceError } from '@grpc/grpc-js';
-import type { Message, NodeId } from '../raft/types.ts';
-import { Backoff, type BackoffOptions } from './backoff.ts';
-import { encodeMessages, estimateMessageBytes } from './codec.ts';
-import type { LogThrottle, TransportLogger } from './log-throttle.ts';
-import { MessageQueue, type QueueLimits } from './message-queue.ts';
-import type { MessageBatchPb, RaftServiceDefinition } from './raft-service.ts';
-import { sendSnapshot, type SnapshotTransfer } from './snapshot-sender.ts';
+import type { Message, NodeId } from '../raft/types.js';
+import { Backoff, type BackoffOptions } from './backoff.js';
+import { encodeMessages, estimateMessageBytes } from './codec.js';
+import type { LogThrottle, TransportLogger } from './log-throttle.js';
+import { MessageQueue, type QueueLimits } from './message-queue.js';
+import type { MessageBatchPb, RaftServiceDefinition } from './raft-service.js';
+import { sendSnapshot, type SnapshotTransfer } from './snapshot-sender.js';
 
 /** Per-peer counters, as reported by GrpcTransport.stats(). */
 export interface PeerStats {

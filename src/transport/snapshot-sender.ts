@@ -2,11 +2,11 @@
 // plus the data's size and CRC-32), then the data in fixed-size chunks, pausing whenever the call's
 // write buffer is full so that a multi-GiB snapshot never sits in memory twice.
 import { Metadata, type Client } from '@grpc/grpc-js';
-import type { Message } from '../raft/types.ts';
-import { encodeMessages } from './codec.ts';
-import { crc32 } from './crc32.ts';
-import { invariant } from '../raft/errors.ts';
-import type { RaftServiceDefinition, SnapshotChunkPb } from './raft-service.ts';
+import type { Message } from '../raft/types.js';
+import { encodeMessages } from './codec.js';
+import { crc32 } from './crc32.js';
+import { invariant } from '../raft/errors.js';
+import type { RaftServiceDefinition, SnapshotChunkPb } from './raft-service.js';
 
 export interface SnapshotSendResult {
   ok: boolean;

@@ -1,4 +1,4 @@
-import type { Message, NodeId } from '../raft/types.ts';
+import type { Message, NodeId } from '../raft/types.js';
 
 export interface PeerAddress {
   id: NodeId;

@@ -5,8 +5,8 @@ import test from 'ava';
 import { execFile } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { ProcessCluster } from './harness.ts';
-import type { NodeHandle } from './harness.ts';
+import { ProcessCluster } from './harness.js';
+import type { NodeHandle } from './harness.js';
 
 const TSX = import.meta.resolve('tsx');
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));

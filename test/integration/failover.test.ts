@@ -1,6 +1,6 @@
 // One real 3-process cluster shared by the serial steps below (each step leaves it healthy).
 import test from 'ava';
-import { eventually, httpGet, ProcessCluster } from './harness.ts';
+import { eventually, httpGet, ProcessCluster } from './harness.js';
 
 let cluster: ProcessCluster;
 let seq = 0;

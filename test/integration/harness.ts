@@ -1,20 +1,20 @@
 // Real-process cluster for integration tests: each node is a separate OS process
-// (src/node/serve-main.ts) on ephemeral loopback ports with its own temp data dir.
+// (src/process/serve-main.ts) on ephemeral loopback ports with its own temp data dir.
 //
 // Port handshake: nodes start with QUORUMKV_*_PORT=0 and QUORUMKV_PEERS_STDIN=1, print a
 // "listening" line with their bound addresses, and get every member's addresses on stdin (see
-// src/node/process.ts). A restarted node re-binds the ports it had before, so peers need no update.
+// src/process/node-process.ts). A restarted node re-binds the ports it had before, so peers need no update.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { NodeProbe, type ProbeStatus } from '../../src/node/node-probe.ts';
+import { NodeProbe, type ProbeStatus } from '../../src/process/node-probe.js';
 
 // Resolved from this file, not the cwd: `--import tsx` alone fails when run from another directory.
 const TSX = import.meta.resolve('tsx');
-const SERVE_MAIN = fileURLToPath(new URL('../../src/node/serve-main.ts', import.meta.url));
+const SERVE_MAIN = fileURLToPath(new URL('../../src/process/serve-main.ts', import.meta.url));
 
 export interface RaftOverrides {
   tickMs?: number;

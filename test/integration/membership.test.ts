@@ -2,9 +2,9 @@
 // catches up from the log, is promoted to voter, a founding node is removed and stopped, and the
 // remaining three (one of them the newcomer) keep taking writes and serving reads.
 import test from 'ava';
-import { connect } from '../../src/index.ts';
-import type { KvClient } from '../../src/index.ts';
-import { eventually, ProcessCluster } from './harness.ts';
+import { connect } from '../../src/index.js';
+import type { KvClient } from '../../src/index.js';
+import { eventually, ProcessCluster } from './harness.js';
 
 let cluster: ProcessCluster | undefined;
 const clients: KvClient[] = [];

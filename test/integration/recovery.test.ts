@@ -1,7 +1,7 @@
 // Disk-level recovery on a real 3-process cluster with a small snapshot interval, so the log is
 // compacted and a node that lost its data can only catch up through InstallSnapshot.
 import test from 'ava';
-import { eventually, ProcessCluster } from './harness.ts';
+import { eventually, ProcessCluster } from './harness.js';
 
 let cluster: ProcessCluster;
 let seq = 0;

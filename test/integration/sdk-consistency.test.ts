@@ -2,10 +2,10 @@
 // value, who served it, at which applied index), read-your-writes through follower reads, maxLagMs
 // on a node that is alive but cut off from every leader, scans with continuation, CAS and delete.
 import test from 'ava';
-import { connect, StaleReadError } from '../../src/index.ts';
-import type { KvClient } from '../../src/index.ts';
-import { eventually, ProcessCluster, sleep } from './harness.ts';
-import type { NodeHandle } from './harness.ts';
+import { connect, StaleReadError } from '../../src/index.js';
+import type { KvClient } from '../../src/index.js';
+import { eventually, ProcessCluster, sleep } from './harness.js';
+import type { NodeHandle } from './harness.js';
 
 let cluster: ProcessCluster;
 /** Routed by the SDK over every node. */

@@ -4,9 +4,9 @@
 // was applied twice. Async receipts issued around the kill resolve committed or lost, and what is
 // readable matches.
 import test from 'ava';
-import { ClusterUnavailableError, connect, DeadlineExceededError, LostWriteError, NotLeaderError } from '../../src/index.ts';
-import type { KvClient, WriteReceipt } from '../../src/index.ts';
-import { ProcessCluster, sleep } from './harness.ts';
+import { ClusterUnavailableError, connect, DeadlineExceededError, LostWriteError, NotLeaderError } from '../../src/index.js';
+import type { KvClient, WriteReceipt } from '../../src/index.js';
+import { ProcessCluster, sleep } from './harness.js';
 
 const WORKERS = 8;
 /** Errors a write may fail with while the leader is being replaced; anything else is a bug. */

@@ -13,7 +13,7 @@ import {
   type CommittedEntry,
   type LogView,
   type ReadObservation,
-} from './checkers.ts';
+} from './checkers.js';
 
 const log = (first: number, ...entries: [number, string][]): LogView => ({
   first,

@@ -2,7 +2,7 @@
 // that a hand-made violating input proves the checker can fail (test/sim/checkers.test.ts).
 // The harness (cluster.ts) gathers the observations and keeps the histories they are checked against.
 
-import type { NodeId } from '../../src/raft/types.ts';
+import type { NodeId } from '../../src/raft/types.js';
 
 export type CheckerName =
   | 'election-safety'

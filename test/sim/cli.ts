@@ -1,7 +1,7 @@
 // npm run sim -- --seeds 5000 [--start 1] [--nodes 3|5] [--ticks 400]
 // npm run sim -- --seed 42 [--trace]      replay one seed exactly
 
-import { runSeed, type RunOptions } from './run.ts';
+import { runSeed, type RunOptions } from './run.js';
 
 function usage(message: string): never {
   process.stderr.write(

@@ -3,10 +3,10 @@
 // The cluster observes what the nodes do and feeds the checkers after every step; the first
 // violation aborts the run with a SimViolationError.
 
-import { ConfChangeRejectedError, NotLeaderError, ProposalDroppedError } from '../../src/raft/errors.ts';
-import { MemoryStorage } from '../../src/raft/memory-storage.ts';
-import { RawNode } from '../../src/raft/raw-node.ts';
-import type { ConfChangeType, Entry, Message, NodeId, Ready, Role } from '../../src/raft/types.ts';
+import { ConfChangeRejectedError, NotLeaderError, ProposalDroppedError } from '../../src/raft/errors.js';
+import { MemoryStorage } from '../../src/raft/memory-storage.js';
+import { RawNode } from '../../src/raft/raw-node.js';
+import type { ConfChangeType, Entry, Message, NodeId, Ready, Role } from '../../src/raft/types.js';
 import {
   SimViolationError,
   checkAckedWritesSurvive,
@@ -25,10 +25,10 @@ import {
   type LogView,
   type ReadObservation,
   type Violation,
-} from './checkers.ts';
-import { Prng } from './prng.ts';
-import { SimStateMachine, chainNext, digestOf, encodeWrite } from './state-machine.ts';
-import { Trace } from './trace.ts';
+} from './checkers.js';
+import { Prng } from './prng.js';
+import { SimStateMachine, chainNext, digestOf, encodeWrite } from './state-machine.js';
+import { Trace } from './trace.js';
 
 /** How hostile the environment is; drawn from the seed unless given. */
 export interface FaultProfile {

@@ -1,9 +1,9 @@
 // A tiny deterministic harness for focused core tests: no randomness, no clock, messages are routed
 // only when the test says so. Every node's randomized election timeout is exactly electionTicks.
 
-import { MemoryStorage } from '../../src/raft/memory-storage.ts';
-import { RawNode } from '../../src/raft/raw-node.ts';
-import type { Entry, Message, NodeId, RaftConfig, ReadState } from '../../src/raft/types.ts';
+import { MemoryStorage } from '../../src/raft/memory-storage.js';
+import { RawNode } from '../../src/raft/raw-node.js';
+import type { Entry, Message, NodeId, RaftConfig, ReadState } from '../../src/raft/types.js';
 
 export interface ManualNode {
   id: NodeId;

@@ -1,8 +1,8 @@
 // One seed, one run: build the cluster, drive it, report what the checkers found.
 
-import type { Violation } from './checkers.ts';
-import { SimCluster, type ClusterOptions, type ClusterStats, type FaultProfile, type Sabotage } from './cluster.ts';
-import { traceHash } from './trace.ts';
+import type { Violation } from './checkers.js';
+import { SimCluster, type ClusterOptions, type ClusterStats, type FaultProfile, type Sabotage } from './cluster.js';
+import { traceHash } from './trace.js';
 
 export interface RunOptions {
   /** Bootstrap voters, 3 or 5 (default: drawn from the seed). */

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { runSeed } from './run.ts';
+import { runSeed } from './run.js';
 
 // 320 seeds in four blocks so ava can run them concurrently; 3- and 5-node clusters alternate.
 function runBlock(first: number, count: number): { failures: string[]; acked: number; snapshots: number; elections: number } {

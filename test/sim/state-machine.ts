@@ -2,10 +2,10 @@
 // chain over everything it applied so that two nodes (or a node and a snapshot) can be compared
 // by one number, and it serializes into snapshot data.
 
-import { decodeConfChange } from '../../src/raft/conf-change-codec.ts';
-import type { Entry } from '../../src/raft/types.ts';
-import type { KvValue } from './checkers.ts';
-import { fnv1a } from './prng.ts';
+import { decodeConfChange } from '../../src/raft/conf-change-codec.js';
+import type { Entry } from '../../src/raft/types.js';
+import type { KvValue } from './checkers.js';
+import { fnv1a } from './prng.js';
 
 const CHAIN_START = 0x811c9dc5;
 const encoder = new TextEncoder();

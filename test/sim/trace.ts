@@ -1,8 +1,8 @@
 // The simulation trace: one line per observable event. Lines are formatted lazily (most runs pass
 // and only the last few lines are ever printed) unless the full trace was asked for.
 
-import type { Message } from '../../src/raft/types.ts';
-import { fnv1a } from './prng.ts';
+import type { Message } from '../../src/raft/types.js';
+import { fnv1a } from './prng.js';
 
 export function formatMessage(m: Message): string {
   const head = `${m.from} -> ${m.to} ${m.type} term=${m.term}`;

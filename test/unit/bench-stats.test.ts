@@ -1,11 +1,11 @@
 // The pure parts of the bench: percentile/summary math, /proc parsing, target evaluation, the
 // leader checks, table rendering, profile summaries and argument parsing. No timing here.
 import test from 'ava';
-import { parseBenchArgs, parseConcurrencyList, DEFAULT_JSON_OUT } from '../../bench/args.ts';
-import { agreedLeader } from '../../bench/cluster-status.ts';
-import { BenchUsageError } from '../../bench/errors.ts';
-import { selfTimes, type CpuProfile } from '../../bench/profile-summary.ts';
-import type { FloorResult, LoadResult, Workload } from '../../bench/results.ts';
+import { parseBenchArgs, parseConcurrencyList, DEFAULT_JSON_OUT } from '../../bench/args.js';
+import { agreedLeader } from '../../bench/cluster-status.js';
+import { BenchUsageError } from '../../bench/errors.js';
+import { selfTimes, type CpuProfile } from '../../bench/profile-summary.js';
+import type { FloorResult, LoadResult, Workload } from '../../bench/results.js';
 import {
   cpuMsPerOp,
   newLatencyHistogram,
@@ -15,10 +15,10 @@ import {
   recordMs,
   summarizeHistogram,
   summarizeSamples,
-} from '../../bench/stats.ts';
-import { fmtCpuSplit, renderTable } from '../../bench/table.ts';
-import { evaluateTargets, leaderChanged } from '../../bench/targets.ts';
-import type { EndpointStatus, NodeStatus } from '../../src/index.ts';
+} from '../../bench/stats.js';
+import { fmtCpuSplit, renderTable } from '../../bench/table.js';
+import { evaluateTargets, leaderChanged } from '../../bench/targets.js';
+import type { EndpointStatus, NodeStatus } from '../../src/index.js';
 
 // ---- percentiles and summaries ----
 

@@ -7,8 +7,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startFakeNode } from './kv-service-fake-backend.ts';
-import type { FakeNode } from './kv-service-fake-backend.ts';
+import { startFakeNode } from './kv-service-fake-backend.js';
+import type { FakeNode } from './kv-service-fake-backend.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = path.join(ROOT, 'src/cli/main.ts');

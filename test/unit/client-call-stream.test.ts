@@ -1,8 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
 import test from 'ava';
-import { KV_SERVICE_NAME, kvServiceDefinition, type KvMethodDefinition } from '../../src/client/kv-proto.ts';
-import { connect, DeadlineExceededError, NotLeaderError } from '../../src/index.ts';
-import { startFakeNode, type FakeNode } from './kv-service-fake-backend.ts';
+import { KV_SERVICE_NAME, kvServiceDefinition, type KvMethodDefinition } from '../../src/api/kv-proto.js';
+import { connect, DeadlineExceededError, NotLeaderError } from '../../src/index.js';
+import { startFakeNode, type FakeNode } from './kv-service-fake-backend.js';
 
 const started: FakeNode[] = [];
 test.after.always(async () => {

@@ -12,10 +12,10 @@ import {
   NotLeaderError,
   ShuttingDownError,
   StaleReadError,
-} from '../../src/index.ts';
-import type { KvClient } from '../../src/index.ts';
-import { startFakeNode } from './kv-service-fake-backend.ts';
-import type { FakeNode } from './kv-service-fake-backend.ts';
+} from '../../src/index.js';
+import type { KvClient } from '../../src/index.js';
+import { startFakeNode } from './kv-service-fake-backend.js';
+import type { FakeNode } from './kv-service-fake-backend.js';
 
 const nodes: FakeNode[] = [];
 const clients: KvClient[] = [];

@@ -1,7 +1,7 @@
 // The SDK's session bookkeeping: one seq per write, and firstUnacked never passes a write that may
 // still be retried (so a node never forgets a result a retry could ask for).
 import test from 'ava';
-import { WriteSession } from '../../src/client/write-session.ts';
+import { WriteSession } from '../../src/client/write-session.js';
 
 test('seqs start at 1 and increase; firstUnacked is the oldest write still open', (t) => {
   const s = new WriteSession('c');

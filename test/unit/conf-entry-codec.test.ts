@@ -1,5 +1,5 @@
 import test from 'ava';
-import { applyConfChangeTo, decodeConfChange, decodeConfEntry, encodeConfEntry, MalformedConfChangeError } from '../../src/raft/conf-change-codec.ts';
+import { applyConfChangeTo, decodeConfChange, decodeConfEntry, encodeConfEntry, MalformedConfChangeError } from '../../src/raft/conf-change-codec.js';
 
 test('a conf entry round-trips the change, its context and the resulting membership', (t) => {
   const context = new TextEncoder().encode('127.0.0.1:7005');

@@ -3,7 +3,7 @@ import test from 'ava';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, DEFAULT_RAFT_SETTINGS, loadConfig, parseConfig, selectNode } from '../../src/node/config.ts';
+import { ConfigError, DEFAULT_RAFT_SETTINGS, loadConfig, parseConfig, selectNode } from '../../src/process/config.js';
 
 const FILE = 'cluster.test.json';
 

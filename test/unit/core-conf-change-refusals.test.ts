@@ -1,6 +1,6 @@
 import test from 'ava';
-import { ConfChangeRejectedError } from '../../src/raft/index.ts';
-import { electedLeader, message as msg } from './core-harness.ts';
+import { ConfChangeRejectedError } from '../../src/raft/index.js';
+import { electedLeader, message as msg } from './core-harness.js';
 
 test('refusals that clear by themselves are marked transient; refusals that need the caller to change the request are not', (t) => {
   const { node: a, persist } = electedLeader();

@@ -1,6 +1,6 @@
 // Shared by the focused core tests: build messages, run one Ready through MemoryStorage, and elect
 // node 'a' of {a, b, c} by hand (no network, no randomness).
-import { MemoryStorage, RawNode, type Message, type RaftConfig, type Ready } from '../../src/raft/index.ts';
+import { MemoryStorage, RawNode, type Message, type RaftConfig, type Ready } from '../../src/raft/index.js';
 
 export const message = (m: Partial<Message> & Pick<Message, 'type' | 'from' | 'to' | 'term'>): Message => ({
   logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, ...m,

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { decodeMessages, encodeMessages } from '../../src/transport/codec.ts';
-import { electedLeader, message as msg } from './core-harness.ts';
+import { decodeMessages, encodeMessages } from '../../src/transport/codec.js';
+import { electedLeader, message as msg } from './core-harness.js';
 
 // A follower that receives heartbeats but not appends must be able to tell it is behind:
 // maxLagMs (follower reads) depends on it.

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { message, newNode, persist } from './core-harness.ts';
+import { message, newNode, persist } from './core-harness.js';
 
 test('only a leader whose term and vote are unchanged may send before persisting; candidates and followers persist first', (t) => {
   const { node: a, storage: storageA } = newNode('a');

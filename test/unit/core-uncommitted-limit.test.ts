@@ -1,6 +1,6 @@
 import test from 'ava';
-import { UncommittedLimitError } from '../../src/raft/index.ts';
-import { electedLeader, message } from './core-harness.ts';
+import { UncommittedLimitError } from '../../src/raft/index.js';
+import { electedLeader, message } from './core-harness.js';
 
 // A leader whose followers stopped answering must not grow its log without bound.
 test('a leader cut off from its followers refuses proposals beyond maxUncommittedEntries, and accepts again once they commit', (t) => {

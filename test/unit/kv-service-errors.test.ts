@@ -1,8 +1,8 @@
 // Node errors cross the wire as a gRPC status plus `quorumkv-*` trailers and come back as the same
-// class with the same typed fields (src/node/grpc-status.ts is the one place doing both).
+// class with the same typed fields (src/api/grpc-status.ts is the one place doing both).
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
-import { EndpointPool } from '../../src/client/endpoint-pool.ts';
+import { EndpointPool } from '../../src/client/endpoint-pool.js';
 import {
   DeadlineExceededError,
   InvalidArgumentError,
@@ -12,13 +12,13 @@ import {
   ShuttingDownError,
   StaleReadError,
   StaleSequenceError,
-} from '../../src/node/errors.ts';
-import { errorToStatus, statusToError } from '../../src/node/grpc-status.ts';
-import type { StatusLike } from '../../src/node/grpc-status.ts';
-import { ConfChangeRejectedError, NotLeaderError as CoreNotLeaderError, ProposalDroppedError } from '../../src/raft/errors.ts';
-import { RemoteError } from '../../src/client/errors.ts';
-import { startFakeNode } from './kv-service-fake-backend.ts';
-import type { FakeNode } from './kv-service-fake-backend.ts';
+} from '../../src/runtime/errors.js';
+import { errorToStatus, statusToError } from '../../src/api/grpc-status.js';
+import type { StatusLike } from '../../src/api/grpc-status.js';
+import { ConfChangeRejectedError, NotLeaderError as CoreNotLeaderError, ProposalDroppedError } from '../../src/raft/errors.js';
+import { RemoteError } from '../../src/api/errors.js';
+import { startFakeNode } from './kv-service-fake-backend.js';
+import type { FakeNode } from './kv-service-fake-backend.js';
 
 let node: FakeNode;
 let pool: EndpointPool;

@@ -4,12 +4,12 @@
 // calls with a given error, by hanging until the deadline, or by reporting a lost receipt.
 // Membership is a list the add/remove calls edit (self is a voter at clientAddress).
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AddMemberOptions, GetResult, KvBackend, NodeStatus, RangeResult, ReadOptions, RemoveMemberOptions, WaitOutcome, WriteAck, WriteRequest } from '../../src/node/kv-backend.ts';
-import { DeadlineExceededError, InvalidArgumentError, NotLeaderError } from '../../src/node/errors.ts';
-import { ConfChangeRejectedError } from '../../src/raft/errors.ts';
-import { startKvServer } from '../../src/node/kv-service.ts';
-import type { KvServer, KvServiceLimits } from '../../src/node/kv-service.ts';
-import type { CommandResult, KeyValue, Op, OpResult } from '../../src/storage/command.ts';
+import type { AddMemberOptions, GetResult, KvBackend, NodeStatus, RangeResult, ReadOptions, RemoveMemberOptions, WaitOutcome, WriteAck, WriteRequest } from '../../src/server/kv-backend.js';
+import { DeadlineExceededError, InvalidArgumentError, NotLeaderError } from '../../src/runtime/errors.js';
+import { ConfChangeRejectedError } from '../../src/raft/errors.js';
+import { startKvServer } from '../../src/server/kv-service.js';
+import type { KvServer, KvServiceLimits } from '../../src/server/kv-service.js';
+import type { CommandResult, KeyValue, Op, OpResult } from '../../src/api/command.js';
 
 export type BackendMethod = 'write' | 'get' | 'scan' | 'waitFor' | 'status' | 'transferLeadership' | 'addMember' | 'removeMember';
 

@@ -3,9 +3,9 @@
 // INVALID_ARGUMENT; a half-close ends it with OK. Plus the bench's pure helpers.
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
-import { kvServiceDefinition, type KvMethodDefinition } from '../../src/client/kv-proto.ts';
-import { PingMultiplexer, UnexpectedPingIdError, decideTransport } from '../../bench/transport-compare.ts';
-import { startFakeNode, type FakeNode } from './kv-service-fake-backend.ts';
+import { kvServiceDefinition, type KvMethodDefinition } from '../../src/api/kv-proto.js';
+import { PingMultiplexer, UnexpectedPingIdError, decideTransport } from '../../bench/transport-compare.js';
+import { startFakeNode, type FakeNode } from './kv-service-fake-backend.js';
 
 let node: FakeNode;
 let client: grpc.Client;

@@ -2,12 +2,12 @@
 // reach the backend; overload gets RESOURCE_EXHAUSTED; the call's deadline reaches the backend.
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
-import { kvServiceDefinition } from '../../src/client/kv-proto.ts';
-import type { KvMethodName } from '../../src/client/kv-proto.ts';
-import { ERROR_NAME_KEY } from '../../src/node/grpc-status.ts';
-import { DEFAULT_KV_LIMITS } from '../../src/node/kv-service.ts';
-import { startFakeNode } from './kv-service-fake-backend.ts';
-import type { FakeNode } from './kv-service-fake-backend.ts';
+import { kvServiceDefinition } from '../../src/api/kv-proto.js';
+import type { KvMethodName } from '../../src/api/kv-proto.js';
+import { ERROR_NAME_KEY } from '../../src/api/grpc-status.js';
+import { DEFAULT_KV_LIMITS } from '../../src/server/kv-service.js';
+import { startFakeNode } from './kv-service-fake-backend.js';
+import type { FakeNode } from './kv-service-fake-backend.js';
 
 interface RawResult {
   error?: grpc.ServiceError;

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { formatLogLine } from '../../src/node/log-line-format.ts';
+import { formatLogLine } from '../../src/process/log-line-format.js';
 
 test('a pino record becomes time, level, message and its own fields', (t) => {
   const line = JSON.stringify({ level: 40, time: Date.UTC(2026, 0, 1, 12, 34, 56, 789), pid: 1, name: 'quorumkv', node: 'n1', event: 'log.slow_fsync', msg: 'log.slow_fsync', ms: 193, file: 'a b' });

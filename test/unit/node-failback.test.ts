@@ -1,7 +1,7 @@
 import test from 'ava';
-import { FailbackPolicy } from '../../src/node/failback.ts';
-import type { RaftStatus } from '../../src/raft/types.ts';
-import { eventually, startCluster } from './node-harness.ts';
+import { FailbackPolicy } from '../../src/runtime/failback.js';
+import type { RaftStatus } from '../../src/raft/types.js';
+import { eventually, startCluster } from './node-harness.js';
 
 function leaderStatus(overrides: Partial<RaftStatus> = {}, preferred: Partial<NonNullable<RaftStatus['progress']>[string]> = {}): RaftStatus {
   return {

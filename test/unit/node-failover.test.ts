@@ -1,6 +1,6 @@
 import test from 'ava';
-import type { RaftNode } from '../../src/node/raft-node.ts';
-import { bytes, eventually, putCommand, startCluster, text } from './node-harness.ts';
+import type { RaftNode } from '../../src/runtime/raft-node.js';
+import { bytes, eventually, putCommand, startCluster, text } from './node-harness.js';
 
 const soon = (ms = 3000) => Date.now() + ms;
 

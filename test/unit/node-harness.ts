@@ -1,11 +1,11 @@
 // Shared setup for the RaftNode unit tests: N nodes wired through a MemoryNetwork, each with an
 // in-memory durable log and state machine, short raft timings, and bounded polling helpers.
 import type { ExecutionContext } from 'ava';
-import type { Command } from '../../src/storage/command.ts';
-import { MemoryStateMachine } from '../../src/storage/memory-state-machine.ts';
-import { MemoryRaftStorage } from '../../src/storage/memory-raft-storage.ts';
-import { MemoryNetwork } from '../../src/transport/memory-transport.ts';
-import { RaftNode } from '../../src/node/raft-node.ts';
+import type { Command } from '../../src/api/command.js';
+import { MemoryStateMachine } from '../../src/storage/memory-state-machine.js';
+import { MemoryRaftStorage } from '../../src/storage/memory-raft-storage.js';
+import { MemoryNetwork } from '../../src/transport/memory-transport.js';
+import { RaftNode } from '../../src/runtime/raft-node.js';
 
 export interface TestCluster {
   network: MemoryNetwork;

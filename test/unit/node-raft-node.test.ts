@@ -1,6 +1,6 @@
 import test from 'ava';
-import { InvalidArgumentError, NotLeaderError, ShuttingDownError } from '../../src/node/errors.ts';
-import { bytes, eventually, putCommand, startCluster, text } from './node-harness.ts';
+import { InvalidArgumentError, NotLeaderError, ShuttingDownError } from '../../src/runtime/errors.js';
+import { bytes, eventually, putCommand, startCluster, text } from './node-harness.js';
 
 const soon = (ms = 3000) => Date.now() + ms;
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { bytes, putCommand, startCluster } from './node-harness.ts';
+import { bytes, putCommand, startCluster } from './node-harness.js';
 
 const soon = (ms = 5000) => Date.now() + ms;
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ManualNet } from '../sim/manual-net.ts';
+import { ManualNet } from '../sim/manual-net.js';
 
 test('a node that times out wins the election, and everyone follows it in the new term', (t) => {
   const net = new ManualNet(['n1', 'n2', 'n3']);

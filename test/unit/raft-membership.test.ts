@@ -1,6 +1,6 @@
 import test from 'ava';
-import type { ConfChange } from '../../src/raft/types.ts';
-import { ManualNet } from '../sim/manual-net.ts';
+import type { ConfChange } from '../../src/raft/types.js';
+import { ManualNet } from '../sim/manual-net.js';
 
 const enc = new TextEncoder();
 

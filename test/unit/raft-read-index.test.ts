@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ManualNet } from '../sim/manual-net.ts';
+import { ManualNet } from '../sim/manual-net.js';
 
 test('ReadIndex on the leader is released only after a heartbeat quorum confirms leadership', (t) => {
   const net = new ManualNet(['n1', 'n2', 'n3']);

@@ -1,7 +1,7 @@
 import test from 'ava';
-import { MemoryStorage } from '../../src/raft/memory-storage.ts';
-import { emptyMessage, type Entry } from '../../src/raft/types.ts';
-import { ManualNet } from '../sim/manual-net.ts';
+import { MemoryStorage } from '../../src/raft/memory-storage.js';
+import { emptyMessage, type Entry } from '../../src/raft/types.js';
+import { ManualNet } from '../sim/manual-net.js';
 
 const enc = new TextEncoder();
 const entry = (index: number, term: number, data = ''): Entry => ({ index, term, type: 'normal', data: enc.encode(data) });

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ManualNet } from '../sim/manual-net.ts';
+import { ManualNet } from '../sim/manual-net.js';
 
 const enc = new TextEncoder();
 

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ManualNet } from '../sim/manual-net.ts';
+import { ManualNet } from '../sim/manual-net.js';
 
 test('leadership transfer waits for the target to catch up, then sends TimeoutNow; proposals are refused meanwhile', (t) => {
   const net = new ManualNet(['n1', 'n2', 'n3']);

@@ -2,8 +2,8 @@ import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import {
   InvalidCommandError, MAX_TXN_DEPTH, decodeCommand, encodeCommand, type Command, type Op,
-} from '../../src/storage/index.ts';
-import { packr } from '../../src/storage/codec.ts';
+} from '../../src/storage/index.js';
+import { packr } from '../../src/storage/codec.js';
 
 const b = (s: string) => new TextEncoder().encode(s);
 

@@ -2,8 +2,8 @@ import test from 'ava';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Entry } from '../../src/raft/types.ts';
-import { FileRaftStorage } from '../../src/storage/index.ts';
+import type { Entry } from '../../src/raft/types.js';
+import { FileRaftStorage } from '../../src/storage/index.js';
 
 const conf = { voters: ['n1', 'n2', 'n3'], learners: [] };
 const entries = (from: number, to: number): Entry[] =>

@@ -2,13 +2,13 @@ import test, { type ExecutionContext } from 'ava';
 import { mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CompactedError, UnavailableError } from '../../src/raft/log-storage.ts';
-import type { ConfState, Entry, RaftLogger } from '../../src/raft/types.ts';
+import { CompactedError, UnavailableError } from '../../src/raft/log-storage.js';
+import type { ConfState, Entry, RaftLogger } from '../../src/raft/types.js';
 import {
   FileRaftStorage, InvalidStorageUpdateError, MemoryRaftStorage, StorageCorruptionError, type RaftStorage,
-} from '../../src/storage/index.ts';
-import { packr } from '../../src/storage/codec.ts';
-import { frameRecord } from '../../src/storage/record-file.ts';
+} from '../../src/storage/index.js';
+import { packr } from '../../src/storage/codec.js';
+import { frameRecord } from '../../src/storage/record-file.js';
 
 const conf: ConfState = { voters: ['n1', 'n2', 'n3'], learners: [] };
 

@@ -1,13 +1,13 @@
-import { encodeConfEntry } from '../../src/raft/conf-change-codec.ts';
+import { encodeConfEntry } from '../../src/raft/conf-change-codec.js';
 import test, { type ExecutionContext } from 'ava';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Entry } from '../../src/raft/types.ts';
+import type { Entry } from '../../src/raft/types.js';
 import {
   InvalidSnapshotError, LevelStateMachine, MemoryStateMachine, encodeCommand, prefixEnd,
   type Command, type CommandResult, type Op, type StateMachine,
-} from '../../src/storage/index.ts';
+} from '../../src/storage/index.js';
 
 const te = new TextEncoder();
 const td = new TextDecoder();

@@ -1,8 +1,8 @@
 import test from 'ava';
-import { packr } from '../../src/storage/codec.ts';
-import { InvalidSnapshotError } from '../../src/storage/errors.ts';
-import { dataKey, encodeStoredValue } from '../../src/storage/keyspace.ts';
-import { decodeStateSnapshot, encodeStateSnapshot, SNAPSHOT_FORMAT_V1, StateSnapshotWriter } from '../../src/storage/state-snapshot.ts';
+import { packr } from '../../src/storage/codec.js';
+import { InvalidSnapshotError } from '../../src/storage/errors.js';
+import { dataKey, encodeStoredValue } from '../../src/storage/keyspace.js';
+import { decodeStateSnapshot, encodeStateSnapshot, SNAPSHOT_FORMAT_V1, StateSnapshotWriter } from '../../src/storage/state-snapshot.js';
 
 const te = new TextEncoder();
 function pairs(n: number): [Uint8Array, Uint8Array][] {

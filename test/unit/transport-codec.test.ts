@@ -1,12 +1,12 @@
 import test from 'ava';
 import { pack } from 'msgpackr';
-import { decodeMessages, encodeMessages, estimateMessageBytes } from '../../src/transport/codec.ts';
-import { crc32, portableCrc32 } from '../../src/transport/crc32.ts';
-import { MalformedMessageError, TransportConfigError } from '../../src/transport/errors.ts';
-import { MessageQueue } from '../../src/transport/message-queue.ts';
-import { Backoff } from '../../src/transport/backoff.ts';
-import { parseHostPort } from '../../src/transport/host-port.ts';
-import { emptyMessage, type Message } from '../../src/raft/types.ts';
+import { decodeMessages, encodeMessages, estimateMessageBytes } from '../../src/transport/codec.js';
+import { crc32, portableCrc32 } from '../../src/transport/crc32.js';
+import { MalformedMessageError, TransportConfigError } from '../../src/transport/errors.js';
+import { MessageQueue } from '../../src/transport/message-queue.js';
+import { Backoff } from '../../src/transport/backoff.js';
+import { parseHostPort } from '../../src/transport/host-port.js';
+import { emptyMessage, type Message } from '../../src/raft/types.js';
 
 function appMessage(): Message {
   return {

@@ -2,12 +2,12 @@ import test, { type ExecutionContext } from 'ava';
 import net from 'node:net';
 import { Client, Metadata, credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { pack } from 'msgpackr';
-import { GrpcTransport, type GrpcTransportOptions } from '../../src/transport/grpc-transport.ts';
-import { encodeMessages } from '../../src/transport/codec.ts';
-import { raftServiceDefinition, type MessageBatchPb } from '../../src/transport/raft-service.ts';
-import { TransportConfigError } from '../../src/transport/errors.ts';
-import type { SnapshotStatusEvent } from '../../src/transport/transport.ts';
-import { emptyMessage, type Message, type NodeId } from '../../src/raft/types.ts';
+import { GrpcTransport, type GrpcTransportOptions } from '../../src/transport/grpc-transport.js';
+import { encodeMessages } from '../../src/transport/codec.js';
+import { raftServiceDefinition, type MessageBatchPb } from '../../src/transport/raft-service.js';
+import { TransportConfigError } from '../../src/transport/errors.js';
+import type { SnapshotStatusEvent } from '../../src/transport/transport.js';
+import { emptyMessage, type Message, type NodeId } from '../../src/raft/types.js';
 
 const CLUSTER = 'test-cluster';
 const DEAD_ADDRESS = '127.0.0.1:1'; // nothing listens on port 1: connections are refused at once

@@ -1,7 +1,7 @@
 import test from 'ava';
-import { MemoryNetwork, type MemoryTransport } from '../../src/transport/memory-transport.ts';
-import type { SnapshotStatusEvent } from '../../src/transport/transport.ts';
-import { emptyMessage, type Message, type NodeId } from '../../src/raft/types.ts';
+import { MemoryNetwork, type MemoryTransport } from '../../src/transport/memory-transport.js';
+import type { SnapshotStatusEvent } from '../../src/transport/transport.js';
+import { emptyMessage, type Message, type NodeId } from '../../src/raft/types.js';
 
 interface Node {
   transport: MemoryTransport;

@@ -1,6 +1,6 @@
 // Errors a node returns to clients. The client gRPC service maps each to a status code (and sends
-// `name` plus typed fields as trailing metadata) in one place: src/node/grpc-status.ts.
-import type { NodeId } from '../raft/types.ts';
+// `name` plus typed fields as trailing metadata) in one place: src/api/grpc-status.ts.
+import type { NodeId } from '../raft/types.js';
 
 /** This node cannot take the request because it is not the leader. */
 export class NotLeaderError extends Error {

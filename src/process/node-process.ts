@@ -25,14 +25,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { pino, type Logger } from 'pino';
-import { FileRaftStorage } from '../storage/file-raft-storage.ts';
-import { LevelStateMachine } from '../storage/level-state-machine.ts';
-import { GrpcTransport } from '../transport/grpc-transport.ts';
-import { loadClusterConfig } from './config.ts';
-import { startKvServer } from './kv-service.ts';
-import type { MemberAddress } from './membership.ts';
-import { renderGauge } from './metrics.ts';
-import { RaftNode } from './raft-node.ts';
+import { FileRaftStorage } from '../storage/file-raft-storage.js';
+import { LevelStateMachine } from '../storage/level-state-machine.js';
+import { GrpcTransport } from '../transport/grpc-transport.js';
+import { loadClusterConfig } from './config.js';
+import { startKvServer } from '../server/kv-service.js';
+import type { MemberAddress } from '../runtime/membership.js';
+import { renderGauge } from '../runtime/metrics.js';
+import { RaftNode } from '../runtime/raft-node.js';
 
 export interface NodeProcessOverrides {
   raftPort?: number;

@@ -41,7 +41,7 @@ export interface RaftSettings {
   maxSizePerMsg: number;
 }
 
-/** Client API limits (see KvServiceLimits in src/node/kv-service.ts); absent = the service default. */
+/** Client API limits (see KvServiceLimits in src/server/kv-service.ts); absent = the service default. */
 export interface ClientLimits {
   maxKeyBytes?: number;
   maxValueBytes?: number;

@@ -2,7 +2,7 @@
 // launcher polls Status through it, and the integration tests use it to talk to a chosen node
 // (e.g. a follower read on n3). Applications should use the SDK (src/client/).
 import * as grpc from '@grpc/grpc-js';
-import { kvServiceDefinition, type WireStatusResponse } from '../client/kv-proto.ts';
+import { kvServiceDefinition, type WireStatusResponse } from '../api/kv-proto.js';
 
 /** A node's Status answer as it comes off the wire. */
 export type ProbeStatus = WireStatusResponse;

@@ -4,8 +4,8 @@
 import { fileURLToPath } from 'node:url';
 import * as protoLoader from '@grpc/proto-loader';
 import type { MethodDefinition } from '@grpc/proto-loader';
-import type { Consistency, Durability, WaitOutcome } from '../node/kv-backend.ts';
-import type { Compare } from '../storage/command.ts';
+import type { Consistency, Durability, WaitOutcome } from '../server/kv-backend.js';
+import type { Compare } from './command.js';
 
 export const KV_PROTO_PATH = fileURLToPath(new URL('../../proto/kv.proto', import.meta.url));
 export const KV_SERVICE_NAME = 'quorumkv.v1.KV';

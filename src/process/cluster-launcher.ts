@@ -4,9 +4,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { loadClusterConfig } from './config.ts';
-import { formatLogLine } from './log-line-format.ts';
-import { NodeProbe, type ProbeStatus } from './node-probe.ts';
+import { loadClusterConfig } from './config.js';
+import { formatLogLine } from './log-line-format.js';
+import { NodeProbe, type ProbeStatus } from './node-probe.js';
 
 // Resolved from this file, not the cwd: `--import tsx` alone fails when run from another directory.
 const TSX = import.meta.resolve('tsx');

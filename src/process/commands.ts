@@ -1,8 +1,8 @@
 // serve / cluster: thin wrappers over the runtime (src/node/), imported lazily so that the client
 // commands never load the server, storage and Raft code.
-import { loadConfig, selectNode } from '../node/config.ts';
-import { UsageError } from './args.ts';
-import type { ParsedArgs } from './args.ts';
+import { loadConfig, selectNode } from './config.js';
+import { UsageError } from '../cli/args.js';
+import type { ParsedArgs } from '../cli/args.js';
 
 function configOf(args: ParsedArgs, command: string): string {
   if (args.values.config === undefined) throw new UsageError(`${command} needs --config FILE`);
@@ -16,7 +16,7 @@ export async function serveCommand(args: ParsedArgs): Promise<number> {
   if (args.values.node === undefined) throw new UsageError('serve needs --node ID');
   // Fail fast with a ConfigError naming the file and the field before anything starts.
   selectNode(await loadConfig(config), args.values.node);
-  const { runNodeProcess } = await import('../node/process.ts');
+  const { runNodeProcess } = await import('./node-process.js');
   return runNodeProcess(config, args.values.node);
 }
 
@@ -24,6 +24,6 @@ export async function serveCommand(args: ParsedArgs): Promise<number> {
 export async function clusterCommand(args: ParsedArgs): Promise<number> {
   const config = configOf(args, 'cluster');
   await loadConfig(config);
-  const { runClusterLauncher } = await import('../node/cluster-launcher.ts');
+  const { runClusterLauncher } = await import('./cluster-launcher.js');
   return runClusterLauncher(config);
 }

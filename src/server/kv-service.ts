@@ -1,12 +1,12 @@
 // The client-facing gRPC server (service quorumkv.v1.KV). It is the edge: every request is decoded
 // and validated here, and only a well-formed, in-limits request reaches the KvBackend. Anything
-// else gets INVALID_ARGUMENT and changes nothing; errors are mapped in src/node/grpc-status.ts.
-import { prefixEnd } from '../storage/keyspace.ts';
+// else gets INVALID_ARGUMENT and changes nothing; errors are mapped in src/api/grpc-status.ts.
+import { prefixEnd } from '../storage/keyspace.js';
 import * as grpc from '@grpc/grpc-js';
-import type { KvBackend, Durability, ReadOptions, WriteAck, NodeStatus } from './kv-backend.ts';
-import type { Command, Compare, OpResult, Op, KeyValue } from '../storage/command.ts';
-import { InvalidArgumentError, OverloadedError, StaleSequenceError } from './errors.ts';
-import { errorToStatus } from './grpc-status.ts';
+import type { KvBackend, Durability, ReadOptions, WriteAck, NodeStatus } from './kv-backend.js';
+import type { Command, Compare, OpResult, Op, KeyValue } from '../api/command.js';
+import { InvalidArgumentError, OverloadedError, StaleSequenceError } from '../runtime/errors.js';
+import { errorToStatus } from '../api/grpc-status.js';
 import {
   COMPARE_RESULT_FROM_WIRE,
   COMPARE_TARGET_FROM_WIRE,
@@ -16,8 +16,8 @@ import {
   KV_SERVICE_NAME,
   OUTCOME_TO_WIRE,
   kvServiceDefinition,
-} from '../client/kv-proto.ts';
-import type { KvMethodDefinition } from '../client/kv-proto.ts';
+} from '../api/kv-proto.js';
+import type { KvMethodDefinition } from '../api/kv-proto.js';
 import type {
   KvMethodName,
   WireAddMemberRequest,
@@ -41,7 +41,7 @@ import type {
   WireTxnRequest,
   WireWaitForRequest,
   WireWriteResponse,
-} from '../client/kv-proto.ts';
+} from '../api/kv-proto.js';
 
 export interface KvServiceLimits {
   maxKeyBytes: number;

@@ -1,6 +1,6 @@
 // Failback: leadership returns to a preferred node once it is healthy and caught up. The policy
 // is pure (status + clock in, decision out) so it can be tested without a cluster; RaftNode feeds it.
-import type { NodeId, RaftStatus } from '../raft/types.ts';
+import type { NodeId, RaftStatus } from '../raft/types.js';
 
 export interface FailbackOptions {
   preferredLeader: NodeId;

@@ -1,6 +1,6 @@
-import type { NodeId, Role } from '../raft/types.ts';
-import type { Command, CommandResult, KeyValue } from '../storage/command.ts';
-import type { ScanResult } from '../storage/state-machine.ts';
+import type { NodeId, Role } from '../raft/types.js';
+import type { Command, CommandResult, KeyValue } from '../api/command.js';
+import type { ScanResult } from '../storage/state-machine.js';
 
 export type Durability = 'sync' | 'async';
 export type Consistency = 'linearizable' | 'lease' | 'follower';
@@ -72,7 +72,7 @@ export interface RemoveMemberOptions {
 
 /**
  * What the client-facing gRPC service needs from a node. Implemented by the runtime; the service
- * maps errors (see src/node/errors.ts) to gRPC status codes in one place.
+ * maps errors (see src/runtime/errors.ts) to gRPC status codes in one place.
  */
 export interface KvBackend {
   write(request: WriteRequest): Promise<WriteAck>;

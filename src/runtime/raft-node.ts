@@ -8,8 +8,8 @@
 // schedule the loop with setImmediate, so everything that arrives during an fsync lands in the
 // next Ready and shares the next fsync.
 import type { Logger } from 'pino';
-import { ConfChangeRejectedError, NotLeaderError as CoreNotLeaderError, ProposalDroppedError, UncommittedLimitError } from '../raft/errors.ts';
-import { RawNode } from '../raft/raw-node.ts';
+import { ConfChangeRejectedError, NotLeaderError as CoreNotLeaderError, ProposalDroppedError, UncommittedLimitError } from '../raft/errors.js';
+import { RawNode } from '../raft/raw-node.js';
 import type {
   Entry,
   Message,
@@ -22,13 +22,13 @@ import type {
   Role,
   Snapshot,
   SoftState,
-} from '../raft/types.ts';
-import { encodeCommand } from '../storage/codec.ts';
-import type { CommandResult } from '../storage/command.ts';
-import type { RaftStorage } from '../storage/raft-storage.ts';
-import type { StateMachine } from '../storage/state-machine.ts';
-import type { Transport } from '../transport/transport.ts';
-import { AppliedTerms } from './applied-terms.ts';
+} from '../raft/types.js';
+import { encodeCommand } from '../storage/codec.js';
+import type { CommandResult } from '../api/command.js';
+import type { RaftStorage } from '../storage/raft-storage.js';
+import type { StateMachine } from '../storage/state-machine.js';
+import type { Transport } from '../transport/transport.js';
+import { AppliedTerms } from './applied-terms.js';
 import {
   DeadlineExceededError,
   InvalidArgumentError,
@@ -38,8 +38,8 @@ import {
   ShuttingDownError,
   StaleReadError,
   StaleSequenceError,
-} from './errors.ts';
-import { IndexWaiters } from './index-waiters.ts';
+} from './errors.js';
+import { IndexWaiters } from './index-waiters.js';
 import type {
   GetResult,
   KvBackend,
@@ -49,13 +49,13 @@ import type {
   WaitOutcome,
   WriteAck,
   WriteRequest,
-} from './kv-backend.ts';
-import { FailbackPolicy } from './failback.ts';
-import { LeaderFreshness } from './leader-freshness.ts';
-import { decodeConfEntry, encodeConfContext, type MemberAddress, MemberTable } from './membership.ts';
-import { NodeMetrics } from './metrics.ts';
-import { ReadIndexBatcher } from './read-index-batcher.ts';
-import { unwrapSnapshotData, wrapSnapshotData } from './snapshot-envelope.ts';
+} from '../server/kv-backend.js';
+import { FailbackPolicy } from './failback.js';
+import { LeaderFreshness } from './leader-freshness.js';
+import { decodeConfEntry, encodeConfContext, type MemberAddress, MemberTable } from './membership.js';
+import { NodeMetrics } from './metrics.js';
+import { ReadIndexBatcher } from './read-index-batcher.js';
+import { unwrapSnapshotData, wrapSnapshotData } from './snapshot-envelope.js';
 
 export interface RaftTimings {
   /** Milliseconds per logical tick. */

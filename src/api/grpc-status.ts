@@ -12,13 +12,13 @@ import {
   ShuttingDownError,
   StaleReadError,
   StaleSequenceError,
-} from './errors.ts';
+} from '../runtime/errors.js';
 import {
   ConfChangeRejectedError,
   NotLeaderError as CoreNotLeaderError,
   ProposalDroppedError,
-} from '../raft/errors.ts';
-import { RemoteError } from '../client/errors.ts';
+} from '../raft/errors.js';
+import { RemoteError } from './errors.js';
 
 export const ERROR_NAME_KEY = 'quorumkv-error';
 const FIELD_PREFIX = 'quorumkv-';

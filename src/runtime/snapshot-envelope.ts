@@ -2,7 +2,7 @@
 // Without the table, a node restored from a snapshot (a wiped or brand-new node) would know the
 // ids of members added before the snapshot but not how to reach them.
 import { pack, unpack } from 'msgpackr';
-import type { MemberAddress } from './membership.ts';
+import type { MemberAddress } from './membership.js';
 
 const MAGIC = 'qkv-snap-1';
 

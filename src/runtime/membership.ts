@@ -2,8 +2,8 @@
 // ConfChange `context` so every node learns them from the log, and in snapshots (see
 // snapshot-envelope.ts) so a node restored from a snapshot knows members added before it.
 import { pack, unpack } from 'msgpackr';
-import { decodeConfChange } from '../raft/conf-change-codec.ts';
-import type { ConfChange, NodeId } from '../raft/types.ts';
+import { decodeConfChange } from '../raft/conf-change-codec.js';
+import type { ConfChange, NodeId } from '../raft/types.js';
 
 export interface MemberAddress {
   id: NodeId;

@@ -1,5 +1,5 @@
 // Errors the SDK throws. Errors a node reports are rebuilt as the same classes the node threw
-// (src/node/errors.ts, via src/node/grpc-status.ts), so `instanceof` and typed fields work end to end.
+// (src/runtime/errors.ts, via src/api/grpc-status.ts), so `instanceof` and typed fields work end to end.
 // A key that does not exist is not an error: `get` resolves to undefined.
 export {
   NotLeaderError,
@@ -10,9 +10,9 @@ export {
   ShuttingDownError,
   StaleSequenceError,
   ReceiptTooOldError,
-} from '../node/errors.ts';
+} from '../runtime/errors.js';
 /** A membership change the leader refused (another change still in flight, last voter, …); nothing changed. */
-export { ConfChangeRejectedError } from '../raft/errors.ts';
+export { ConfChangeRejectedError } from '../raft/errors.js';
 
 /** An async write's log slot was taken by another entry after a leader change: it was NOT applied. */
 export class LostWriteError extends Error {
