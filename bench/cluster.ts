@@ -10,7 +10,7 @@ import { BenchClusterError } from './errors.js';
 import { freeLoopbackPorts } from './free-port.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLI_MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+const CLI_MAIN = fileURLToPath(new URL('../src/process/main.ts', import.meta.url));
 
 export interface BenchRaftSettings {
   tickMs: number;

@@ -1,4 +1,3 @@
-// The public API of the `quorumkv` package: the client SDK and its types.
+// The public API of the `quorumkv` package: the client SDK and its types. Running a node is
+// `quorumkv/server` (src/process/index.ts).
 export * from './client/index.js';
-export { loadConfig, parseConfig, clientEndpoints, ConfigError } from './process/config.js';
-export type { ClusterConfig, NodeConfig, RaftSettings } from './process/config.js';

@@ -62,3 +62,21 @@ export interface KeyValue {
   createIndex: number;
   modIndex: number;
 }
+
+/**
+ * The smallest key greater than every key starting with `prefix`, so a prefix becomes the range
+ * [prefix, prefixEnd(prefix)). Returns an empty array (= no upper bound) when no such key exists
+ * (empty prefix or all 0xff bytes).
+ */
+export function prefixEnd(prefix: Uint8Array): Uint8Array {
+  for (let i = prefix.length - 1; i >= 0; i--) {
+    if (prefix[i]! < 0xff) {
+      // A copy: on a Node Buffer (what gRPC hands us) slice() is a view, and the += would
+      // silently change the caller's prefix.
+      const end = Uint8Array.from(prefix.subarray(0, i + 1));
+      end[i]! += 1;
+      return end;
+    }
+  }
+  return new Uint8Array(0);
+}

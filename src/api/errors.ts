@@ -1,23 +1,131 @@
-// Errors the SDK throws. Errors a node reports are rebuilt as the same classes the node threw
-// (src/runtime/errors.ts, via src/api/grpc-status.ts), so `instanceof` and typed fields work end to end.
+// The error classes of the wire contract. A node throws them and the SDK rebuilds the very same
+// classes from a failed call's status (see grpc-status.ts), so `instanceof` and typed fields work
+// end to end. This file imports nothing: the runtime, the server, the SDK and the CLI all share it.
 // A key that does not exist is not an error: `get` resolves to undefined.
-export {
-  NotLeaderError,
-  InvalidArgumentError,
-  DeadlineExceededError,
-  OverloadedError,
-  StaleReadError,
-  ShuttingDownError,
-  StaleSequenceError,
-  ReceiptTooOldError,
-} from '../runtime/errors.js';
+
+/** This node cannot take the request because it is not the leader. */
+export class NotLeaderError extends Error {
+  override name = 'NotLeaderError';
+  constructor(
+    readonly nodeId: string,
+    /** '' when no leader is known. */
+    readonly leaderId: string,
+    /** The leader's client address, '' when unknown. */
+    readonly leaderAddress: string,
+  ) {
+    super(
+      leaderId
+        ? `node ${nodeId} is not the leader; retry on ${leaderId}${leaderAddress ? ` (${leaderAddress})` : ''}`
+        : `node ${nodeId} is not the leader and no leader is known; retry shortly or on another node`,
+    );
+  }
+}
+
+/** The request is malformed or out of limits; nothing was changed. */
+export class InvalidArgumentError extends Error {
+  override name = 'InvalidArgumentError';
+  constructor(
+    readonly field: string,
+    detail: string,
+  ) {
+    super(`invalid ${field}: ${detail}`);
+  }
+}
+
+/** The request's deadline passed before it completed; a write may or may not have been applied. */
+export class DeadlineExceededError extends Error {
+  override name = 'DeadlineExceededError';
+  constructor(
+    readonly deadlineMs: number,
+    what: string,
+  ) {
+    super(`${what} did not complete within its ${deadlineMs} ms deadline; a write may still be applied — retry with the same (clientId, seq)`);
+  }
+}
+
+/** Bounded queue full: back off and retry. */
+export class OverloadedError extends Error {
+  override name = 'OverloadedError';
+  constructor(
+    readonly queue: string,
+    readonly limit: number,
+  ) {
+    super(`node is overloaded: ${queue} holds its limit of ${limit} requests; retry with backoff`);
+  }
+}
+
+/** A follower read whose node lags more than the caller's maxLagMs. */
+export class StaleReadError extends Error {
+  override name = 'StaleReadError';
+  constructor(
+    readonly nodeId: string,
+    readonly lagMs: number,
+    readonly maxLagMs: number,
+  ) {
+    super(`node ${nodeId} lags the leader by ${lagMs} ms, more than maxLagMs ${maxLagMs}; read from another node or the leader`);
+  }
+}
+
+/** The node is stopping; retry on another node. */
+export class ShuttingDownError extends Error {
+  override name = 'ShuttingDownError';
+  constructor(readonly nodeId: string) {
+    super(`node ${nodeId} is shutting down; retry on another node`);
+  }
+}
+
+/** A session seq older than the client's own firstUnacked watermark (a retry arriving far too late). */
+export class StaleSequenceError extends Error {
+  override name = 'StaleSequenceError';
+  constructor(
+    readonly clientId: string,
+    readonly seq: number,
+  ) {
+    super(`client ${clientId} seq ${seq} is older than the session window; the original outcome is no longer known`);
+  }
+}
+
+/**
+ * waitFor on a receipt so old that this node no longer knows which entry occupies its index (the
+ * log was compacted past it and the snapshot cannot decide).
+ */
+export class ReceiptTooOldError extends Error {
+  override name = 'ReceiptTooOldError';
+  constructor(
+    readonly term: number,
+    readonly index: number,
+    readonly snapshotIndex: number,
+  ) {
+    super(
+      `receipt {term ${term}, index ${index}} is older than this node's snapshot at index ${snapshotIndex}; ` +
+        'its outcome is no longer known here — read the key to check, or ask a node with a longer log',
+    );
+  }
+}
+
+/** The node could not take a proposal right now (e.g. a leadership transfer is under way); retry. */
+export class ProposalDroppedError extends Error {
+  override name = 'ProposalDroppedError';
+  constructor(readonly reason: string) {
+    super(`proposal dropped: ${reason}`);
+  }
+}
+
 /** A membership change the leader refused (another change still in flight, last voter, …); nothing changed. */
-export { ConfChangeRejectedError } from '../raft/errors.js';
+export class ConfChangeRejectedError extends Error {
+  override name = 'ConfChangeRejectedError';
+  constructor(readonly reason: string) {
+    super(`membership change rejected: ${reason}`);
+  }
+}
 
 /** An async write's log slot was taken by another entry after a leader change: it was NOT applied. */
 export class LostWriteError extends Error {
   override name = 'LostWriteError';
-  constructor(readonly term: number, readonly index: number) {
+  constructor(
+    readonly term: number,
+    readonly index: number,
+  ) {
     super(
       `the async write at term ${term} index ${index} was lost in a leader change and was not applied; ` +
         'write it again (with a new seq) if it is still wanted',
@@ -28,11 +136,16 @@ export class LostWriteError extends Error {
 /** No node could be reached (connection refused, unreachable, shutting down) before the deadline. */
 export class ClusterUnavailableError extends Error {
   override name = 'ClusterUnavailableError';
-  constructor(readonly endpoints: readonly string[], readonly deadlineMs: number, readonly lastError?: Error) {
+  constructor(
+    readonly endpoints: readonly string[],
+    readonly deadlineMs: number,
+    readonly lastError?: Error,
+  ) {
     super(
       `no quorumkv node answered within ${deadlineMs} ms (endpoints: ${endpoints.join(', ')})` +
         (lastError ? `; last error: ${lastError.message}` : '') +
         '; check that the cluster is running and the endpoints are right',
+      lastError ? { cause: lastError } : undefined,
     );
   }
 }
@@ -54,4 +167,16 @@ export class RemoteError extends Error {
 /** The SDK was used after close(), or given options it cannot work with. */
 export class ClientUsageError extends Error {
   override name = 'ClientUsageError';
+}
+
+/** A cluster config file is unreadable or invalid; names the file and the field. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(
+    readonly file: string,
+    readonly field: string,
+    readonly detail: string,
+  ) {
+    super(`${file}: ${field}: ${detail}`);
+  }
 }

@@ -1,24 +1,22 @@
-// The ONE place where node errors become gRPC statuses (server side) and back (SDK side).
+// The ONE place where quorumkv errors become gRPC statuses (server side) and back (SDK side).
 // A status carries the error's name in trailing metadata `quorumkv-error` and each typed field as
-// `quorumkv-<field>`, so the SDK rebuilds the very class the node threw, with its fields.
+// `quorumkv-<field>`, so the SDK rebuilds the very class the node threw, with its fields. One table
+// row per error class serves both directions.
 import { Metadata, status } from '@grpc/grpc-js';
 import type { StatusObject } from '@grpc/grpc-js';
 import {
+  ConfChangeRejectedError,
   DeadlineExceededError,
   InvalidArgumentError,
   NotLeaderError,
   OverloadedError,
+  ProposalDroppedError,
   ReceiptTooOldError,
+  RemoteError,
   ShuttingDownError,
   StaleReadError,
   StaleSequenceError,
-} from '../runtime/errors.js';
-import {
-  ConfChangeRejectedError,
-  NotLeaderError as CoreNotLeaderError,
-  ProposalDroppedError,
-} from '../raft/errors.js';
-import { RemoteError } from './errors.js';
+} from './errors.js';
 
 export const ERROR_NAME_KEY = 'quorumkv-error';
 const FIELD_PREFIX = 'quorumkv-';
@@ -33,12 +31,97 @@ export interface StatusLike {
   metadata?: Metadata;
 }
 
-function statusWith(code: status, err: Error, fields: Record<string, string | number>): GrpcStatus {
+/** Reads the typed fields of a received status. */
+interface Fields {
+  text(key: string): string;
+  num(key: string): number;
+}
+
+interface ErrorRow<E extends Error> {
+  type: abstract new (...args: never[]) => E;
+  code: status;
+  /** The typed fields sent as `quorumkv-<key>` metadata. */
+  fields(e: E): Record<string, string | number>;
+  /** Rebuilds the error from the fields (the message is then replaced by the node's). */
+  rebuild(f: Fields): E;
+}
+
+function row<E extends Error>(r: ErrorRow<E>): ErrorRow<Error> {
+  return r as unknown as ErrorRow<Error>;
+}
+
+/** Order matters only for subclasses (none today): the first row whose type matches wins. */
+const ERROR_TABLE: readonly ErrorRow<Error>[] = [
+  row({
+    type: NotLeaderError,
+    code: status.FAILED_PRECONDITION,
+    fields: (e) => ({ 'node-id': e.nodeId, 'leader-id': e.leaderId, 'leader-address': e.leaderAddress }),
+    rebuild: (f) => new NotLeaderError(f.text('node-id'), f.text('leader-id'), f.text('leader-address')),
+  }),
+  row({
+    type: InvalidArgumentError,
+    code: status.INVALID_ARGUMENT,
+    fields: (e) => ({ field: e.field }),
+    rebuild: (f) => new InvalidArgumentError(f.text('field'), ''),
+  }),
+  row({
+    type: DeadlineExceededError,
+    code: status.DEADLINE_EXCEEDED,
+    fields: (e) => ({ 'deadline-ms': e.deadlineMs }),
+    rebuild: (f) => new DeadlineExceededError(f.num('deadline-ms'), 'request'),
+  }),
+  row({
+    type: OverloadedError,
+    code: status.RESOURCE_EXHAUSTED,
+    fields: (e) => ({ queue: e.queue, limit: e.limit }),
+    rebuild: (f) => new OverloadedError(f.text('queue'), f.num('limit')),
+  }),
+  row({
+    type: StaleReadError,
+    code: status.FAILED_PRECONDITION,
+    fields: (e) => ({ 'node-id': e.nodeId, 'lag-ms': e.lagMs, 'max-lag-ms': e.maxLagMs }),
+    rebuild: (f) => new StaleReadError(f.text('node-id'), f.num('lag-ms'), f.num('max-lag-ms')),
+  }),
+  row({
+    type: ShuttingDownError,
+    code: status.UNAVAILABLE,
+    fields: (e) => ({ 'node-id': e.nodeId }),
+    rebuild: (f) => new ShuttingDownError(f.text('node-id')),
+  }),
+  row({
+    type: StaleSequenceError,
+    code: status.ABORTED,
+    fields: (e) => ({ 'client-id': e.clientId, seq: e.seq }),
+    rebuild: (f) => new StaleSequenceError(f.text('client-id'), f.num('seq')),
+  }),
+  row({
+    type: ReceiptTooOldError,
+    code: status.OUT_OF_RANGE,
+    fields: (e) => ({ term: e.term, index: e.index, 'snapshot-index': e.snapshotIndex }),
+    rebuild: (f) => new ReceiptTooOldError(f.num('term'), f.num('index'), f.num('snapshot-index')),
+  }),
+  row({
+    type: ProposalDroppedError,
+    code: status.UNAVAILABLE,
+    fields: (e) => ({ reason: e.reason }),
+    rebuild: (f) => new ProposalDroppedError(f.text('reason')),
+  }),
+  row({
+    type: ConfChangeRejectedError,
+    code: status.FAILED_PRECONDITION,
+    fields: (e) => ({ reason: e.reason }),
+    rebuild: (f) => new ConfChangeRejectedError(f.text('reason')),
+  }),
+];
+
+const ROW_BY_NAME = new Map<string, ErrorRow<Error>>(ERROR_TABLE.map((r) => [(r.type as unknown as { name: string }).name, r]));
+
+function statusWith(code: status, name: string, message: string, fields: Record<string, string | number>): GrpcStatus {
   const metadata = new Metadata();
-  metadata.set(ERROR_NAME_KEY, err.name);
+  metadata.set(ERROR_NAME_KEY, name);
   // Values are URI-encoded: metadata values must be printable ASCII, ids and reasons may not be.
   for (const [k, v] of Object.entries(fields)) metadata.set(FIELD_PREFIX + k, encodeURIComponent(String(v)));
-  return { code, details: err.message, metadata };
+  return { code, details: message, metadata };
 }
 
 /**
@@ -46,63 +129,29 @@ function statusWith(code: status, err: Error, fields: Record<string, string | nu
  * message kept, their stack not sent) — the caller should log them, they are bugs.
  */
 export function errorToStatus(err: unknown): GrpcStatus {
-  if (err instanceof NotLeaderError) {
-    return statusWith(status.FAILED_PRECONDITION, err, {
-      'node-id': err.nodeId,
-      'leader-id': err.leaderId,
-      'leader-address': err.leaderAddress,
-    });
-  }
-  if (err instanceof CoreNotLeaderError) {
-    // The runtime should translate this (it knows addresses); if it leaks, the hint still helps.
-    const e = new NotLeaderError(err.nodeId, err.leaderHint, '');
-    return statusWith(status.FAILED_PRECONDITION, e, { 'node-id': e.nodeId, 'leader-id': e.leaderId, 'leader-address': '' });
-  }
-  if (err instanceof InvalidArgumentError) return statusWith(status.INVALID_ARGUMENT, err, { field: err.field });
-  if (err instanceof DeadlineExceededError) {
-    return statusWith(status.DEADLINE_EXCEEDED, err, { 'deadline-ms': err.deadlineMs });
-  }
-  if (err instanceof OverloadedError) {
-    return statusWith(status.RESOURCE_EXHAUSTED, err, { queue: err.queue, limit: err.limit });
-  }
-  if (err instanceof StaleReadError) {
-    return statusWith(status.FAILED_PRECONDITION, err, {
-      'node-id': err.nodeId,
-      'lag-ms': err.lagMs,
-      'max-lag-ms': err.maxLagMs,
-    });
-  }
-  if (err instanceof ShuttingDownError) return statusWith(status.UNAVAILABLE, err, { 'node-id': err.nodeId });
-  if (err instanceof StaleSequenceError) {
-    return statusWith(status.ABORTED, err, { 'client-id': err.clientId, seq: err.seq });
-  }
-  if (err instanceof ReceiptTooOldError) {
-    return statusWith(status.OUT_OF_RANGE, err, { term: err.term, index: err.index, 'snapshot-index': err.snapshotIndex });
-  }
-  if (err instanceof ProposalDroppedError) return statusWith(status.UNAVAILABLE, err, { reason: err.reason });
-  if (err instanceof ConfChangeRejectedError) {
-    return statusWith(status.FAILED_PRECONDITION, err, { reason: err.reason });
+  for (const r of ERROR_TABLE) {
+    if (err instanceof r.type) return statusWith(r.code, err.name, err.message, r.fields(err));
   }
   const e = err instanceof Error ? err : new Error(String(err));
-  const internal = new Error(`internal error in quorumkv node: ${e.message}`);
-  internal.name = e.name || 'Error';
-  return statusWith(status.INTERNAL, internal, {});
+  return statusWith(status.INTERNAL, e.name || 'Error', `internal error in quorumkv node: ${e.message}`, {});
 }
 
-function field(md: Metadata | undefined, key: string): string {
-  const raw = md?.get(FIELD_PREFIX + key)[0];
-  if (raw === undefined) return '';
-  const s = typeof raw === 'string' ? raw : raw.toString('utf8');
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-}
-
-function numField(md: Metadata | undefined, key: string): number {
-  const n = Number(field(md, key));
-  return Number.isFinite(n) ? n : 0;
+function fieldsOf(md: Metadata | undefined): Fields {
+  const text = (key: string): string => {
+    const raw = md?.get(FIELD_PREFIX + key)[0];
+    if (raw === undefined) return '';
+    const s = typeof raw === 'string' ? raw : raw.toString('utf8');
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      return s;
+    }
+  };
+  const num = (key: string): number => {
+    const n = Number(text(key));
+    return Number.isFinite(n) ? n : 0;
+  };
+  return { text, num };
 }
 
 /** The node's error name from a failed call's trailers ('' when the status did not come from a node). */
@@ -111,51 +160,22 @@ export function remoteErrorName(err: StatusLike): string {
   return raw === undefined ? '' : typeof raw === 'string' ? raw : raw.toString('utf8');
 }
 
-function withMessage<E extends Error>(e: E, message: string | undefined): E {
-  if (message) e.message = message;
-  return e;
-}
-
 /**
  * SDK side: rebuild the typed error a node sent. Statuses that did not come from a quorumkv node
  * (connection failures, grpc's own deadline, …) become RemoteError with their gRPC code, except a
  * bare DEADLINE_EXCEEDED, which becomes DeadlineExceededError(deadlineMs).
  */
 export function statusToError(err: StatusLike, deadlineMs = 0): Error {
-  const md = err.metadata;
   const details = err.details || err.message || '';
   const code = typeof err.code === 'number' ? err.code : status.UNKNOWN;
-  switch (remoteErrorName(err)) {
-    case 'NotLeaderError':
-      return withMessage(
-        new NotLeaderError(field(md, 'node-id'), field(md, 'leader-id'), field(md, 'leader-address')),
-        details,
-      );
-    case 'InvalidArgumentError':
-      return withMessage(new InvalidArgumentError(field(md, 'field'), details), details);
-    case 'DeadlineExceededError':
-      return withMessage(new DeadlineExceededError(numField(md, 'deadline-ms'), 'request'), details);
-    case 'OverloadedError':
-      return withMessage(new OverloadedError(field(md, 'queue'), numField(md, 'limit')), details);
-    case 'StaleReadError':
-      return withMessage(
-        new StaleReadError(field(md, 'node-id'), numField(md, 'lag-ms'), numField(md, 'max-lag-ms')),
-        details,
-      );
-    case 'ShuttingDownError':
-      return withMessage(new ShuttingDownError(field(md, 'node-id')), details);
-    case 'StaleSequenceError':
-      return withMessage(new StaleSequenceError(field(md, 'client-id'), numField(md, 'seq')), details);
-    case 'ReceiptTooOldError':
-      return withMessage(new ReceiptTooOldError(numField(md, 'term'), numField(md, 'index'), numField(md, 'snapshot-index')), details);
-    case 'ProposalDroppedError':
-      return withMessage(new ProposalDroppedError(field(md, 'reason')), details);
-    case 'ConfChangeRejectedError':
-      return withMessage(new ConfChangeRejectedError(field(md, 'reason')), details);
-    case '':
-      if (code === status.DEADLINE_EXCEEDED) return new DeadlineExceededError(deadlineMs, 'request');
-      return new RemoteError(code, '', details || `gRPC status ${status[code] ?? code}`);
-    default:
-      return new RemoteError(code, remoteErrorName(err), details);
+  const name = remoteErrorName(err);
+  if (name === '') {
+    if (code === status.DEADLINE_EXCEEDED) return new DeadlineExceededError(deadlineMs, 'request');
+    return new RemoteError(code, '', details || `gRPC status ${status[code] ?? code}`);
   }
+  const r = ROW_BY_NAME.get(name);
+  if (!r) return new RemoteError(code, name, details);
+  const e = r.rebuild(fieldsOf(err.metadata));
+  if (details) e.message = details;
+  return e;
 }

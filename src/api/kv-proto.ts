@@ -1,13 +1,13 @@
 // The wire form of proto/kv.proto, shared by the SDK and the node's client service so both sides
 // agree on loader options and field shapes. The interfaces mirror what @grpc/proto-loader produces
 // with WIRE_OPTIONS (camelCase fields, uint64 as number, enums as their names, bytes as Buffer).
-import { fileURLToPath } from 'node:url';
 import * as protoLoader from '@grpc/proto-loader';
 import type { MethodDefinition } from '@grpc/proto-loader';
-import type { Consistency, Durability, WaitOutcome } from '../server/kv-backend.js';
+import type { Consistency, Durability, WaitOutcome } from './types.js';
 import type { Compare } from './command.js';
+import { packageFile } from './package-files.js';
 
-export const KV_PROTO_PATH = fileURLToPath(new URL('../../proto/kv.proto', import.meta.url));
+export const KV_PROTO_PATH = packageFile('proto/kv.proto');
 export const KV_SERVICE_NAME = 'quorumkv.v1.KV';
 
 /**

@@ -12,6 +12,7 @@ const OPTIONS = {
   json: { type: 'boolean' },
   timeout: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
   async: { type: 'boolean' },
   consistency: { type: 'string' },
   'min-index': { type: 'string' },
@@ -31,7 +32,7 @@ export interface ParsedArgs {
   values: { [K in OptionName]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
 }
 
-const GLOBAL: readonly OptionName[] = ['endpoints', 'config', 'json', 'timeout', 'help'];
+const GLOBAL: readonly OptionName[] = ['endpoints', 'config', 'json', 'timeout', 'help', 'version'];
 
 /** Per command: its positional arguments and the options it accepts beyond the global ones. */
 export const COMMANDS: Record<string, { args: string[]; options: OptionName[]; about: string }> = {
@@ -60,6 +61,7 @@ export const COMMANDS: Record<string, { args: string[]; options: OptionName[]; a
   serve: { args: [], options: ['node'], about: 'run one node: serve --config FILE --node ID' },
   cluster: { args: [], options: [], about: 'run every node of --config FILE on this machine' },
   help: { args: [], options: [], about: 'show this help' },
+  version: { args: [], options: [], about: 'print the quorumkv version (also --version)' },
 };
 
 export function usage(): string {
@@ -74,6 +76,7 @@ export function usage(): string {
     '  --config FILE       take the endpoints from a cluster config file',
     '  --json              machine-readable output on stdout',
     '  --timeout MS        deadline per request, retries included (default 5000)',
+    '  --version, -v       print the version',
     '',
     'exit codes: 0 ok, 1 not found, 2 usage or invalid request, 3 cluster unavailable, 4 other failure',
   ];
@@ -88,6 +91,7 @@ export function parseCli(argv: string[]): ParsedArgs {
     throw new UsageError((e as Error).message);
   }
   const values = parsed.values as ParsedArgs['values'];
+  if (values.version && parsed.positionals.length === 0) return { command: 'version', positionals: [], values };
   let [command = values.help ? 'help' : '', ...positionals] = parsed.positionals;
   if (!command) throw new UsageError('no command given');
   // Command groups (`member add ...`): the group and its subcommand name one command.

@@ -1,13 +1,13 @@
 // Builds an SDK client from --endpoints / --config / QUORUMKV_ENDPOINTS and --timeout.
 import { connect } from '../client/kv-client.js';
 import type { KvClient } from '../client/kv-client.js';
-import { clientEndpoints, loadConfig } from '../process/config.js';
+import { endpointsFromClusterFile } from '../client/cluster-file.js';
 import { intOption, UsageError } from './args.js';
 import type { ParsedArgs } from './args.js';
 
 export async function endpointsFromArgs(values: ParsedArgs['values'], env: NodeJS.ProcessEnv): Promise<string[]> {
   if (values.endpoints !== undefined && values.config !== undefined) throw new UsageError('give --endpoints or --config, not both');
-  if (values.config !== undefined) return clientEndpoints(await loadConfig(values.config));
+  if (values.config !== undefined) return endpointsFromClusterFile(values.config);
   const raw = values.endpoints ?? env['QUORUMKV_ENDPOINTS'];
   if (raw === undefined) throw new UsageError('no cluster given: use --endpoints host:port,... or --config FILE (or set QUORUMKV_ENDPOINTS)');
   const list = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);

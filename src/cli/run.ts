@@ -1,7 +1,6 @@
 // The CLI's dispatcher: parse, run one command, map the outcome to an exit code.
-import { ClientUsageError, ClusterUnavailableError, DeadlineExceededError, InvalidArgumentError, NotLeaderError, OverloadedError, ShuttingDownError } from '../api/errors.js';
+import { ClientUsageError, ClusterUnavailableError, ConfigError, DeadlineExceededError, InvalidArgumentError, NotLeaderError, OverloadedError, ShuttingDownError } from '../api/errors.js';
 import type { KvClient } from '../client/kv-client.js';
-import { ConfigError } from '../process/config.js';
 import { parseCli, usage, UsageError } from './args.js';
 import type { ParsedArgs } from './args.js';
 import { clientFromArgs } from './client-from-args.js';
@@ -10,10 +9,20 @@ import { delCommand, getCommand, putCommand, scanCommand } from './kv-commands.j
 import { memberAddCommand, memberListCommand, memberPromoteCommand, memberRemoveCommand } from './member-commands.js';
 import { printJson } from './output.js';
 import type { CliIo } from './output.js';
-import { clusterCommand, serveCommand } from '../process/commands.js';
 import { statusCommand, transferLeaderCommand } from './status-command.js';
+import { packageVersion } from './version.js';
 
 type ClientCommand = (kv: KvClient, args: ParsedArgs, io: CliIo) => Promise<number>;
+
+/**
+ * The commands that run nodes (`serve`, `cluster`). The CLI knows only the client; the process
+ * layer's entry point (src/process/main.ts) passes these in, so `quorumkv get` never loads the
+ * server, storage or Raft code.
+ */
+export interface NodeCommands {
+  serve(args: ParsedArgs): Promise<number>;
+  cluster(args: ParsedArgs): Promise<number>;
+}
 
 const CLIENT_COMMANDS: Record<string, ClientCommand> = {
   put: putCommand,
@@ -45,7 +54,7 @@ export function exitCodeFor(err: unknown): number {
 }
 
 /** Run the CLI with `argv` (without node and script); resolves with the process exit code. */
-export async function runCli(argv: string[], io: CliIo): Promise<number> {
+export async function runCli(argv: string[], io: CliIo, nodeCommands?: NodeCommands): Promise<number> {
   let json = argv.includes('--json');
   try {
     const args = parseCli(argv);
@@ -54,8 +63,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       io.stdout.write(`${usage()}\n`);
       return EXIT_OK;
     }
-    if (args.command === 'serve') return await serveCommand(args);
-    if (args.command === 'cluster') return await clusterCommand(args);
+    if (args.command === 'version') {
+      io.stdout.write(`${packageVersion()}\n`);
+      return EXIT_OK;
+    }
+    if (args.command === 'serve' || args.command === 'cluster') {
+      if (!nodeCommands) throw new UsageError(`${args.command} runs nodes and is not available from this entry point; use the quorumkv command`);
+      return await nodeCommands[args.command](args);
+    }
     const command = CLIENT_COMMANDS[args.command]!;
     const kv = await clientFromArgs(args, io.env);
     try {

@@ -2,6 +2,7 @@ export { connect, KvClient } from './kv-client.js';
 export { KvItem } from './kv-item.js';
 export type { ServedBy } from './kv-item.js';
 export type { Bytes } from './bytes.js';
+export { endpointsFromClusterFile } from './cluster-file.js';
 export {
   NotLeaderError,
   InvalidArgumentError,
@@ -16,6 +17,8 @@ export {
   RemoteError,
   ClientUsageError,
   ConfChangeRejectedError,
+  ProposalDroppedError,
+  ConfigError,
 } from '../api/errors.js';
 export type {
   ConnectOptions,

@@ -4,9 +4,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { remoteErrorName, statusToError } from '../api/grpc-status.js';
 import type { StatusLike } from '../api/grpc-status.js';
-import { ProposalDroppedError } from '../raft/errors.js';
-import type { NodeStatus } from '../server/kv-backend.js';
-import type { OpResult, Op } from '../api/command.js';
+import { ProposalDroppedError } from '../api/errors.js';
+import type { NodeStatus } from '../api/types.js';
+import type { OpResult } from '../api/command.js';
 import { toBytes } from './bytes.js';
 import type { Bytes } from './bytes.js';
 import { EndpointPool } from './endpoint-pool.js';

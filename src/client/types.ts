@@ -1,5 +1,5 @@
 // Public option and result types of the SDK.
-import type { Consistency, Durability, NodeStatus } from '../server/kv-backend.js';
+import type { Consistency, Durability, NodeStatus } from '../api/types.js';
 import type { OpResult } from '../api/command.js';
 import type { Bytes } from './bytes.js';
 import type { KvItem, ServedBy } from './kv-item.js';

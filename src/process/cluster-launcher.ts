@@ -8,9 +8,11 @@ import { loadClusterConfig } from './config.js';
 import { formatLogLine } from './log-line-format.js';
 import { NodeProbe, type ProbeStatus } from './node-probe.js';
 
-// Resolved from this file, not the cwd: `--import tsx` alone fails when run from another directory.
-const TSX = import.meta.resolve('tsx');
-const CLI_MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+// Each node runs this package's own entry point in the same form as the launcher: compiled
+// JavaScript from dist/ (what `npm start` and the installed bin run), or the TypeScript sources
+// when the launcher itself runs under tsx (development). Node flags (e.g. `--import tsx`) carry over.
+const HERE = fileURLToPath(import.meta.url);
+const MAIN = fileURLToPath(new URL(HERE.endsWith('.ts') ? './main.ts' : './main.js', import.meta.url));
 
 export interface ClusterLauncherOptions {
   /** How long to wait for a leader before giving up (default 30 s). */
@@ -84,7 +86,7 @@ export async function runClusterLauncher(configPath: string, options: ClusterLau
 
   try {
     for (const node of config.nodes) {
-      const proc = spawn(process.execPath, ['--import', TSX, CLI_MAIN, 'serve', '--config', configPath, '--node', node.id], {
+      const proc = spawn(process.execPath, [...process.execArgv, MAIN, 'serve', '--config', configPath, '--node', node.id], {
         stdio: ['ignore', 'pipe', 'pipe'],
         // Own process group: Ctrl-C reaches only the launcher, which stops each node with one
         // SIGTERM (a node treats a second signal as "exit now, skip the clean stop"). Nodes watch

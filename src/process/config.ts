@@ -4,12 +4,9 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-  constructor(readonly file: string, readonly field: string, readonly detail: string) {
-    super(`${file}: ${field}: ${detail}`);
-  }
-}
+import { ConfigError } from '../api/errors.js';
+
+export { ConfigError };
 
 export interface NodeConfig {
   id: string;

@@ -21,7 +21,6 @@
 //     tells each one where its peers ended up.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { mkdir } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { pino, type Logger } from 'pino';
@@ -29,9 +28,9 @@ import { FileRaftStorage } from '../storage/file-raft-storage.js';
 import { LevelStateMachine } from '../storage/level-state-machine.js';
 import { GrpcTransport } from '../transport/grpc-transport.js';
 import { loadClusterConfig } from './config.js';
+import { startHttpEndpoints } from '../server/http-endpoints.js';
 import { startKvServer } from '../server/kv-service.js';
 import type { MemberAddress } from '../runtime/membership.js';
-import { renderGauge } from '../runtime/metrics.js';
 import { RaftNode } from '../runtime/raft-node.js';
 
 export interface NodeProcessOverrides {
@@ -165,21 +164,9 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
   });
   const clientAddress = kv.address();
 
-  let http: Server | undefined;
-  let httpAddress = '';
   const httpBind = self.httpAddress ?? (overrides.httpPort !== undefined ? '127.0.0.1:0' : undefined);
-  if (httpBind) {
-    const n = node;
-    http = createServer((req, res) => handleHttp(n, req, res));
-    const target = withPort(httpBind, overrides.httpPort);
-    const i = target.lastIndexOf(':');
-    await new Promise<void>((resolve, reject) => {
-      http!.once('error', reject);
-      http!.listen(Number(target.slice(i + 1)), target.slice(0, i), () => resolve());
-    });
-    const a = http.address();
-    if (a && typeof a === 'object') httpAddress = `${target.slice(0, i)}:${a.port}`;
-  }
+  const http = httpBind ? await startHttpEndpoints(node, withPort(httpBind, overrides.httpPort)) : undefined;
+  const httpAddress = http?.address ?? '';
 
   node.setMemberAddress({ id: nodeId, raftAddress, clientAddress });
   const announce = { id: nodeId, raftAddress, clientAddress, httpAddress, pid: process.pid };
@@ -237,7 +224,7 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
   // Stop taking new client calls first, then drain the runtime, then the rest.
   await Promise.allSettled([kv.close()]);
   await node.stop();
-  if (http) await new Promise<void>((resolve) => http!.close(() => resolve()));
+  await http?.close();
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
   const code = fatal ? 1 : 0;
@@ -245,44 +232,4 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
   emit({ event: 'stopped', id: nodeId, code });
   await new Promise<void>((resolve) => logger.flush(() => resolve()));
   return code;
-}
-
-function handleHttp(node: RaftNode, req: IncomingMessage, res: ServerResponse): void {
-  const url = (req.url ?? '/').split('?')[0];
-  if (url === '/healthz') {
-    res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-  } else if (url === '/readyz') {
-    const ok = node.isCaughtUp();
-    res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ready\n' : 'not ready: no leader known or applying behind commit\n');
-  } else if (url === '/metrics') {
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(renderMetrics(node));
-  } else {
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /readyz or /metrics\n');
-  }
-}
-
-const ROLE_CODES = { follower: 0, preCandidate: 1, candidate: 2, leader: 3 } as const;
-
-export function renderMetrics(node: RaftNode): string {
-  const s = node.raftStatus();
-  const m = node.metrics;
-  const parts = [
-    renderGauge('quorumkv_term', 'Current Raft term', s.term),
-    renderGauge('quorumkv_commit_index', 'Highest log index known committed', s.commit),
-    renderGauge('quorumkv_applied_index', 'Highest log index applied to the state machine', s.applied),
-    renderGauge('quorumkv_last_index', 'Last index in the local log', s.lastIndex),
-    renderGauge('quorumkv_role', 'Raft role (0 follower, 1 pre-candidate, 2 candidate, 3 leader)', ROLE_CODES[s.role] ?? -1, { role: s.role }),
-    renderGauge('quorumkv_is_leader', '1 when this node is the leader', s.role === 'leader' ? 1 : 0),
-    renderGauge('quorumkv_follower_lag_ms', 'How far behind the leader this node may be (0 on the leader)', node.followerLagMs()),
-    renderGauge('quorumkv_pending_proposals', 'Sync writes waiting to apply', node.pendingProposals),
-    m.fsyncSeconds.render(),
-    m.proposals.render(),
-    m.proposalsFailed.render(),
-    m.readIndexRounds.render(),
-    m.snapshots.render(),
-    m.snapshotsInstalled.render(),
-    m.leaderChanges.render(),
-    m.appliedEntries.render(),
-  ];
-  return `${parts.join('\n')}\n`;
 }

@@ -1,6 +1,6 @@
 // Direct entry for one node process, without the CLI:
 //   node --import tsx src/process/serve-main.ts --config cluster.json --node n1
-// (`quorumkv serve` does the same through src/cli/main.ts). The integration harness uses this so
+// (`quorumkv serve` does the same through src/process/main.ts). The integration harness uses this so
 // that runtime tests do not depend on the CLI. Environment overrides: see process.ts.
 import { runNodeProcess } from './node-process.js';
 

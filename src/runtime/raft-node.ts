@@ -8,7 +8,12 @@
 // schedule the loop with setImmediate, so everything that arrives during an fsync lands in the
 // next Ready and shares the next fsync.
 import type { Logger } from 'pino';
-import { ConfChangeRejectedError, NotLeaderError as CoreNotLeaderError, ProposalDroppedError, UncommittedLimitError } from '../raft/errors.js';
+import {
+  ConfChangeRejectedError as CoreConfChangeRejectedError,
+  NotLeaderError as CoreNotLeaderError,
+  ProposalDroppedError as CoreProposalDroppedError,
+  UncommittedLimitError,
+} from '../raft/errors.js';
 import { RawNode } from '../raft/raw-node.js';
 import type {
   Entry,
@@ -30,6 +35,7 @@ import type { StateMachine } from '../storage/state-machine.js';
 import type { Transport } from '../transport/transport.js';
 import { AppliedTerms } from './applied-terms.js';
 import {
+  ConfChangeRejectedError,
   DeadlineExceededError,
   InvalidArgumentError,
   NotLeaderError,
@@ -38,7 +44,7 @@ import {
   ShuttingDownError,
   StaleReadError,
   StaleSequenceError,
-} from './errors.js';
+} from '../api/errors.js';
 import { IndexWaiters } from './index-waiters.js';
 import type {
   GetResult,
@@ -49,7 +55,7 @@ import type {
   WaitOutcome,
   WriteAck,
   WriteRequest,
-} from '../server/kv-backend.js';
+} from './kv-backend.js';
 import { FailbackPolicy } from './failback.js';
 import { LeaderFreshness } from './leader-freshness.js';
 import { decodeConfEntry, encodeConfContext, type MemberAddress, MemberTable } from './membership.js';
@@ -521,7 +527,7 @@ export class RaftNode implements KvBackend {
         } catch (err) {
           // Refusals that resolve by themselves within a few ticks (the previous change is being
           // applied; a fresh leader's first entry is committing) are waited out, not returned.
-          if (!(err instanceof ConfChangeRejectedError) || !err.transient || this.now() + CONF_RETRY_MS >= deadline) {
+          if (!(err instanceof CoreConfChangeRejectedError) || !err.transient || this.now() + CONF_RETRY_MS >= deadline) {
             throw this.mapCoreError(err);
           }
         }
@@ -899,12 +905,12 @@ export class RaftNode implements KvBackend {
   private mapCoreError(err: unknown): Error {
     if (err instanceof CoreNotLeaderError) return this.notLeader(err.leaderHint === this.id ? '' : err.leaderHint);
     if (err instanceof UncommittedLimitError) return new OverloadedError('uncommitted log entries', err.limit);
-    if (err instanceof ProposalDroppedError) {
+    if (err instanceof CoreProposalDroppedError) {
       // Typically a leadership transfer in progress: point the client at the transferee.
       const transferee = this.raw.status().leadTransferee;
       return this.notLeader(transferee && transferee !== this.id ? transferee : '');
     }
-    if (err instanceof ConfChangeRejectedError) return err;
+    if (err instanceof CoreConfChangeRejectedError) return new ConfChangeRejectedError(err.reason);
     return err as Error;
   }
 

@@ -1,11 +1,10 @@
 // The client-facing gRPC server (service quorumkv.v1.KV). It is the edge: every request is decoded
 // and validated here, and only a well-formed, in-limits request reaches the KvBackend. Anything
 // else gets INVALID_ARGUMENT and changes nothing; errors are mapped in src/api/grpc-status.ts.
-import { prefixEnd } from '../storage/keyspace.js';
 import * as grpc from '@grpc/grpc-js';
-import type { KvBackend, Durability, ReadOptions, WriteAck, NodeStatus } from './kv-backend.js';
-import type { Command, Compare, OpResult, Op, KeyValue } from '../api/command.js';
-import { InvalidArgumentError, OverloadedError, StaleSequenceError } from '../runtime/errors.js';
+import type { KvBackend, Durability, ReadOptions, WriteAck, NodeStatus } from '../runtime/kv-backend.js';
+import { prefixEnd, type Command, type Compare, type OpResult, type Op, type KeyValue } from '../api/command.js';
+import { InvalidArgumentError, OverloadedError, StaleSequenceError } from '../api/errors.js';
 import { errorToStatus } from '../api/grpc-status.js';
 import {
   COMPARE_RESULT_FROM_WIRE,

@@ -51,24 +51,6 @@ export function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
   return true;
 }
 
-/**
- * The smallest key greater than every key starting with `prefix`, so a prefix becomes the range
- * [prefix, prefixEnd(prefix)). Returns an empty array (= no upper bound) when no such key exists
- * (empty prefix or all 0xff bytes).
- */
-export function prefixEnd(prefix: Uint8Array): Uint8Array {
-  for (let i = prefix.length - 1; i >= 0; i--) {
-    if (prefix[i]! < 0xff) {
-      // A copy: on a Node Buffer (what gRPC hands us) slice() is a view, and the += would
-      // silently change the caller's prefix.
-      const end = Uint8Array.from(prefix.subarray(0, i + 1));
-      end[i]! += 1;
-      return end;
-    }
-  }
-  return new Uint8Array(0);
-}
-
 /** A string with one UTF-16 unit per byte: compares in byte order, usable as a Map key. */
 export function bytesToKeyString(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
@@ -138,3 +120,6 @@ export function decodeApplied(bytes: Uint8Array): AppliedPosition {
   }
   return { index: a[0], term: a[1] };
 }
+
+// The command language defines prefix ranges; storage uses the same definition.
+export { prefixEnd } from '../api/command.js';

@@ -1,10 +1,21 @@
 // The RaftTransport gRPC service definition (proto/raft.proto), loaded at runtime, plus the plain
 // TypeScript shapes that @grpc/proto-loader produces for its messages with the options below.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as protoLoader from '@grpc/proto-loader';
 import type { MethodDefinition, ServiceDefinition } from '@grpc/grpc-js';
 
-export const RAFT_PROTO_PATH = fileURLToPath(new URL('../../proto/raft.proto', import.meta.url));
+// CommonJS has __filename; ESM has import.meta (the CJS build leaves it empty). The module runs from
+// src/, dist/esm/ or dist/cjs/, so the package root is found by walking up (at most 4 levels).
+const HERE = path.dirname(typeof __filename === 'string' ? __filename : fileURLToPath(import.meta.url));
+export const RAFT_PROTO_PATH = ((): string => {
+  for (let dir = HERE, level = 0; level <= 4; level++, dir = path.dirname(dir)) {
+    const candidate = path.join(dir, 'proto', 'raft.proto');
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new Error(`quorumkv package is incomplete: proto/raft.proto not found above ${HERE}; reinstall the package`);
+})();
 
 export interface MessageBatchPb {
   payload: Uint8Array;

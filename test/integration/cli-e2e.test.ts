@@ -1,4 +1,4 @@
-// The `quorumkv` CLI as a user runs it (a separate `node --import tsx src/cli/main.ts` process)
+// The `quorumkv` CLI as a user runs it (a separate `node --import tsx src/process/main.ts` process)
 // against one real 3-process cluster: put / get / del / scan / status in text and --json, async
 // puts, follower reads, and the exit codes scripts rely on (0 ok, 1 not found, 2 usage, 3 unavailable).
 import test from 'ava';
@@ -9,7 +9,7 @@ import { ProcessCluster } from './harness.js';
 import type { NodeHandle } from './harness.js';
 
 const TSX = import.meta.resolve('tsx');
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../src/process/main.ts', import.meta.url));
 
 interface Run {
   code: number;

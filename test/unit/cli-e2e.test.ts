@@ -1,4 +1,4 @@
-// The CLI as a user runs it (`node --import tsx src/cli/main.ts ...`) against a KV server backed by
+// The CLI as a user runs it (`node --import tsx src/process/main.ts ...`) against a KV server backed by
 // the fake backend: --json output and exit codes 0 (ok), 1 (not found), 2 (usage), 3 (unavailable).
 import test from 'ava';
 import { execFile } from 'node:child_process';
@@ -11,7 +11,7 @@ import { startFakeNode } from './kv-service-fake-backend.js';
 import type { FakeNode } from './kv-service-fake-backend.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const MAIN = path.join(ROOT, 'src/cli/main.ts');
+const MAIN = path.join(ROOT, 'src/process/main.ts');
 
 interface Run {
   code: number;

@@ -4,18 +4,19 @@ import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { EndpointPool } from '../../src/client/endpoint-pool.js';
 import {
+  ConfChangeRejectedError,
   DeadlineExceededError,
   InvalidArgumentError,
   NotLeaderError,
   OverloadedError,
+  ProposalDroppedError,
   ReceiptTooOldError,
   ShuttingDownError,
   StaleReadError,
   StaleSequenceError,
-} from '../../src/runtime/errors.js';
+} from '../../src/api/errors.js';
 import { errorToStatus, statusToError } from '../../src/api/grpc-status.js';
 import type { StatusLike } from '../../src/api/grpc-status.js';
-import { ConfChangeRejectedError, NotLeaderError as CoreNotLeaderError, ProposalDroppedError } from '../../src/raft/errors.js';
 import { RemoteError } from '../../src/api/errors.js';
 import { startFakeNode } from './kv-service-fake-backend.js';
 import type { FakeNode } from './kv-service-fake-backend.js';
@@ -83,13 +84,6 @@ for (const [name, make, code, fields] of cases) {
     t.deepEqual(fields(rebuilt), fields(original));
   });
 }
-
-test.serial("the core's NotLeaderError leaking from a backend still carries the leader hint", async (t) => {
-  const { rebuilt, code } = await roundTrip(new CoreNotLeaderError('n2', 'n1'));
-  t.is(code, grpc.status.FAILED_PRECONDITION);
-  t.true(rebuilt instanceof NotLeaderError);
-  t.is((rebuilt as NotLeaderError).leaderId, 'n1');
-});
 
 test.serial('an unexpected backend error is INTERNAL with its message, rebuilt as RemoteError', async (t) => {
   const { rebuilt, code } = await roundTrip(new RangeError('disk on fire'));

@@ -4,8 +4,8 @@
 // calls with a given error, by hanging until the deadline, or by reporting a lost receipt.
 // Membership is a list the add/remove calls edit (self is a voter at clientAddress).
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AddMemberOptions, GetResult, KvBackend, NodeStatus, RangeResult, ReadOptions, RemoveMemberOptions, WaitOutcome, WriteAck, WriteRequest } from '../../src/server/kv-backend.js';
-import { DeadlineExceededError, InvalidArgumentError, NotLeaderError } from '../../src/runtime/errors.js';
+import type { AddMemberOptions, GetResult, KvBackend, NodeStatus, RangeResult, ReadOptions, RemoveMemberOptions, WaitOutcome, WriteAck, WriteRequest } from '../../src/runtime/kv-backend.js';
+import { DeadlineExceededError, InvalidArgumentError, NotLeaderError } from '../../src/api/errors.js';
 import { ConfChangeRejectedError } from '../../src/raft/errors.js';
 import { startKvServer } from '../../src/server/kv-service.js';
 import type { KvServer, KvServiceLimits } from '../../src/server/kv-service.js';

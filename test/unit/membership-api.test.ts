@@ -140,7 +140,7 @@ test.serial('SDK: a refused change is a ConfChangeRejectedError (not retried); b
 // ---- CLI ----
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const MAIN = path.join(ROOT, 'src/cli/main.ts');
+const MAIN = path.join(ROOT, 'src/process/main.ts');
 
 function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

@@ -2,7 +2,7 @@
 // proposed again (client retries are safe), a change made while another is being applied waits
 // for it instead of failing, promotion by id keeps the learner's addresses, and non-leaders refuse.
 import test from 'ava';
-import { InvalidArgumentError, NotLeaderError } from '../../src/runtime/errors.js';
+import { InvalidArgumentError, NotLeaderError } from '../../src/api/errors.js';
 import { startCluster } from './node-harness.js';
 
 const soon = (ms = 5000) => Date.now() + ms;

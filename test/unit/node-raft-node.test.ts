@@ -1,5 +1,5 @@
 import test from 'ava';
-import { InvalidArgumentError, NotLeaderError, ShuttingDownError } from '../../src/runtime/errors.js';
+import { InvalidArgumentError, NotLeaderError, ShuttingDownError } from '../../src/api/errors.js';
 import { bytes, eventually, putCommand, startCluster, text } from './node-harness.js';
 
 const soon = (ms = 3000) => Date.now() + ms;

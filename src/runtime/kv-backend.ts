@@ -1,9 +1,11 @@
-import type { NodeId, Role } from '../raft/types.js';
+// The service the runtime offers the client-facing server (RaftNode implements it; tests use an
+// in-memory fake). Request and result shapes are the runtime's; the wire types come from api/.
 import type { Command, CommandResult, KeyValue } from '../api/command.js';
+import type { Consistency, Durability, NodeStatus, WaitOutcome } from '../api/types.js';
+import type { NodeId } from '../raft/types.js';
 import type { ScanResult } from '../storage/state-machine.js';
 
-export type Durability = 'sync' | 'async';
-export type Consistency = 'linearizable' | 'lease' | 'follower';
+export type { Consistency, Durability, NodeStatus, WaitOutcome };
 
 export interface WriteRequest {
   command: Command;
@@ -40,23 +42,6 @@ export interface GetResult extends ReadServedBy {
 
 export interface RangeResult extends ReadServedBy, ScanResult {}
 
-export interface NodeStatus {
-  id: NodeId;
-  clientAddress: string;
-  role: Role;
-  term: number;
-  leaderId: NodeId;
-  leaderClientAddress: string;
-  commitIndex: number;
-  appliedIndex: number;
-  lastIndex: number;
-  /** Voters and learners with their client addresses. */
-  members: { id: NodeId; clientAddress: string; voter: boolean }[];
-  /** Leader only: per-follower match index and lag in entries. */
-  followers?: { id: NodeId; match: number; lag: number }[];
-}
-
-export type WaitOutcome = 'committed' | 'lost';
 
 export interface AddMemberOptions {
   /** Add as a non-voting learner. Re-adding a learner's id without it promotes it to voter. */
@@ -72,7 +57,7 @@ export interface RemoveMemberOptions {
 
 /**
  * What the client-facing gRPC service needs from a node. Implemented by the runtime; the service
- * maps errors (see src/runtime/errors.ts) to gRPC status codes in one place.
+ * maps errors (src/api/errors.ts) to gRPC status codes in one place.
  */
 export interface KvBackend {
   write(request: WriteRequest): Promise<WriteAck>;
