@@ -3,8 +3,9 @@
 // the code reads a complete, checked ClusterConfig.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-
 import { ConfigError } from '../api/errors.js';
+import { RAFT_DEFAULTS } from '../raft/defaults.js';
+import { RUNTIME_DEFAULTS } from '../runtime/defaults.js';
 
 export { ConfigError };
 
@@ -63,16 +64,20 @@ export interface ClusterConfig {
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 }
 
+/**
+ * The one table of defaults for the config file's optional fields. Values that a lower layer owns
+ * are taken from that layer's own defaults, so each fact lives in one place.
+ */
 export const DEFAULT_RAFT_SETTINGS: Readonly<RaftSettings> = Object.freeze({
   tickMs: 10,
   electionTicks: 30,
   heartbeatTicks: 3,
-  snapshotEntries: 100_000,
-  snapshotBytes: 64 * 1024 * 1024,
-  preVote: true,
-  checkQuorum: true,
-  maxInflightMsgs: 64,
-  maxSizePerMsg: 1024 * 1024,
+  snapshotEntries: RUNTIME_DEFAULTS.snapshotEntries,
+  snapshotBytes: RUNTIME_DEFAULTS.snapshotBytes,
+  preVote: RAFT_DEFAULTS.preVote,
+  checkQuorum: RAFT_DEFAULTS.checkQuorum,
+  maxInflightMsgs: RAFT_DEFAULTS.maxInflightMsgs,
+  maxSizePerMsg: RAFT_DEFAULTS.maxSizePerMsg,
 });
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;

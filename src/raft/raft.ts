@@ -1,4 +1,5 @@
 import { ConfChangeRejectedError, NotLeaderError, ProposalDroppedError, UncommittedLimitError, invariant } from './errors.js';
+import { RAFT_DEFAULTS } from './defaults.js';
 import { applyConfChangeTo, decodeConfEntry, encodeConfEntry, MalformedConfChangeError } from './conf-change-codec.js';
 import type { LogStorage } from './log-storage.js';
 import { Progress, quorumSize, quorumValue, tallyVotes } from './progress.js';
@@ -91,11 +92,11 @@ export class Raft {
     this.id = config.id;
     this.electionTimeout = config.electionTicks;
     this.heartbeatTimeout = config.heartbeatTicks;
-    this.preVote = config.preVote ?? true;
-    this.checkQuorum = config.checkQuorum ?? true;
-    this.maxInflight = config.maxInflightMsgs ?? 64;
-    this.maxSizePerMsg = config.maxSizePerMsg ?? 1024 * 1024;
-    this.maxUncommittedEntries = config.maxUncommittedEntries ?? 1024;
+    this.preVote = config.preVote ?? RAFT_DEFAULTS.preVote;
+    this.checkQuorum = config.checkQuorum ?? RAFT_DEFAULTS.checkQuorum;
+    this.maxInflight = config.maxInflightMsgs ?? RAFT_DEFAULTS.maxInflightMsgs;
+    this.maxSizePerMsg = config.maxSizePerMsg ?? RAFT_DEFAULTS.maxSizePerMsg;
+    this.maxUncommittedEntries = config.maxUncommittedEntries ?? RAFT_DEFAULTS.maxUncommittedEntries;
     this.random = config.random;
     this.logger = config.logger ?? silentLogger;
 

@@ -1,6 +1,8 @@
 // The node runtime: drives one RawNode (the pure Raft core) with a tick timer, persists and
-// applies its Ready batches, and implements KvBackend on top (writes, the three read
-// consistencies, waitFor receipts, status, leadership transfer, membership).
+// applies its Ready batches, and implements KvBackend on top. Each concern has its own file:
+// proposals and receipts (proposals.ts), reads (reads.ts), snapshots (snapshots.ts), member
+// addresses (membership.ts), leadership transfer (leadership-transfer.ts), failback (failback.ts);
+// every wait a request parks is bounded by one helper (with-deadline.ts).
 //
 // The Ready loop runs one batch at a time and is never re-entered: storage.save (one group-commit
 // fsync) → restore a received snapshot → send messages → apply committed entries in one batch →
@@ -34,18 +36,22 @@ import type { RaftStorage } from '../storage/raft-storage.js';
 import type { StateMachine } from '../storage/state-machine.js';
 import type { Transport } from '../transport/transport.js';
 import { AppliedTerms } from './applied-terms.js';
+import { RUNTIME_DEFAULTS } from './defaults.js';
 import {
   ConfChangeRejectedError,
   DeadlineExceededError,
   InvalidArgumentError,
   NotLeaderError,
   OverloadedError,
-  ReceiptTooOldError,
   ShuttingDownError,
-  StaleReadError,
   StaleSequenceError,
 } from '../api/errors.js';
 import { IndexWaiters } from './index-waiters.js';
+import { TransferWaiters } from './leadership-transfer.js';
+import { PendingProposals, receiptOutcome } from './proposals.js';
+import { ReadPath } from './reads.js';
+import { SnapshotScheduler } from './snapshots.js';
+import { type DeadlineTimers, REAL_TIMERS, withDeadline } from './with-deadline.js';
 import type {
   GetResult,
   KvBackend,
@@ -58,10 +64,9 @@ import type {
 } from './kv-backend.js';
 import { FailbackPolicy } from './failback.js';
 import { LeaderFreshness } from './leader-freshness.js';
-import { decodeConfEntry, encodeConfContext, type MemberAddress, MemberTable } from './membership.js';
+import { applyConfToTable, decodeConfEntry, encodeConfContext, type MemberAddress, MemberTable } from './membership.js';
 import { NodeMetrics } from './metrics.js';
-import { ReadIndexBatcher } from './read-index-batcher.js';
-import { unwrapSnapshotData, wrapSnapshotData } from './snapshot-envelope.js';
+import { unwrapSnapshotData } from './snapshot-envelope.js';
 
 export interface RaftTimings {
   /** Milliseconds per logical tick. */
@@ -116,18 +121,6 @@ export interface RaftNodeOptions {
   onFatal?: (err: Error) => void;
 }
 
-interface PendingProposal {
-  term: number;
-  resolve: (result: CommandResult | null) => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
-interface TransferWaiter {
-  to: NodeId;
-  resolve: () => void;
-}
-
 /** How often a membership change re-asks the core after a refusal that clears by itself. */
 const CONF_RETRY_MS = 20;
 
@@ -144,13 +137,9 @@ export class RaftNode implements KvBackend {
   private readonly log: Logger | undefined;
   private readonly members: MemberTable;
   private readonly now: () => number;
-  private readonly timings: Required<Pick<RaftTimings, 'tickMs' | 'electionTicks' | 'heartbeatTicks'>> & {
-    snapshotEntries: number;
-    snapshotBytes: number;
-    retainEntries: number;
-  };
+  private readonly timers: DeadlineTimers;
+  private readonly timings: Required<Pick<RaftTimings, 'tickMs' | 'electionTicks' | 'heartbeatTicks'>>;
   private readonly maxPendingProposals: number;
-  private readonly maxPendingReads: number;
   private readonly slowFsyncMs: number;
   private readonly drainTimeoutMs: number;
   private readonly onFatal: ((err: Error) => void) | undefined;
@@ -163,26 +152,22 @@ export class RaftNode implements KvBackend {
   private term = 0;
   // invariant: applied === stateMachine.appliedIndex() between Ready batches
   private applied: number;
-  private lastSnapshotIndex: number;
   /** Index of the last applied conf entry: a snapshot's ConfState must match its index. */
   private lastConfIndex = 0;
 
-  private readonly pending = new Map<number, PendingProposal>();
+  private readonly pending: PendingProposals;
   private readonly appliedWaiters = new IndexWaiters();
   private readonly appliedTerms = new AppliedTerms();
   private readonly freshness: LeaderFreshness;
-  private readonly reads: ReadIndexBatcher;
-  private transferWaiters: TransferWaiter[] = [];
+  private readonly reads: ReadPath;
+  private readonly snapshots: SnapshotScheduler;
+  private readonly transfers = new TransferWaiters();
   private readonly failback: FailbackPolicy | undefined;
   private ticksSinceFailbackCheck = 0;
 
   private timer: NodeJS.Timeout | undefined;
   private scheduled = false;
   private looping: Promise<void> | undefined;
-  private snapshotting = false;
-  /** Bytes of entry data applied since the last snapshot started (the byte-based trigger). */
-  private appliedBytesSinceSnapshot = 0;
-  private pendingCompaction: Snapshot | undefined;
   private started = false;
   private stopping = false;
   private stopPromise: Promise<void> | undefined;
@@ -197,34 +182,40 @@ export class RaftNode implements KvBackend {
     this.transport = options.transport;
     this.log = options.logger;
     this.now = options.now ?? Date.now;
+    this.timers = options.now ? { ...REAL_TIMERS, now: options.now } : REAL_TIMERS;
     const t = options.raft;
     for (const field of ['tickMs', 'electionTicks', 'heartbeatTicks'] as const) {
       if (!Number.isInteger(t[field]) || t[field] <= 0) throw new InvalidArgumentError(`raft.${field}`, `must be a positive integer, got ${t[field]}`);
     }
-    const snapshotEntries = t.snapshotEntries ?? 100000;
-    this.timings = {
-      tickMs: t.tickMs,
-      electionTicks: t.electionTicks,
-      heartbeatTicks: t.heartbeatTicks,
-      snapshotEntries,
-      snapshotBytes: t.snapshotBytes ?? 64 * 1024 * 1024,
-      retainEntries: t.retainEntries ?? Math.min(snapshotEntries || 1000, 1000),
-    };
-    this.maxPendingProposals = options.maxPendingProposals ?? 10000;
-    this.maxPendingReads = options.maxPendingReads ?? 10000;
-    this.slowFsyncMs = options.slowFsyncMs ?? 100;
-    this.drainTimeoutMs = options.drainTimeoutMs ?? 2000;
+    this.timings = { tickMs: t.tickMs, electionTicks: t.electionTicks, heartbeatTicks: t.heartbeatTicks };
+    this.maxPendingProposals = options.maxPendingProposals ?? RUNTIME_DEFAULTS.maxPendingProposals;
+    this.slowFsyncMs = options.slowFsyncMs ?? RUNTIME_DEFAULTS.slowFsyncMs;
+    this.drainTimeoutMs = options.drainTimeoutMs ?? RUNTIME_DEFAULTS.drainTimeoutMs;
     this.onFatal = options.onFatal;
     this.transportStarted = options.transportStarted ?? false;
     this.measureSaves = options.measureSaves ?? true;
     this.members = new MemberTable(options.members);
     this.failback = options.preferredLeader
-      ? new FailbackPolicy({ preferredLeader: options.preferredLeader, holdMs: options.failbackHoldMs ?? 3000 })
+      ? new FailbackPolicy({ preferredLeader: options.preferredLeader, holdMs: options.failbackHoldMs ?? RUNTIME_DEFAULTS.failbackHoldMs })
       : undefined;
     this.freshness = new LeaderFreshness(this.now());
 
     this.applied = this.sm.appliedIndex();
-    this.lastSnapshotIndex = this.storage.snapshot().meta.index;
+    this.pending = new PendingProposals((term, index) => this.lostError(term, index));
+    const snapshotEntries = t.snapshotEntries ?? RUNTIME_DEFAULTS.snapshotEntries;
+    this.snapshots = new SnapshotScheduler({
+      snapshotEntries,
+      snapshotBytes: t.snapshotBytes ?? RUNTIME_DEFAULTS.snapshotBytes,
+      retainEntries: t.retainEntries ?? Math.min(snapshotEntries || RUNTIME_DEFAULTS.maxRetainEntries, RUNTIME_DEFAULTS.maxRetainEntries),
+      storage: this.storage,
+      stateMachine: this.sm,
+      metrics: this.metrics,
+      logger: this.log,
+      termAt: (index) => this.termAt(index),
+      lastConfIndex: () => this.lastConfIndex,
+      schedule: () => this.schedule(),
+    });
+    const lastSnapshotIndex = this.snapshots.lastSnapshotIndex;
 
     const config: RaftConfig = {
       id: this.id,
@@ -242,17 +233,25 @@ export class RaftNode implements KvBackend {
     // The core must not be created before the state machine caught up with the stored snapshot
     // (see start()), but the config's `applied` is only read at construction, so a lagging state
     // machine is restored first by RaftNode.open-style callers; here we refuse the inconsistency.
-    if (this.applied < this.lastSnapshotIndex) {
+    if (this.applied < lastSnapshotIndex) {
       throw new InvalidArgumentError(
         'stateMachine',
-        `applied index ${this.applied} is behind the stored snapshot ${this.lastSnapshotIndex}; call RaftNode.create() which restores it first`,
+        `applied index ${this.applied} is behind the stored snapshot ${lastSnapshotIndex}; call RaftNode.create() which restores it first`,
       );
     }
     this.raw = new RawNode(config, this.storage);
     this.rebuildMembers();
 
-    this.reads = new ReadIndexBatcher({
-      issue: (context) => {
+    this.reads = new ReadPath({
+      nodeId: this.id,
+      timers: this.timers,
+      maxPendingReads: options.maxPendingReads ?? RUNTIME_DEFAULTS.maxPendingReads,
+      contextPrefix: `${this.id}-${this.now().toString(36)}`,
+      retryAfterMs: t.electionTicks * t.tickMs,
+      isLeader: () => this.role === 'leader',
+      notLeader: () => this.notLeader(),
+      leaseReadIndex: () => this.raw.leaseReadIndex(),
+      issueReadIndex: (context) => {
         try {
           this.raw.readIndex(context);
         } catch (err) {
@@ -261,9 +260,8 @@ export class RaftNode implements KvBackend {
         this.metrics.readIndexRounds.inc();
         this.schedule();
       },
-      contextPrefix: `${this.id}-${this.now().toString(36)}`,
-      retryAfterMs: t.electionTicks * t.tickMs,
-      now: this.now,
+      waitApplied: (index, deadline, started, what) => this.waitApplied(index, deadline, started, what),
+      followerLagMs: () => this.followerLagMs(),
     });
   }
 
@@ -302,7 +300,7 @@ export class RaftNode implements KvBackend {
     if (!this.transportStarted) await this.transport.start();
     this.timer = setInterval(() => this.onTick(), this.timings.tickMs);
     this.log?.info(
-      { event: 'node_started', id: this.id, applied: this.applied, term: this.raw.status().term, snapshotIndex: this.lastSnapshotIndex },
+      { event: 'node_started', id: this.id, applied: this.applied, term: this.raw.status().term, snapshotIndex: this.snapshots.lastSnapshotIndex },
       'raft node started',
     );
     this.schedule();
@@ -437,24 +435,16 @@ export class RaftNode implements KvBackend {
       if (this.leaderId === to) return;
       if (this.role !== 'leader') throw this.notLeader();
       this.checkDeadline(deadline, started, 'transferLeadership');
-      await new Promise<void>((resolve, reject) => {
-        const waiter: TransferWaiter = { to, resolve: () => (clearTimeout(timer), resolve()) };
-        const timer = setTimeout(() => {
-          this.transferWaiters = this.transferWaiters.filter((w) => w !== waiter);
-          reject(new DeadlineExceededError(deadline - started, `leadership transfer to ${to}`));
-        }, Math.max(0, deadline - this.now()));
-        this.transferWaiters.push(waiter);
-        try {
-          this.raw.transferLeadership(to);
-        } catch (err) {
-          clearTimeout(timer);
-          this.transferWaiters = this.transferWaiters.filter((w) => w !== waiter);
-          reject(this.mapCoreError(err));
-          return;
-        }
-        this.log?.info({ event: 'leadership_transfer_requested', from: this.id, to }, 'leadership transfer requested');
-        this.schedule();
-      });
+      const waiter = this.transfers.wait(to);
+      try {
+        this.raw.transferLeadership(to);
+      } catch (err) {
+        waiter.cancel();
+        throw this.mapCoreError(err);
+      }
+      this.log?.info({ event: 'leadership_transfer_requested', from: this.id, to }, 'leadership transfer requested');
+      this.schedule();
+      await withDeadline(waiter.done, deadline, this.timers, () => new DeadlineExceededError(deadline - started, `leadership transfer to ${to}`), waiter.cancel);
     } finally {
       this.leave();
     }
@@ -603,16 +593,10 @@ export class RaftNode implements KvBackend {
   }
 
   private failEverything(err: Error): void {
-    for (const [index, p] of this.pending) {
-      this.pending.delete(index);
-      clearTimeout(p.timer);
-      p.reject(err);
-    }
+    this.pending.failAll(err);
     this.reads.failAll(err);
     this.appliedWaiters.releaseAll();
-    const transfers = this.transferWaiters;
-    this.transferWaiters = [];
-    for (const w of transfers) w.resolve(); // the caller re-checks nothing: shutdown wins
+    this.transfers.releaseAll();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -674,12 +658,11 @@ export class RaftNode implements KvBackend {
     try {
       for (;;) {
         if (this.failed) return;
-        if (this.pendingCompaction) {
-          const snap = this.pendingCompaction;
-          this.pendingCompaction = undefined;
+        const snap = this.snapshots.takeCompaction();
+        if (snap) {
           // Not awaited: writing the snapshot can take a while, and the Ready loop (which carries
           // the heartbeats) must keep going. Storage orders the short log switch with saves itself.
-          void this.compact(snap).catch((err: Error) => {
+          void this.snapshots.compact(snap).catch((err: Error) => {
             if (!this.stopping) this.fail(err);
           });
           continue;
@@ -713,7 +696,10 @@ export class RaftNode implements KvBackend {
     if (rd.committedEntries.length > 0) await this.applyCommitted(rd.committedEntries);
     for (const rs of rd.readStates) this.reads.onReadState(rs.context, rs.index);
     this.raw.advance(rd);
-    this.maybeSnapshot();
+    if (!this.failed && !this.stopping) {
+      // Captured now, right after advance(): the core's ConfState matches the applied index.
+      this.snapshots.maybeStart(this.applied, () => ({ conf: this.raw.status().conf, members: this.members.list() }));
+    }
   }
 
   private onSoftState(ss: SoftState): void {
@@ -730,27 +716,17 @@ export class RaftNode implements KvBackend {
     }
     this.role = ss.role;
     this.leaderId = ss.leaderId;
-    if (this.transferWaiters.length > 0) {
-      const done = this.transferWaiters.filter((w) => w.to === ss.leaderId);
-      this.transferWaiters = this.transferWaiters.filter((w) => w.to !== ss.leaderId);
-      for (const w of done) w.resolve();
-    }
+    this.transfers.leaderSeen(ss.leaderId);
   }
 
   private async applyCommitted(entries: Entry[]): Promise<void> {
     const results = await this.sm.apply(entries);
-    for (const e of entries) this.appliedBytesSinceSnapshot += e.data.length;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
+      this.snapshots.noteApplied(e.data.length);
       this.appliedTerms.record(e.index, e.term);
       if (e.type === 'conf') this.applyConfEntry(e);
-      const p = this.pending.get(e.index);
-      if (p) {
-        this.pending.delete(e.index);
-        clearTimeout(p.timer);
-        if (p.term === e.term) p.resolve(results[i] ?? null);
-        else p.reject(this.lostError(p.term, e.index));
-      }
+      this.pending.applied(e.index, e.term, results[i]);
     }
     this.applied = entries[entries.length - 1]!.index;
     this.metrics.appliedEntries.inc(entries.length);
@@ -766,15 +742,9 @@ export class RaftNode implements KvBackend {
       return;
     }
     const { change, context } = decoded;
-    if (change.type === 'removeNode') {
-      if (change.nodeId !== this.id) {
-        this.members.delete(change.nodeId);
-        this.transport.removePeer(change.nodeId);
-      }
-    } else if (context) {
-      this.members.set({ id: change.nodeId, ...context });
-      if (change.nodeId !== this.id) this.transport.addPeer({ id: change.nodeId, raftAddress: context.raftAddress });
-    }
+    const applied = applyConfToTable(this.members, decoded, this.id);
+    if (applied.kind === 'removed') this.transport.removePeer(applied.id);
+    if (applied.kind === 'added' && applied.member.id !== this.id) this.transport.addPeer({ id: applied.member.id, raftAddress: applied.member.raftAddress });
     this.log?.info(
       { event: 'member_changed', change: change.type, member: change.nodeId, index: e.index, ...(context ?? {}) },
       `membership: ${change.type} ${change.nodeId}`,
@@ -788,72 +758,14 @@ export class RaftNode implements KvBackend {
       if (!this.members.get(m.id)) this.setMemberAddress(m);
     }
     this.applied = snap.meta.index;
-    this.lastSnapshotIndex = snap.meta.index;
+    this.snapshots.installed(snap.meta.index);
     this.lastConfIndex = snap.meta.index;
     this.appliedTerms.record(snap.meta.index, snap.meta.term);
-    // Proposals covered by the snapshot: their outcome is not knowable here, but every write
-    // carries (clientId, seq), so a retry is answered exactly once either way.
-    for (const [index, p] of this.pending) {
-      if (index > snap.meta.index) continue;
-      this.pending.delete(index);
-      clearTimeout(p.timer);
-      if (index === snap.meta.index && p.term === snap.meta.term) p.resolve(null);
-      else p.reject(this.notLeader());
-    }
+    this.pending.snapshotInstalled(snap.meta.index, snap.meta.term, () => this.notLeader());
     this.freshness.applied(this.applied);
     this.appliedWaiters.notify(this.applied);
     this.metrics.snapshotsInstalled.inc();
     this.log?.info({ event: 'snapshot_installed', index: snap.meta.index, term: snap.meta.term, bytes: snap.data.length }, 'installed snapshot from leader');
-  }
-
-  private maybeSnapshot(): void {
-    const { snapshotEntries, snapshotBytes } = this.timings;
-    if (this.snapshotting || this.failed || this.stopping) return;
-    const entriesDue = snapshotEntries > 0 && this.applied - this.lastSnapshotIndex >= snapshotEntries;
-    const bytesDue = snapshotBytes > 0 && this.appliedBytesSinceSnapshot >= snapshotBytes && this.applied > this.lastSnapshotIndex;
-    if (!entriesDue && !bytesDue) return;
-    this.snapshotting = true;
-    this.appliedBytesSinceSnapshot = 0;
-    // Captured now, right after advance(): the core's ConfState matches the applied index.
-    const conf = this.raw.status().conf;
-    const confIndexAtCapture = this.lastConfIndex;
-    const members = this.members.list();
-    void this.sm
-      .snapshot()
-      .then(({ index, data }) => {
-        // The state machine may have captured a later index; the conf is only valid if no conf
-        // entry was applied in between. Otherwise skip: the next round will take one.
-        if (index <= this.lastSnapshotIndex || this.lastConfIndex > index || confIndexAtCapture > index || this.lastConfIndex !== confIndexAtCapture) {
-          this.snapshotting = false;
-          return;
-        }
-        const term = this.termAt(index);
-        if (term === undefined) {
-          this.snapshotting = false;
-          return;
-        }
-        this.pendingCompaction = { meta: { index, term, conf }, data: wrapSnapshotData(data, members) };
-        this.schedule();
-      })
-      .catch((err: Error) => {
-        this.snapshotting = false;
-        this.log?.warn({ event: 'snapshot_failed', err: err.message }, 'state machine snapshot failed; will retry');
-      });
-  }
-
-  private async compact(snap: Snapshot): Promise<void> {
-    try {
-      const t0 = performance.now();
-      await this.storage.compact(snap, this.timings.retainEntries);
-      this.lastSnapshotIndex = snap.meta.index;
-      this.metrics.snapshots.inc();
-      this.log?.info(
-        { event: 'snapshot_taken', index: snap.meta.index, term: snap.meta.term, bytes: snap.data.length, ms: Math.round(performance.now() - t0) },
-        'snapshot taken, log compacted',
-      );
-    } finally {
-      this.snapshotting = false;
-    }
   }
 
   private fail(err: Error): void {
@@ -915,101 +827,37 @@ export class RaftNode implements KvBackend {
   }
 
   private track(term: number, index: number, deadline: number, started: number, what: string): Promise<CommandResult | null> {
-    const existing = this.pending.get(index);
-    if (existing) {
-      // A stale proposal from an earlier term at the same index was necessarily overwritten.
-      this.pending.delete(index);
-      clearTimeout(existing.timer);
-      existing.reject(this.lostError(existing.term, index));
-    }
-    return new Promise<CommandResult | null>((resolve, reject) => {
-      const p: PendingProposal = {
-        term,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          if (this.pending.get(index) === p) this.pending.delete(index);
-          this.metrics.proposalsFailed.inc();
-          reject(new DeadlineExceededError(deadline - started, what));
-        }, Math.max(0, deadline - this.now())),
-      };
-      this.pending.set(index, p);
-    });
+    const proposal = this.pending.track(term, index);
+    return withDeadline(
+      proposal.result,
+      deadline,
+      this.timers,
+      () => {
+        this.metrics.proposalsFailed.inc();
+        return new DeadlineExceededError(deadline - started, what);
+      },
+      proposal.cancel,
+    );
   }
 
   private waitApplied(index: number, deadline: number, started: number, what: string): Promise<void> {
     if (this.applied >= index) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      let done = false;
-      const timer = setTimeout(() => {
-        if (done) return;
-        done = true;
-        reject(new DeadlineExceededError(deadline - started, what));
-      }, Math.max(0, deadline - this.now()));
-      this.appliedWaiters.add(index, () => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
+    let waiter: ReturnType<IndexWaiters['add']> | undefined;
+    const reached = new Promise<void>((resolve, reject) => {
+      waiter = this.appliedWaiters.add(index, () => {
         if (this.applied >= index) resolve();
-        else reject(new ShuttingDownError(this.id));
+        else reject(new ShuttingDownError(this.id)); // released by shutdown
       });
+    });
+    return withDeadline(reached, deadline, this.timers, () => new DeadlineExceededError(deadline - started, what), () => {
+      if (waiter) this.appliedWaiters.remove(waiter);
     });
   }
 
   private async readBarrier(options: ReadOptions, started: number): Promise<void> {
     if (!options || typeof options !== 'object') throw new InvalidArgumentError('options', 'read options are required');
     this.checkDeadline(options.deadline, started, 'read');
-    switch (options.consistency) {
-      case 'linearizable':
-        return this.linearizableBarrier(options.deadline, started);
-      case 'lease': {
-        if (this.role !== 'leader') throw this.notLeader();
-        const index = this.raw.leaseReadIndex();
-        if (index === null) return this.linearizableBarrier(options.deadline, started);
-        return this.waitApplied(index, options.deadline, started, 'lease read');
-      }
-      case 'follower': {
-        if (options.minIndex !== undefined) {
-          if (!Number.isInteger(options.minIndex) || options.minIndex < 0) throw new InvalidArgumentError('minIndex', `must be a non-negative integer, got ${options.minIndex}`);
-          await this.waitApplied(options.minIndex, options.deadline, started, 'follower read (minIndex)');
-        }
-        if (options.maxLagMs !== undefined) {
-          if (typeof options.maxLagMs !== 'number' || !(options.maxLagMs >= 0)) throw new InvalidArgumentError('maxLagMs', `must be a non-negative number, got ${options.maxLagMs}`);
-          const lag = this.followerLagMs();
-          if (lag > options.maxLagMs) throw new StaleReadError(this.id, lag, options.maxLagMs);
-        }
-        return;
-      }
-      default:
-        throw new InvalidArgumentError('consistency', `must be 'linearizable', 'lease' or 'follower', got ${String(options.consistency)}`);
-    }
-  }
-
-  private async linearizableBarrier(deadline: number, started: number): Promise<void> {
-    if (this.reads.pending >= this.maxPendingReads) throw new OverloadedError('pending reads', this.maxPendingReads);
-    const index = await new Promise<number>((resolve, reject) => {
-      let done = false;
-      const timer = setTimeout(() => {
-        if (done) return;
-        done = true;
-        reject(new DeadlineExceededError(deadline - started, 'linearizable read'));
-      }, Math.max(0, deadline - this.now()));
-      this.reads.request().then(
-        (i) => {
-          if (done) return;
-          done = true;
-          clearTimeout(timer);
-          resolve(i);
-        },
-        (err) => {
-          if (done) return;
-          done = true;
-          clearTimeout(timer);
-          reject(err);
-        },
-      );
-    });
-    await this.waitApplied(index, deadline, started, 'linearizable read');
+    await this.reads.barrier(options, started);
   }
 
   private termAt(index: number): number | undefined {
@@ -1024,13 +872,7 @@ export class RaftNode implements KvBackend {
   }
 
   private outcomeOf(term: number, index: number): WaitOutcome {
-    const actual = this.termAt(index);
-    if (actual !== undefined) return actual === term ? 'committed' : 'lost';
-    // Compacted away. Log terms never decrease with the index, so a receipt newer than the
-    // snapshot's term at an index the snapshot covers cannot have been committed.
-    const snap = this.storage.snapshot().meta;
-    if (index <= snap.index && term > snap.term) return 'lost';
-    throw new ReceiptTooOldError(term, index, snap.index);
+    return receiptOutcome(term, index, { termAt: (i) => this.termAt(i), snapshot: this.storage.snapshot().meta });
   }
 
   /** Rebuilds member addresses from the stored snapshot and the conf entries still in the log. */
@@ -1047,12 +889,7 @@ export class RaftNode implements KvBackend {
       if (e.type !== 'conf') continue;
       this.lastConfIndex = e.index;
       const decoded = decodeConfEntry(e.data);
-      if (!decoded) continue;
-      if (decoded.change.type === 'removeNode') {
-        if (decoded.change.nodeId !== this.id) this.members.delete(decoded.change.nodeId);
-      } else if (decoded.context) {
-        this.members.set({ id: decoded.change.nodeId, ...decoded.context });
-      }
+      if (decoded) applyConfToTable(this.members, decoded, this.id);
     }
   }
 }

@@ -19,28 +19,40 @@ interface Waiter {
 
 interface Round {
   context: string;
-  waiters: Waiter[];
+  waiters: Set<Waiter>;
   issuedAt: number;
 }
 
 export class ReadIndexBatcher {
   private inflight: Round | null = null;
-  private queued: Waiter[] = [];
+  private queued = new Set<Waiter>();
   private seq = 0;
 
   constructor(private readonly options: ReadIndexBatcherOptions) {}
 
   /** Number of reads waiting for a read index. */
   get pending(): number {
-    return this.queued.length + (this.inflight?.waiters.length ?? 0);
+    return this.queued.size + (this.inflight?.waiters.size ?? 0);
   }
 
-  /** Resolves with an index that is safe to read once applied. */
-  request(): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
-      this.queued.push({ resolve, reject });
-      if (!this.inflight) this.issueNext();
+  /**
+   * `index` resolves with an index that is safe to read once applied; `cancel` gives the slot
+   * back when the read gives up (deadline), so abandoned reads do not count against the limit.
+   */
+  request(): { index: Promise<number>; cancel: () => void } {
+    let waiter!: Waiter;
+    const index = new Promise<number>((resolve, reject) => {
+      waiter = { resolve, reject };
     });
+    this.queued.add(waiter);
+    if (!this.inflight) this.issueNext();
+    return {
+      index,
+      cancel: () => {
+        this.queued.delete(waiter);
+        this.inflight?.waiters.delete(waiter);
+      },
+    };
   }
 
   /** The core released a ReadState; returns true when it belonged to this batcher. */
@@ -58,7 +70,8 @@ export class ReadIndexBatcher {
     const round = this.inflight;
     if (round && this.options.now() - round.issuedAt >= this.options.retryAfterMs) {
       this.inflight = null;
-      this.queued = round.waiters.concat(this.queued);
+      for (const w of this.queued) round.waiters.add(w);
+      this.queued = round.waiters;
       this.issueNext();
     }
   }
@@ -66,14 +79,14 @@ export class ReadIndexBatcher {
   failAll(err: Error): void {
     const waiters = [...(this.inflight?.waiters ?? []), ...this.queued];
     this.inflight = null;
-    this.queued = [];
+    this.queued = new Set();
     for (const w of waiters) w.reject(err);
   }
 
   private issueNext(): void {
-    if (this.queued.length === 0) return;
+    if (this.queued.size === 0) return;
     const waiters = this.queued;
-    this.queued = [];
+    this.queued = new Set();
     const context = `${this.options.contextPrefix}:${++this.seq}`;
     try {
       this.options.issue(context);

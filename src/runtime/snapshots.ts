@@ -1,0 +1,114 @@
+// When to take a snapshot, and compacting the log behind it. A snapshot is due every
+// `snapshotEntries` applied entries or `snapshotBytes` applied command bytes. It is captured right
+// after a Ready was advanced (the core's ConfState then matches the applied index), built by the
+// state machine in the background, and handed to the Ready loop, which starts the compaction
+// without waiting for it (heartbeats must keep flowing).
+import type { Logger } from 'pino';
+import type { ConfState, Snapshot } from '../raft/types.js';
+import type { RaftStorage } from '../storage/raft-storage.js';
+import type { StateMachine } from '../storage/state-machine.js';
+import type { MemberAddress } from './membership.js';
+import type { NodeMetrics } from './metrics.js';
+import { wrapSnapshotData } from './snapshot-envelope.js';
+
+export interface SnapshotSchedulerOptions {
+  snapshotEntries: number;
+  snapshotBytes: number;
+  retainEntries: number;
+  storage: RaftStorage;
+  stateMachine: StateMachine;
+  metrics: NodeMetrics;
+  logger: Logger | undefined;
+  /** Term of the entry at index, if still known. */
+  termAt(index: number): number | undefined;
+  /** Index of the last applied conf entry (a snapshot's ConfState must be valid at its index). */
+  lastConfIndex(): number;
+  /** Wake the Ready loop: a compaction is ready to start. */
+  schedule(): void;
+}
+
+/** What the node's configuration was when the snapshot was captured. */
+export interface SnapshotCapture {
+  conf: ConfState;
+  members: MemberAddress[];
+}
+
+export class SnapshotScheduler {
+  private snapshotting = false;
+  /** Bytes of entry data applied since the last snapshot started (the byte-based trigger). */
+  private appliedBytes = 0;
+  private pendingCompaction: Snapshot | undefined;
+  private lastIndex: number;
+
+  constructor(private readonly options: SnapshotSchedulerOptions) {
+    this.lastIndex = options.storage.snapshot().meta.index;
+  }
+
+  /** Index of the newest snapshot this node holds. */
+  get lastSnapshotIndex(): number {
+    return this.lastIndex;
+  }
+
+  noteApplied(bytes: number): void {
+    this.appliedBytes += bytes;
+  }
+
+  /** A snapshot from the leader was installed at `index`. */
+  installed(index: number): void {
+    this.lastIndex = index;
+  }
+
+  /** Starts building a snapshot when one is due; `capture` is read now, synchronously. */
+  maybeStart(applied: number, capture: () => SnapshotCapture): void {
+    const { snapshotEntries, snapshotBytes } = this.options;
+    if (this.snapshotting) return;
+    const entriesDue = snapshotEntries > 0 && applied - this.lastIndex >= snapshotEntries;
+    const bytesDue = snapshotBytes > 0 && this.appliedBytes >= snapshotBytes && applied > this.lastIndex;
+    if (!entriesDue && !bytesDue) return;
+    this.snapshotting = true;
+    this.appliedBytes = 0;
+    const { conf, members } = capture();
+    const confIndexAtCapture = this.options.lastConfIndex();
+    void this.options.stateMachine
+      .snapshot()
+      .then(({ index, data }) => {
+        // The state machine may have captured a later index; the conf is only valid if no conf
+        // entry was applied in between. Otherwise skip: the next round will take one.
+        const confIndex = this.options.lastConfIndex();
+        const term = this.options.termAt(index);
+        if (index <= this.lastIndex || confIndex > index || confIndexAtCapture > index || confIndex !== confIndexAtCapture || term === undefined) {
+          this.snapshotting = false;
+          return;
+        }
+        this.pendingCompaction = { meta: { index, term, conf }, data: wrapSnapshotData(data, members) };
+        this.options.schedule();
+      })
+      .catch((err: Error) => {
+        this.snapshotting = false;
+        this.options.logger?.warn({ event: 'snapshot_failed', err: err.message }, 'state machine snapshot failed; will retry');
+      });
+  }
+
+  /** The built snapshot waiting to be compacted into storage, if any (taken once). */
+  takeCompaction(): Snapshot | undefined {
+    const snap = this.pendingCompaction;
+    this.pendingCompaction = undefined;
+    return snap;
+  }
+
+  /** Saves the snapshot and compacts the log behind it (keeping `retainEntries`). */
+  async compact(snap: Snapshot): Promise<void> {
+    try {
+      const t0 = performance.now();
+      await this.options.storage.compact(snap, this.options.retainEntries);
+      this.lastIndex = snap.meta.index;
+      this.options.metrics.snapshots.inc();
+      this.options.logger?.info(
+        { event: 'snapshot_taken', index: snap.meta.index, term: snap.meta.term, bytes: snap.data.length, ms: Math.round(performance.now() - t0) },
+        'snapshot taken, log compacted',
+      );
+    } finally {
+      this.snapshotting = false;
+    }
+  }
+}
