@@ -11,12 +11,15 @@ const HERE = path.dirname(typeof __filename === 'string' ? __filename : fileURLT
 /** How far up the package root can be: src/api, dist/esm/api and dist/cjs/api are 2–3 levels down. */
 const MAX_LEVELS = 4;
 
-/** The absolute path of `relPath` (e.g. 'proto/kv.proto') in the quorumkv package. */
-export function packageFile(relPath: string): string {
+/**
+ * The absolute path of `relPath` (e.g. 'proto/kv.proto') in the quorumkv package; `accept` skips
+ * look-alikes on the way up (dist/cjs has a package.json of its own that only sets the module type).
+ */
+export function packageFile(relPath: string, accept: (candidate: string) => boolean = () => true): string {
   let dir = HERE;
   for (let level = 0; level <= MAX_LEVELS; level++) {
     const candidate = path.join(dir, relPath);
-    if (existsSync(candidate)) return candidate;
+    if (existsSync(candidate) && accept(candidate)) return candidate;
     dir = path.dirname(dir);
   }
   throw new Error(`quorumkv package is incomplete: ${relPath} not found above ${HERE}; reinstall the package`);

@@ -4,7 +4,11 @@ import { packageFile } from '../api/package-files.js';
 
 let cached: string | undefined;
 
+function readManifest(file: string): { name?: string; version?: string } {
+  return JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+}
+
 export function packageVersion(): string {
-  cached ??= (JSON.parse(readFileSync(packageFile('package.json'), 'utf8')) as { version: string }).version;
+  cached ??= readManifest(packageFile('package.json', (f) => readManifest(f).name === 'quorumkv')).version ?? 'unknown';
   return cached;
 }
