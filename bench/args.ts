@@ -22,12 +22,19 @@ export interface BenchOptions {
   pingSamples: number;
   /** When set, the node processes run with --cpu-prof and write their profiles here. */
   profileDir?: string;
+  /** `--compare etcd`: after the quorumkv phases, the same workloads side by side with a three-member etcd. */
+  compare?: CompareSystem;
+  /** Repetitions of the compare phase's workloads (each workload alternates between the systems). */
+  compareReps: number;
   /** Print the help text instead of running. */
   help: boolean;
 }
 
 export const DEFAULT_JSON_OUT = 'bench/results/latest.json';
 export const DEFAULT_CONCURRENCY = [1, 16, 64, 256];
+export const COMPARE_SYSTEMS = ['etcd'] as const;
+export type CompareSystem = (typeof COMPARE_SYSTEMS)[number];
+export const DEFAULT_COMPARE_REPS = 2;
 
 export const HELP = `npm run bench -- [options]
 
@@ -41,6 +48,11 @@ machine's floor (fdatasync, gRPC loopback), per-operation latency (Benchmark.js)
   --quick                  whole run in about one minute
   --json-out <file>        results file (default ${DEFAULT_JSON_OUT})
   --profile-dir <dir>      run the nodes with --cpu-prof, profiles written to <dir>
+  --compare etcd           then start a fresh three-member etcd (the \`etcd\` on PATH) and a fresh
+                           quorumkv side by side and run the same workloads alternately on both
+                           (sync put c=1/16/256, async put vs etcd put, linearizable get, follower
+                           get vs serializable get); prints ratios; skipped when etcd is missing
+  --compare-reps <n>       repetitions of each compared workload (default ${DEFAULT_COMPARE_REPS})
   --help                   this text
 `;
 
@@ -71,6 +83,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   let quick = false;
   let jsonOut = DEFAULT_JSON_OUT;
   let profileDir: string | undefined;
+  let compare: CompareSystem | undefined;
+  let compareReps = DEFAULT_COMPARE_REPS;
   let help = false;
 
   for (let i = 0; i < argv.length; i++) {
@@ -106,6 +120,16 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         profileDir = v;
         break;
       }
+      case '--compare': {
+        const v = value();
+        if (v === undefined || v === '' || v.startsWith('--')) throw new BenchUsageError(name, `needs a system: ${COMPARE_SYSTEMS.join(', ')}`);
+        if (!(COMPARE_SYSTEMS as readonly string[]).includes(v)) throw new BenchUsageError(name, `unknown system "${v}"; known: ${COMPARE_SYSTEMS.join(', ')}`);
+        compare = v as CompareSystem;
+        break;
+      }
+      case '--compare-reps':
+        compareReps = positiveInt(name, value(), 1, 20);
+        break;
       case '--help':
       case '-h':
         help = true;
@@ -126,6 +150,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     fsyncSamples: quick ? 200 : 1000,
     pingSamples: quick ? 500 : 2000,
     ...(profileDir !== undefined ? { profileDir } : {}),
+    ...(compare !== undefined ? { compare } : {}),
+    compareReps,
     help,
   };
 }

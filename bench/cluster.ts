@@ -40,8 +40,13 @@ interface Child {
 export interface StartClusterOptions {
   size?: number;
   raft?: BenchRaftSettings;
-  /** Run the nodes with --cpu-prof, writing profiles to this directory. */
+  /**
+   * Run the nodes with --cpu-prof, writing profiles to this directory (one subdirectory per node).
+   * Default: the BENCH_CPU_PROF_DIR environment variable, so any bench script can be profiled.
+   */
   profileDir?: string;
+  /** --cpu-prof-interval in µs (V8's default is 1000). Default: BENCH_CPU_PROF_INTERVAL_US or V8's. */
+  profileIntervalUs?: number;
   /** Where the cluster's temp root goes (default os.tmpdir()). */
   tmpBase?: string;
 }
@@ -94,6 +99,9 @@ export class BenchCluster {
   static async start(options: StartClusterOptions = {}): Promise<BenchCluster> {
     const size = options.size ?? 3;
     const raft = options.raft ?? BENCH_RAFT_SETTINGS;
+    const profileDir = options.profileDir ?? (process.env['BENCH_CPU_PROF_DIR'] || undefined);
+    const envInterval = Number(process.env['BENCH_CPU_PROF_INTERVAL_US']);
+    const profileIntervalUs = options.profileIntervalUs ?? (Number.isInteger(envInterval) && envInterval > 0 ? envInterval : undefined);
     const root = mkdtempSync(path.join(options.tmpBase ?? os.tmpdir(), 'quorumkv-bench-'));
     const ports = await freeLoopbackPorts(size * 2);
     const specs = Array.from({ length: size }, (_, i) => {
@@ -116,7 +124,7 @@ export class BenchCluster {
       logLevel: 'info',
     };
     writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
-    if (options.profileDir) mkdirSync(options.profileDir, { recursive: true });
+    if (profileDir) mkdirSync(profileDir, { recursive: true });
 
     // The parent's QUORUMKV_* overrides (ports, data dir) must not leak into the bench's nodes.
     const env: NodeJS.ProcessEnv = {};
@@ -129,7 +137,10 @@ export class BenchCluster {
         const nodeArgs = ['--import', 'tsx'];
         // One directory per node: tsx's loader thread writes a profile too, and the default file
         // names (with pid and thread id) keep the two apart; the main thread's is the large one.
-        if (options.profileDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', path.resolve(options.profileDir, spec.id));
+        if (profileDir) {
+          nodeArgs.push('--cpu-prof', '--cpu-prof-dir', path.resolve(profileDir, spec.id));
+          if (profileIntervalUs !== undefined) nodeArgs.push('--cpu-prof-interval', String(profileIntervalUs));
+        }
         const proc = spawn(process.execPath, [...nodeArgs, CLI_MAIN, 'serve', '--config', configPath, '--node', spec.id], {
           cwd: REPO_ROOT,
           env,

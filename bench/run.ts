@@ -12,6 +12,7 @@ import { HELP, parseBenchArgs, type BenchOptions } from './args.js';
 import { BenchCluster, BENCH_RAFT_SETTINGS } from './cluster.js';
 import { agreedLeader, waitForLeader, waitForSettle } from './cluster-status.js';
 import { cpuMsByNode, totalCpuMs } from './cpu.js';
+import { COMPARE_PAIRS, compareSteps, estimateCompareMs, etcdAvailability, renderCompareEtcd, runCompareEtcd, type CompareEtcdResult } from './compare-etcd.js';
 import { BenchClusterError, BenchUsageError } from './errors.js';
 import { measureFsync, measureLoopback } from './floor.js';
 import { runLoadPhase } from './load.js';
@@ -26,6 +27,7 @@ import {
   type MachineInfo,
   type Workload,
 } from './results.js';
+import { srcFingerprint } from './src-fingerprint.js';
 import { renderReport } from './table.js';
 import { renderTransportCompare, runTransportCompare, type TransportCompareResult } from './transport-compare.js';
 import { evaluateTargets, leaderChanged } from './targets.js';
@@ -212,14 +214,22 @@ async function main(): Promise<number> {
       fsyncSamples: options.fsyncSamples,
       pingSamples: options.pingSamples,
       profileDir: options.profileDir ?? null,
+      compare: options.compare ?? null,
+      srcFingerprint: srcFingerprint(),
+      compareReps: options.compareReps,
     },
     micro: [],
     load: [],
     targets: [],
   };
 
-  const totalSteps = 1 + 2 + 1 + 1 + WORKLOADS.length + WORKLOADS.length * options.concurrency.length + 1;
+  // --compare etcd: decided before the progress bar exists, so its steps are counted.
+  const etcd = options.compare === 'etcd' ? etcdAvailability() : undefined;
+  const comparing = etcd !== undefined && !('skip' in etcd);
+  const totalSteps =
+    1 + 2 + 1 + 1 + WORKLOADS.length + WORKLOADS.length * options.concurrency.length + 1 + (comparing ? compareSteps(options.compareReps) : 0);
   const progress = createProgress(totalSteps);
+  if (etcd && 'skip' in etcd) progress.log(etcd.skip);
   const [load1] = os.loadavg();
   if (load1! > report.machine.cores * 0.5) {
     progress.log(
@@ -227,6 +237,7 @@ async function main(): Promise<number> {
     );
   }
   let cluster: BenchCluster | undefined;
+  let stopCompare: (() => Promise<void>) | undefined;
   let exitCode = 0;
 
   // Ctrl-C: stop the nodes and remove the temp dirs before leaving (the 'exit' hook in BenchCluster
@@ -237,7 +248,7 @@ async function main(): Promise<number> {
     interrupted = true;
     progress.stop();
     process.stderr.write(`\n${sig}: stopping the cluster and removing its temp dir...\n`);
-    void (cluster?.stop(2000) ?? Promise.resolve(undefined)).finally(() => process.exit(130));
+    void Promise.all([cluster?.stop(2000), stopCompare?.()]).finally(() => process.exit(130));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -253,11 +264,36 @@ async function main(): Promise<number> {
     const tails = err instanceof BenchClusterError && Object.keys(err.logTails).length > 0 ? err.logTails : cluster?.logTails();
     for (const [id, tail] of Object.entries(tails ?? {})) process.stderr.write(`--- last lines of ${id}'s log ---\n${tail}\n`);
   } finally {
-    progress.stop();
+    if (!comparing || exitCode !== 0) progress.stop();
     if (cluster) {
       const logs = await cluster.stop(5000, path.resolve(REPO_ROOT, path.dirname(options.jsonOut), 'logs'));
       if (logs) report.config['nodeLogs'] = logs;
     }
+  }
+  // The comparison gets fresh clusters of its own (the bench's nodes are stopped by now, so they
+  // neither compete for the CPU nor carry the previous phases' data into it).
+  let compared: CompareEtcdResult | undefined;
+  if (comparing && exitCode !== 0) {
+    progress.log('compare etcd: skipped, the quorumkv phases failed');
+  } else if (comparing && !interrupted) {
+    progress.log(
+      `compare etcd: ${COMPARE_PAIRS.length} workloads x ${options.compareReps} rep(s) x 2 systems, about ${Math.round(estimateCompareMs(options.compareReps, options.durationMs, options.warmupMs) / 1000)} s`,
+    );
+    compared = await runCompareEtcd(etcd, {
+      raft: BENCH_RAFT_SETTINGS,
+      durationMs: options.durationMs,
+      warmupMs: options.warmupMs,
+      reps: options.compareReps,
+      valueSize: options.valueSize,
+      progress,
+      saveLogsTo: path.resolve(REPO_ROOT, path.dirname(options.jsonOut), 'logs-compare'),
+      onClusters: (stop) => (stopCompare = stop),
+    });
+    progress.stop();
+    (report as BenchReport & { compareEtcd?: CompareEtcdResult }).compareEtcd = compared;
+    if (compared.error) exitCode = 1;
+  } else if (etcd && 'skip' in etcd) {
+    (report as BenchReport & { compareEtcd?: { skipped: string } }).compareEtcd = { skipped: etcd.skip };
   }
   report.machine.loadAvgEnd = os.loadavg().map((x) => Number(x.toFixed(2)));
 
@@ -265,6 +301,8 @@ async function main(): Promise<number> {
   process.stdout.write(`\n${renderReport(report)}\n`);
   const transport = (report as BenchReport & { transportCompare?: TransportCompareResult }).transportCompare;
   if (transport) process.stdout.write(`\n${renderTransportCompare(transport)}\n`);
+  if (compared) process.stdout.write(`\n${renderCompareEtcd(compared)}\n`);
+  else if (etcd && 'skip' in etcd) process.stdout.write(`\n${etcd.skip}\n`);
   const written = writeJson(options.jsonOut, report);
   process.stdout.write(`\nresults written to ${path.relative(process.cwd(), written) || written}\n`);
   if (options.profileDir) process.stdout.write(`node CPU profiles in ${path.resolve(options.profileDir)} (summarize: node --import tsx bench/profile-summary.ts <file>)\n`);

@@ -43,6 +43,34 @@ export class DeadlineExceededError extends Error {
   }
 }
 
+/** The client cancelled the request (or its connection closed) before it completed; what it parked was freed. */
+export class RequestCancelledError extends Error {
+  override name = 'RequestCancelledError';
+  constructor() {
+    super('the request was cancelled by the client; a write may still be applied — retry with the same (clientId, seq)');
+  }
+}
+
+/** The request carried no valid credentials, and this cluster requires them. */
+export class UnauthenticatedError extends Error {
+  override name = 'UnauthenticatedError';
+  constructor(readonly reason: string) {
+    super(`authentication required: ${reason}; pass credentials ({ username, password } or { token }) or a client certificate`);
+  }
+}
+
+/** The authenticated user may not do this; nothing was changed. */
+export class PermissionDeniedError extends Error {
+  override name = 'PermissionDeniedError';
+  constructor(
+    readonly user: string,
+    /** What was refused, e.g. "write app/x" or "AddMember". */
+    readonly action: string,
+  ) {
+    super(`user ${user} may not ${action}; nothing was changed (ask an admin for a role that allows it)`);
+  }
+}
+
 /** Bounded queue full: back off and retry. */
 export class OverloadedError extends Error {
   override name = 'OverloadedError';
@@ -116,6 +144,21 @@ export class ConfChangeRejectedError extends Error {
   override name = 'ConfChangeRejectedError';
   constructor(readonly reason: string) {
     super(`membership change rejected: ${reason}`);
+  }
+}
+
+/**
+ * The node found damaged data in its own copy of the state (a stored value failing its checksum)
+ * and refuses to serve reads from it until an operator rebuilds it from the leader. Nothing is
+ * wrong with the cluster's data: read from another node.
+ */
+export class ReplicaCorruptedError extends Error {
+  override name = 'ReplicaCorruptedError';
+  constructor(
+    readonly nodeId: string,
+    detail: string,
+  ) {
+    super(`node ${nodeId} refuses to serve reads: its copy of the data is damaged${detail ? ` (${detail})` : ''}; read from another node`);
   }
 }
 

@@ -10,12 +10,16 @@ import {
   InvalidArgumentError,
   NotLeaderError,
   OverloadedError,
+  PermissionDeniedError,
   ProposalDroppedError,
   ReceiptTooOldError,
   RemoteError,
+  ReplicaCorruptedError,
+  RequestCancelledError,
   ShuttingDownError,
   StaleReadError,
   StaleSequenceError,
+  UnauthenticatedError,
 } from './errors.js';
 
 export const ERROR_NAME_KEY = 'quorumkv-error';
@@ -111,6 +115,30 @@ const ERROR_TABLE: readonly ErrorRow<Error>[] = [
     code: status.FAILED_PRECONDITION,
     fields: (e) => ({ reason: e.reason }),
     rebuild: (f) => new ConfChangeRejectedError(f.text('reason')),
+  }),
+  row({
+    type: UnauthenticatedError,
+    code: status.UNAUTHENTICATED,
+    fields: (e) => ({ reason: e.reason }),
+    rebuild: (f) => new UnauthenticatedError(f.text('reason')),
+  }),
+  row({
+    type: PermissionDeniedError,
+    code: status.PERMISSION_DENIED,
+    fields: (e) => ({ user: e.user, action: e.action }),
+    rebuild: (f) => new PermissionDeniedError(f.text('user'), f.text('action')),
+  }),
+  row({
+    type: RequestCancelledError,
+    code: status.CANCELLED,
+    fields: () => ({}),
+    rebuild: () => new RequestCancelledError(),
+  }),
+  row({
+    type: ReplicaCorruptedError,
+    code: status.DATA_LOSS,
+    fields: (e) => ({ 'node-id': e.nodeId }),
+    rebuild: (f) => new ReplicaCorruptedError(f.text('node-id'), ''),
   }),
 ];
 

@@ -22,6 +22,13 @@ const OPTIONS = {
   'raft-address': { type: 'string' },
   'client-address': { type: 'string' },
   learner: { type: 'boolean' },
+  user: { type: 'string' },
+  token: { type: 'string' },
+  cacert: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  role: { type: 'string' },
+  client: { type: 'string' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -32,7 +39,7 @@ export interface ParsedArgs {
   values: { [K in OptionName]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
 }
 
-const GLOBAL: readonly OptionName[] = ['endpoints', 'config', 'json', 'timeout', 'help', 'version'];
+const GLOBAL: readonly OptionName[] = ['endpoints', 'config', 'json', 'timeout', 'help', 'version', 'user', 'token', 'cacert', 'cert', 'key'];
 
 /** Per command: its positional arguments and the options it accepts beyond the global ones. */
 export const COMMANDS: Record<string, { args: string[]; options: OptionName[]; about: string }> = {
@@ -60,6 +67,16 @@ export const COMMANDS: Record<string, { args: string[]; options: OptionName[]; a
   'member list': { args: [], options: [], about: 'members as the leader sees them: id, role, client address' },
   serve: { args: [], options: ['node'], about: 'run one node: serve --config FILE --node ID' },
   cluster: { args: [], options: [], about: 'run every node of --config FILE on this machine' },
+  rebuild: {
+    args: [],
+    options: ['node'],
+    about: 'rebuild a damaged node from the leader: stop it, rebuild --config FILE --node ID (moves its data dir aside), start it',
+  },
+  certs: { args: [], options: ['client'], about: 'create the local CA and the node certificates a TLS config names (--client a,b: client certificates too)' },
+  'user add': { args: ['NAME'], options: ['role'], about: 'add or update user NAME: --role admin|readwrite|readonly|<custom>[,...]; password from QUORUMKV_PASSWORD or stdin' },
+  'user token': { args: ['NAME'], options: [], about: 'issue an API token for user NAME (printed once; only its hash is stored)' },
+  'user remove': { args: ['NAME'], options: [], about: 'remove user NAME' },
+  'user list': { args: [], options: [], about: 'users, their roles, and whether they have a password or tokens' },
   help: { args: [], options: [], about: 'show this help' },
   version: { args: [], options: [], about: 'print the quorumkv version (also --version)' },
 };
@@ -76,6 +93,10 @@ export function usage(): string {
     '  --config FILE       take the endpoints from a cluster config file',
     '  --json              machine-readable output on stdout',
     '  --timeout MS        deadline per request, retries included (default 5000)',
+    '  --user NAME[:PASS]  authenticate as NAME (password from QUORUMKV_PASSWORD when not given)',
+    '  --token TOKEN       authenticate with an API token (or QUORUMKV_TOKEN)',
+    '  --cacert FILE       CA to verify the nodes with (default: tls.ca of --config)',
+    '  --cert FILE --key FILE  client certificate and key (TLS client authentication)',
     '  --version, -v       print the version',
     '',
     'exit codes: 0 ok, 1 not found, 2 usage or invalid request, 3 cluster unavailable, 4 other failure',
@@ -84,7 +105,7 @@ export function usage(): string {
 }
 
 export function parseCli(argv: string[]): ParsedArgs {
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS; allowPositionals: true; strict: true }>>;
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (e) {
@@ -95,13 +116,14 @@ export function parseCli(argv: string[]): ParsedArgs {
   let [command = values.help ? 'help' : '', ...positionals] = parsed.positionals;
   if (!command) throw new UsageError('no command given');
   // Command groups (`member add ...`): the group and its subcommand name one command.
-  if (command === 'member' && values.help) return { command: 'help', positionals, values };
-  if (command === 'member') {
-    const subcommands = Object.keys(COMMANDS).filter((c) => c.startsWith('member ')).map((c) => c.slice('member '.length));
+  if ((command === 'member' || command === 'user') && values.help) return { command: 'help', positionals, values };
+  if (command === 'member' || command === 'user') {
+    const group = command;
+    const subcommands = Object.keys(COMMANDS).filter((c) => c.startsWith(`${group} `)).map((c) => c.slice(group.length + 1));
     const sub = positionals.shift();
-    if (sub === undefined) throw new UsageError(`member needs a subcommand: ${subcommands.join(', ')}`);
-    if (!subcommands.includes(sub)) throw new UsageError(`unknown member subcommand "${sub}" (expected one of ${subcommands.join(', ')})`);
-    command = `member ${sub}`;
+    if (sub === undefined) throw new UsageError(`${group} needs a subcommand: ${subcommands.join(', ')}`);
+    if (!subcommands.includes(sub)) throw new UsageError(`unknown ${group} subcommand "${sub}" (expected one of ${subcommands.join(', ')})`);
+    command = `${group} ${sub}`;
   }
   const spec = COMMANDS[command];
   if (!spec) throw new UsageError(`unknown command "${command}"`);

@@ -3,7 +3,6 @@ import { ClientUsageError, ClusterUnavailableError, ConfigError, DeadlineExceede
 import type { KvClient } from '../client/kv-client.js';
 import { parseCli, usage, UsageError } from './args.js';
 import type { ParsedArgs } from './args.js';
-import { clientFromArgs } from './client-from-args.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE } from './exit-codes.js';
 import { delCommand, getCommand, putCommand, scanCommand } from './kv-commands.js';
 import { memberAddCommand, memberListCommand, memberPromoteCommand, memberRemoveCommand } from './member-commands.js';
@@ -22,6 +21,12 @@ type ClientCommand = (kv: KvClient, args: ParsedArgs, io: CliIo) => Promise<numb
 export interface NodeCommands {
   serve(args: ParsedArgs): Promise<number>;
   cluster(args: ParsedArgs): Promise<number>;
+  /** Moves a stopped node's data dir aside so it is rebuilt from the leader (optional for older embedders). */
+  rebuild?(args: ParsedArgs): Promise<number>;
+  /** Creates the local CA and certificates a TLS config names. */
+  certs?(args: ParsedArgs): Promise<number>;
+  /** user add|token|remove|list: edits the users file a config names. */
+  user?(args: ParsedArgs): Promise<number>;
 }
 
 const CLIENT_COMMANDS: Record<string, ClientCommand> = {
@@ -67,11 +72,15 @@ export async function runCli(argv: string[], io: CliIo, nodeCommands?: NodeComma
       io.stdout.write(`${packageVersion()}\n`);
       return EXIT_OK;
     }
-    if (args.command === 'serve' || args.command === 'cluster') {
-      if (!nodeCommands) throw new UsageError(`${args.command} runs nodes and is not available from this entry point; use the quorumkv command`);
-      return await nodeCommands[args.command](args);
+    if (args.command === 'serve' || args.command === 'cluster' || args.command === 'rebuild' || args.command === 'certs' || args.command.startsWith('user ')) {
+      const nodeCommand = nodeCommands?.[args.command.startsWith('user ') ? 'user' : (args.command as 'serve' | 'cluster' | 'rebuild' | 'certs')];
+      if (!nodeCommand) throw new UsageError(`${args.command} works on nodes and is not available from this entry point; use the quorumkv command`);
+      return await nodeCommand(args);
     }
     const command = CLIENT_COMMANDS[args.command]!;
+    // Loaded only for commands that talk to the cluster: `--version` and `help` skip gRPC and the
+    // proto parsing, which are most of the CLI's start-up time.
+    const { clientFromArgs } = await import('./client-from-args.js');
     const kv = await clientFromArgs(args, io.env);
     try {
       return await command(kv, args, io);

@@ -33,6 +33,8 @@ export class CallStream {
     private readonly channel: grpc.Client,
     private readonly callDefinition: KvMethodDefinition,
     private readonly methods: Record<KvMethodName, KvMethodDefinition>,
+    /** Sent when the stream opens (credentials): every call on it runs as that caller. */
+    private readonly metadata: () => grpc.Metadata = () => new grpc.Metadata(),
   ) {}
 
   call<Res>(method: KvMethodName, request: object, deadline: number): Promise<Res> {
@@ -66,7 +68,7 @@ export class CallStream {
       def.path,
       def.requestSerialize as (r: object) => Buffer,
       def.responseDeserialize as (b: Buffer) => WireCallResponse,
-      new grpc.Metadata(),
+      this.metadata(),
     );
     this.stream = stream;
     stream.on('data', (message: WireCallResponse) => this.onResponse(message));
@@ -77,7 +79,9 @@ export class CallStream {
       // connection: UNAVAILABLE (or the stream's own status) so the SDK retries elsewhere.
       const code = err?.code !== undefined && err.code !== grpc.status.OK ? err.code : grpc.status.UNAVAILABLE;
       const details = err?.details || 'the call stream to this node ended';
-      for (const id of [...this.pending.keys()]) this.settle(id)?.reject(status(code, details));
+      // The stream's own status keeps its typed-error metadata (e.g. UnauthenticatedError at open).
+      const metadata = err?.metadata instanceof grpc.Metadata ? err.metadata : new grpc.Metadata();
+      for (const id of [...this.pending.keys()]) this.settle(id)?.reject(status(code, details, metadata));
     };
     stream.on('error', (err: grpc.ServiceError) => broken(err));
     stream.on('end', () => broken());

@@ -49,6 +49,8 @@ export class EndpointPool {
     endpoints: readonly string[],
     private readonly transport: 'stream' | 'unary' = 'stream',
     private readonly credentials = grpc.credentials.createInsecure(),
+    /** Per-call metadata (e.g. the authorization header); a fresh copy for every call. */
+    private readonly metadata: () => grpc.Metadata = () => new grpc.Metadata(),
   ) {
     if (endpoints.length === 0) throw new ClientUsageError('at least one endpoint is required');
     this.endpoints = [...new Set(endpoints.map(checkEndpoint))];
@@ -153,7 +155,7 @@ export class EndpointPool {
       if (!stream) {
         const methods = kvServiceDefinition();
         const callDefinition = (methods as unknown as Record<string, KvMethodDefinition>)['Call']!;
-        stream = new CallStream(ch, callDefinition, methods);
+        stream = new CallStream(ch, callDefinition, methods, this.metadata);
         this.streams.set(address, stream);
       }
       return stream.call<Res>(method, request, deadline);
@@ -165,7 +167,7 @@ export class EndpointPool {
         def.requestSerialize as (r: object) => Buffer,
         def.responseDeserialize as (b: Buffer) => Res,
         request,
-        new grpc.Metadata(),
+        this.metadata(),
         { deadline },
         (err, res) => (err ? reject(err) : resolve(res as Res)),
       );

@@ -18,10 +18,16 @@ export {
   ClientUsageError,
   ConfChangeRejectedError,
   ProposalDroppedError,
+  ReplicaCorruptedError,
   ConfigError,
+  UnauthenticatedError,
+  PermissionDeniedError,
+  RequestCancelledError,
 } from '../api/errors.js';
 export type {
   ConnectOptions,
+  TlsOptions,
+  Credentials,
   CallOptions,
   WriteOptions,
   ReadOptions,

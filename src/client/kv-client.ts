@@ -18,6 +18,7 @@ import {
   NotLeaderError,
   OverloadedError,
   RemoteError,
+  ReplicaCorruptedError,
   ShuttingDownError,
   StaleReadError,
 } from '../api/errors.js';
@@ -206,6 +207,38 @@ function statusFromWire(s: WireStatusResponse): NodeStatus {
   return out;
 }
 
+function pem(v: string | Uint8Array | undefined, what: string): Buffer | null {
+  if (v === undefined) return null;
+  if (typeof v === 'string') return Buffer.from(v);
+  if (v instanceof Uint8Array) return Buffer.from(v);
+  throw new ClientUsageError(`tls.${what} must be PEM text or bytes`);
+}
+
+function channelCredentials(tls: ConnectOptions['tls']): grpc.ChannelCredentials {
+  if (tls === undefined) return grpc.credentials.createInsecure();
+  if (typeof tls !== 'object' || tls === null) throw new ClientUsageError('tls must be { ca?, cert?, key? }');
+  const cert = pem(tls.cert, 'cert');
+  const key = pem(tls.key, 'key');
+  if ((cert === null) !== (key === null)) throw new ClientUsageError('tls.cert and tls.key go together');
+  return grpc.credentials.createSsl(pem(tls.ca, 'ca'), key, cert);
+}
+
+function authMetadata(credentials: ConnectOptions['credentials']): () => grpc.Metadata {
+  let header: string | undefined;
+  if (credentials !== undefined) {
+    if ('token' in credentials && typeof credentials.token === 'string' && credentials.token.length > 0) header = `Bearer ${credentials.token}`;
+    else if ('username' in credentials && typeof credentials.username === 'string' && typeof credentials.password === 'string' && credentials.username.length > 0) {
+      if (credentials.username.includes(':')) throw new ClientUsageError('credentials.username must not contain ":"');
+      header = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+    } else throw new ClientUsageError('credentials must be { username, password } or { token }');
+  }
+  return () => {
+    const md = new grpc.Metadata();
+    if (header) md.set('authorization', header);
+    return md;
+  };
+}
+
 /** Connect to a cluster. Never fails because nodes are down: requests retry until their deadline. */
 export async function connect(options: ConnectOptions): Promise<KvClient> {
   const client = new KvClient(options);
@@ -225,7 +258,7 @@ export class KvClient {
     if (options.transport !== undefined && options.transport !== 'stream' && options.transport !== 'unary') {
       throw new ClientUsageError(`transport must be 'stream' or 'unary', got ${String(options.transport)}`);
     }
-    this.pool = new EndpointPool(options.endpoints, options.transport ?? 'stream');
+    this.pool = new EndpointPool(options.endpoints, options.transport ?? 'stream', channelCredentials(options.tls), authMetadata(options.credentials));
     this.deadlineMs = positiveMs(options.deadlineMs, DEFAULT_DEADLINE_MS, 'deadlineMs');
     this.attemptTimeoutMs = positiveMs(options.attemptTimeoutMs, DEFAULT_ATTEMPT_TIMEOUT_MS, 'attemptTimeoutMs');
     if (options.clientId !== undefined && (typeof options.clientId !== 'string' || options.clientId.length === 0)) {
@@ -633,7 +666,9 @@ export class KvClient {
           await backoff();
           continue;
         }
-        if (err instanceof StaleReadError && route === 'roundRobin') {
+        // A node that is too far behind, or whose copy of the data is damaged, cannot serve this
+        // follower read; another node may. The leader route has nowhere else to go.
+        if ((err instanceof StaleReadError || err instanceof ReplicaCorruptedError) && route === 'roundRobin') {
           staleNodes.add(target);
           if (staleNodes.size >= this.pool.endpoints.length) throw err;
           continue;

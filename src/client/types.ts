@@ -25,7 +25,23 @@ export interface ConnectOptions {
   clientId?: string;
   /** Ask the nodes for the leader while connecting (bounded, never fails connect). Default true. */
   discover?: boolean;
+  /**
+   * TLS to the nodes: `ca` verifies them (PEM; default: the system's roots), `cert` and `key` are
+   * this client's certificate when the cluster authenticates clients by certificate. Absent:
+   * plaintext (local development only).
+   */
+  tls?: TlsOptions;
+  /** Who this client is, when the cluster has auth on: a user and password, or an API token. */
+  credentials?: Credentials;
 }
+
+export interface TlsOptions {
+  ca?: string | Uint8Array;
+  cert?: string | Uint8Array;
+  key?: string | Uint8Array;
+}
+
+export type Credentials = { username: string; password: string } | { token: string };
 
 export interface CallOptions {
   /** Overrides the client's deadlineMs for this call. */

@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { loadClusterConfig } from './config.js';
 import { formatLogLine } from './log-line-format.js';
 import { NodeProbe, type ProbeStatus } from './node-probe.js';
+import { probeCredentials } from './node-security.js';
+import type * as grpc from '@grpc/grpc-js';
 
 // Each node runs this package's own entry point in the same form as the launcher: compiled
 // JavaScript from dist/ (what `npm start` and the installed bin run), or the TypeScript sources
@@ -28,12 +30,34 @@ interface Child {
   clientAddress: string;
   proc: ChildProcess;
   exited: Promise<number | null>;
+  /**
+   * The child printed its own "ready" line (node-process.ts stdout protocol, with its pid). Only
+   * then is whatever answers on its client address this child: a node that failed to start (its
+   * port or data dir taken by another cluster) must not be probed, or the launcher would report
+   * the other cluster as its own.
+   */
+  ready: boolean;
+  /** Its last stderr line: the reason, when it fails to start. */
+  lastErrorLine: string;
 }
 
-function pipePrefixed(stream: NodeJS.ReadableStream | null, prefix: string, write: (s: string) => void): void {
+function pipePrefixed(stream: NodeJS.ReadableStream | null, prefix: string, write: (s: string) => void, onLine?: (raw: string) => void): void {
   if (!stream) return;
   const rl = createInterface({ input: stream });
-  rl.on('line', (line) => write(`${prefix} ${formatLogLine(line)}\n`));
+  rl.on('line', (line) => {
+    onLine?.(line);
+    write(`${prefix} ${formatLogLine(line)}\n`);
+  });
+}
+
+function isReadyLine(line: string, pid: number | undefined): boolean {
+  if (!line.startsWith('{') || !line.includes('"event":"ready"')) return false;
+  try {
+    const parsed = JSON.parse(line) as { event?: unknown; pid?: unknown };
+    return parsed.event === 'ready' && parsed.pid === pid;
+  } catch {
+    return false;
+  }
 }
 
 function sleep(ms: number): Promise<void> {
@@ -95,13 +119,26 @@ export async function runClusterLauncher(configPath: string, options: ClusterLau
         env: { ...process.env, QUORUMKV_LAUNCHER_PID: String(process.pid) },
       });
       const prefix = `[${node.id.padEnd(width)}]`;
-      pipePrefixed(proc.stdout, prefix, (s) => process.stdout.write(s));
-      pipePrefixed(proc.stderr, prefix, (s) => process.stderr.write(s));
       const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
-      const child: Child = { id: node.id, clientAddress: node.clientAddress, proc, exited };
+      const child: Child = { id: node.id, clientAddress: node.clientAddress, proc, exited, ready: false, lastErrorLine: '' };
+      pipePrefixed(proc.stdout, prefix, (s) => process.stdout.write(s), (line) => {
+        if (isReadyLine(line, proc.pid)) child.ready = true;
+      });
+      pipePrefixed(proc.stderr, prefix, (s) => process.stderr.write(s), (line) => {
+        if (line.trim()) child.lastErrorLine = line.trim();
+      });
       children.push(child);
       void exited.then((code) => {
         if (stopping) return;
+        if (!child.ready) {
+          // It never served: its port or data dir is taken (another cluster runs with this config?),
+          // or its data dir refused to open. A cluster missing a node from the start is not what
+          // was asked for: stop the others and say why, without a cluster table.
+          out(`[${node.id}] failed to start (exit code ${code}, signal ${proc.signalCode ?? 'none'}): ${child.lastErrorLine || 'no error printed'}`);
+          out('the cluster did not start; stopping the other nodes. Is another cluster running with this config (same ports or data dirs)?');
+          void stopAll().then(() => resolveDone(1));
+          return;
+        }
         // The others keep serving: losing a minority is exactly what the cluster is built to survive.
         const alive = children.filter((c) => c.proc.exitCode === null && c.proc.signalCode === null);
         out(`[${node.id}] exited (code ${code}, signal ${proc.signalCode ?? 'none'}); ${alive.length} node(s) still running.`);
@@ -115,7 +152,7 @@ export async function runClusterLauncher(configPath: string, options: ClusterLau
       });
     }
 
-    const leader = await waitForLeader(children, options.leaderTimeoutMs ?? 30_000, () => stopping);
+    const leader = await waitForLeader(children, options.leaderTimeoutMs ?? 30_000, () => stopping, probeCredentials(config));
     if (!leader) {
       if (!stopping) {
         out('no leader was elected in time; check the node logs above. Stopping.');
@@ -141,8 +178,9 @@ async function waitForLeader(
   children: Child[],
   timeoutMs: number,
   cancelled: () => boolean,
+  credentials?: grpc.ChannelCredentials,
 ): Promise<{ leaderId: string; statuses: Map<string, ProbeStatus | undefined> } | undefined> {
-  const probes = children.map((c) => new NodeProbe(c.clientAddress));
+  const probes = children.map((c) => new NodeProbe(c.clientAddress, credentials));
   try {
     const deadline = Date.now() + timeoutMs;
     let leaderSeenAt: number | undefined;
@@ -150,9 +188,12 @@ async function waitForLeader(
       const statuses = new Map<string, ProbeStatus | undefined>();
       await Promise.all(
         probes.map(async (p, i) => {
-          statuses.set(children[i]!.id, await p.status(500).catch(() => undefined));
+          // Only a child that announced itself ready owns its address (see Child.ready).
+          const child = children[i]!;
+          statuses.set(child.id, child.ready ? await p.status(500).catch(() => undefined) : undefined);
         }),
       );
+      if (cancelled()) return undefined;
       const leader = [...statuses.values()].find((s) => s?.role === 'leader');
       // Print once every node answers, or with what we have if some stay silent for 3 s.
       const everyoneAnswered = [...statuses.values()].every((s) => s !== undefined);
@@ -160,7 +201,7 @@ async function waitForLeader(
         return { leaderId: leader.id, statuses };
       }
       if (leader) leaderSeenAt ??= Date.now();
-      await sleep(250);
+      await sleep(50);
     }
     return undefined;
   } finally {

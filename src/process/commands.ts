@@ -20,10 +20,91 @@ export async function serveCommand(args: ParsedArgs): Promise<number> {
   return runNodeProcess(config, args.values.node);
 }
 
+/**
+ * With the node stopped, moves its data dir aside (`<dataDir>.corrupt-<timestamp>`, never deleted)
+ * so that its next start rebuilds it from the leader. Honours QUORUMKV_DATA_DIR like `serve`.
+ */
+export async function rebuildCommand(args: ParsedArgs): Promise<number> {
+  const config = configOf(args, 'rebuild');
+  if (args.values.node === undefined) throw new UsageError('rebuild needs --node ID');
+  const { rebuildNode } = await import('./rebuild.js');
+  const r = await rebuildNode(config, args.values.node, { dataDir: process.env.QUORUMKV_DATA_DIR || undefined });
+  if (args.values.json) {
+    process.stdout.write(`${JSON.stringify({ node: r.nodeId, dataDir: r.dataDir, movedTo: r.movedTo })}\n`);
+  } else {
+    process.stdout.write(
+      `moved ${r.dataDir} to ${r.movedTo} (kept: delete it once node ${r.nodeId} is healthy again)\n` +
+        `start the node again (quorumkv serve --config ${config} --node ${r.nodeId}): it starts empty and the leader rebuilds it through InstallSnapshot\n`,
+    );
+  }
+  return 0;
+}
+
 /** Runs every node of the config as child processes; resolves with the exit code. */
 export async function clusterCommand(args: ParsedArgs): Promise<number> {
   const config = configOf(args, 'cluster');
   await loadConfig(config);
   const { runClusterLauncher } = await import('./cluster-launcher.js');
   return runClusterLauncher(config);
+}
+
+/** Creates the CA, node and (--client a,b) client certificates the config's tls section names. */
+export async function certsCommand(args: ParsedArgs): Promise<number> {
+  const config = await loadConfig(configOf(args, 'certs'));
+  const clients = (args.values.client ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const { createCerts } = await import('./certs.js');
+  const r = await createCerts(config, clients);
+  if (args.values.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+  else {
+    for (const f of r.created) process.stdout.write(`created ${f}\n`);
+    for (const f of r.kept) process.stdout.write(`kept    ${f} (exists)\n`);
+  }
+  return 0;
+}
+
+async function readSecret(): Promise<string | undefined> {
+  const fromEnv = process.env.QUORUMKV_PASSWORD;
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  if (process.stdin.isTTY) process.stderr.write('password: ');
+  const { createInterface } = await import('node:readline');
+  const rl = createInterface({ input: process.stdin });
+  try {
+    for await (const line of rl) return line;
+  } finally {
+    rl.close();
+  }
+  return undefined;
+}
+
+/** user add|token|remove|list against the users file of --config. */
+export async function userCommand(args: ParsedArgs): Promise<number> {
+  const config = await loadConfig(configOf(args, args.command));
+  const users = await import('./user-command.js');
+  const name = args.positionals[0] ?? '';
+  const out = (line: string): void => void process.stdout.write(`${line}\n`);
+  switch (args.command) {
+    case 'user add': {
+      const roles = (args.values.role ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+      if (roles.length === 0) throw new UsageError(`user add needs --role (${users.ROLE_HELP})`);
+      const password = await readSecret();
+      if (!password) throw new UsageError('user add needs a password: set QUORUMKV_PASSWORD or type it on stdin');
+      await users.addUser(config, name, roles, password);
+      out(args.values.json ? JSON.stringify({ user: name, roles }) : `user ${name} saved with roles ${roles.join(', ')}`);
+      return 0;
+    }
+    case 'user token': {
+      const token = await users.addToken(config, name);
+      out(args.values.json ? JSON.stringify({ user: name, token }) : token);
+      return 0;
+    }
+    case 'user remove':
+      out((await users.removeUser(config, name)) ? `user ${name} removed` : `no user ${name}`);
+      return 0;
+    default: {
+      const list = await users.listUsers(config);
+      if (args.values.json) out(JSON.stringify(list));
+      else for (const u of list) out(`${u.name.padEnd(20)} ${u.roles.join(',').padEnd(24)} password:${u.password ? 'yes' : 'no'} tokens:${u.tokens}`);
+      return 0;
+    }
+  }
 }

@@ -21,6 +21,21 @@ export interface NodeConfig {
   learner: boolean;
   /** host:port for /metrics, /healthz, /readyz; absent = not served. */
   httpAddress?: string;
+  /** This node's certificate and key (PEM files, absolute), when the cluster uses TLS. */
+  tls?: { cert: string; key: string };
+}
+
+/** TLS for the whole cluster: mutual TLS between nodes, TLS (optionally mutual) for clients. */
+export interface ClusterTls {
+  /** The cluster CA certificate (PEM file, absolute): it signs every node and client certificate. */
+  ca: string;
+  /** Clients must present a certificate of the CA; with auth on, its CN is the user name. */
+  clientCertAuth: boolean;
+}
+
+export interface AuthSettings {
+  /** The users file (absolute): users, password and token hashes, roles. */
+  usersFile: string;
 }
 
 export interface RaftSettings {
@@ -62,6 +77,10 @@ export interface ClusterConfig {
   /** Failback target: leadership returns to this voter once it is healthy and caught up. */
   preferredLeader?: string;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  /** Absent: plaintext everywhere (local development only). */
+  tls?: ClusterTls;
+  /** Absent: clients are not authenticated (every client may do everything). */
+  auth?: AuthSettings;
 }
 
 /**
@@ -173,7 +192,13 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     c.fail('(file)', `not valid JSON: ${(e as Error).message}`);
   }
   const root = c.object(doc, '(root)');
-  c.onlyKnown(root, '', ['cluster', 'nodes', 'raft', 'limits', 'preferredLeader', 'logLevel', 'join']);
+  c.onlyKnown(root, '', ['cluster', 'nodes', 'raft', 'limits', 'preferredLeader', 'logLevel', 'join', 'tls', 'auth']);
+  let tls: ClusterTls | undefined;
+  if (root['tls'] !== undefined) {
+    const t = c.object(root['tls'], 'tls');
+    c.onlyKnown(t, 'tls', ['ca', 'clientCertAuth']);
+    tls = { ca: path.resolve(path.dirname(path.resolve(file)), c.string(t, 'ca', 'tls')), clientCertAuth: c.bool(t, 'clientCertAuth', 'tls', false) };
+  }
   const cluster = c.string(root, 'cluster', '');
 
   const rawNodes = root['nodes'];
@@ -202,7 +227,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
   const nodes: NodeConfig[] = rawNodes.map((raw: unknown, i: number) => {
     const f = `nodes[${i}]`;
     const n = c.object(raw, f);
-    c.onlyKnown(n, f, ['id', 'raftAddress', 'clientAddress', 'dataDir', 'learner', 'httpAddress']);
+    c.onlyKnown(n, f, ['id', 'raftAddress', 'clientAddress', 'dataDir', 'learner', 'httpAddress', 'tls']);
     const id = c.string(n, 'id', f);
     if (!NODE_ID.test(id)) c.fail(`${f}.id`, `"${id}" must be 1-64 characters of letters, digits, '.', '_' or '-'`);
     const priorId = ids.get(id);
@@ -223,6 +248,14 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     dataDirs.set(dataDir, `${f}.dataDir`);
     const node: NodeConfig = { id, raftAddress, clientAddress, dataDir, learner: c.bool(n, 'learner', f, false) };
     if (httpAddress) node.httpAddress = httpAddress;
+    if (n['tls'] !== undefined) {
+      if (!tls) c.fail(`${f}.tls`, 'a node certificate needs the cluster CA: add "tls": { "ca": "..." } at the top level');
+      const nt = c.object(n['tls'], `${f}.tls`);
+      c.onlyKnown(nt, `${f}.tls`, ['cert', 'key']);
+      node.tls = { cert: path.resolve(baseDir, c.string(nt, 'cert', `${f}.tls`)), key: path.resolve(baseDir, c.string(nt, 'key', `${f}.tls`)) };
+    } else if (tls) {
+      c.fail(`${f}.tls`, 'missing: with "tls" at the top level every node needs { "cert": "...", "key": "..." } (quorumkv certs creates them)');
+    }
     return node;
   });
   if (!nodes.some((n) => !n.learner)) c.fail('nodes', 'at least one node must be a voter (not a learner)');
@@ -265,6 +298,12 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     join: c.bool(root, 'join', '', false),
     logLevel: 'info',
   };
+  if (tls) config.tls = tls;
+  if (root['auth'] !== undefined) {
+    const a = c.object(root['auth'], 'auth');
+    c.onlyKnown(a, 'auth', ['usersFile']);
+    config.auth = { usersFile: path.resolve(baseDir, c.string(a, 'usersFile', 'auth')) };
+  }
   const preferred = c.optString(root, 'preferredLeader', '');
   if (preferred !== undefined) {
     const node = nodes.find((n) => n.id === preferred);

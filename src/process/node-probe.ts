@@ -37,9 +37,12 @@ let ctor: grpc.ServiceClientConstructor | undefined;
 export class NodeProbe {
   private readonly client: grpc.Client;
 
-  constructor(readonly address: string) {
+  constructor(
+    readonly address: string,
+    credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  ) {
     ctor ??= grpc.makeClientConstructor(kvServiceDefinition() as unknown as grpc.ServiceDefinition, 'KV');
-    this.client = new ctor(address, grpc.credentials.createInsecure());
+    this.client = new ctor(address, credentials);
   }
 
   close(): void {

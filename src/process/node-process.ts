@@ -1,7 +1,9 @@
 // One quorumkv node as an OS process: `quorumkv serve --config F --node ID` calls runNodeProcess.
 //
-// Opens <dataDir>/raft (durable log) and <dataDir>/kv (LevelDB state machine), starts the Raft
-// gRPC transport, the RaftNode runtime and the client gRPC service, and optionally an HTTP
+// Binds its ports first (Raft transport, client service, HTTP), then opens its data dir
+// (open-data-dir.ts: LOCK, identity.json, <dataDir>/raft durable log, <dataDir>/kv LevelDB state
+// machine — refusing a locked, foreign or inconsistent dir before changing anything), then starts
+// the RaftNode runtime behind the already-bound client gRPC service, and optionally an HTTP
 // endpoint with /healthz (process alive), /readyz (knows a leader and has applied what it knows is
 // committed) and /metrics (Prometheus text). SIGTERM/SIGINT stop it cleanly (exit 0); a second
 // signal exits at once (1). pino logs go to stderr; stdout carries only the lifecycle lines below.
@@ -20,14 +22,17 @@
 //     (this one included) — then start Raft. This is how a harness that starts all nodes on port 0
 //     tells each one where its peers ended up.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { pino, type Logger } from 'pino';
-import { FileRaftStorage } from '../storage/file-raft-storage.js';
+import { NotLeaderError } from '../api/errors.js';
+import type { KvBackend } from '../runtime/kv-backend.js';
 import { LevelStateMachine } from '../storage/level-state-machine.js';
 import { GrpcTransport } from '../transport/grpc-transport.js';
-import { loadClusterConfig } from './config.js';
+import { loadClusterConfig, type ClusterConfig, type NodeConfig } from './config.js';
+import { openDataDir, type OpenedDataDir } from './open-data-dir.js';
+import { transportMetrics } from './transport-metrics.js';
+import { nodeAuthenticator, nodeTls } from './node-security.js';
 import { startHttpEndpoints } from '../server/http-endpoints.js';
 import { startKvServer } from '../server/kv-service.js';
 import type { MemberAddress } from '../runtime/membership.js';
@@ -95,6 +100,83 @@ async function readMembersFromStdin(): Promise<MemberAddress[]> {
 }
 
 /**
+ * The client service as bound before the node exists: every call waits for nothing and answers
+ * like a node that knows no leader (the SDK and CLI retry elsewhere), so ports can be taken first.
+ */
+function backendOnceCreated(get: () => RaftNode | undefined, nodeId: string): KvBackend {
+  const node = (): RaftNode => {
+    const n = get();
+    if (!n) throw new NotLeaderError(nodeId, '', '');
+    return n;
+  };
+  return {
+    write: async (request) => node().write(request),
+    get: async (key, options) => node().get(key, options),
+    scan: async (start, end, limit, options) => node().scan(start, end, limit, options),
+    waitFor: async (term, index, deadline, signal) => node().waitFor(term, index, deadline, signal),
+    status: async () => node().status(),
+    transferLeadership: async (to, deadline, signal) => node().transferLeadership(to, deadline, signal),
+    addMember: async (id, raftAddress, clientAddress, options) => node().addMember(id, raftAddress, clientAddress, options),
+    removeMember: async (id, options) => node().removeMember(id, options),
+  };
+}
+
+interface BoundPorts {
+  transport: GrpcTransport;
+  kv: Awaited<ReturnType<typeof startKvServer>>;
+  http: Awaited<ReturnType<typeof startHttpEndpoints>> | undefined;
+  close(): Promise<void>;
+}
+
+/** Binds the Raft, client and HTTP ports; on a failure, closes what was bound and rethrows. */
+async function bindPorts(
+  config: ClusterConfig,
+  self: NodeConfig,
+  overrides: NodeProcessOverrides,
+  node: () => RaftNode | undefined,
+  logger: Logger,
+): Promise<BoundPorts> {
+  const bound: (() => Promise<unknown>)[] = [];
+  const close = async () => {
+    for (const c of bound.splice(0).reverse()) await c().catch(() => undefined);
+  };
+  try {
+    // TLS material and users are checked before anything listens (a ConfigError names the field).
+    const tls = nodeTls(config, self);
+    const auth = nodeAuthenticator(config, logger);
+    if (auth) bound.push(async () => auth.close());
+    const transport = new GrpcTransport({
+      selfId: self.id,
+      listenAddress: withPort(self.raftAddress, overrides.raftPort),
+      peers: [],
+      clusterName: config.cluster,
+      logger,
+      // The largest Raft message: one append of maxSizePerMsg plus one entry of the largest request.
+      maxReceiveMessageBytes: Math.max(16 * 1024 * 1024, config.raft.maxSizePerMsg + 9 * 1024 * 1024),
+      ...(tls ? { tls: tls.peer } : {}),
+    });
+    await transport.start();
+    bound.push(() => transport.close());
+    const kv = await startKvServer({
+      backend: backendOnceCreated(node, self.id),
+      address: withPort(self.clientAddress, overrides.clientPort),
+      limits: Object.fromEntries(Object.entries(config.limits).filter(([, v]) => v !== undefined)),
+      logger,
+      ...(tls ? { credentials: tls.clientServer } : {}),
+      ...(auth ? { auth } : {}),
+    });
+    bound.push(() => kv.close(0));
+    const httpBind = self.httpAddress ?? (overrides.httpPort !== undefined ? '127.0.0.1:0' : undefined);
+    const http = httpBind ? await startHttpEndpoints(node, withPort(httpBind, overrides.httpPort), () => transportMetrics(transport)) : undefined;
+    if (http) bound.push(() => http.close());
+    return { transport, kv, http, close };
+  } catch (err) {
+    await close();
+    throw new NodeProcessError(`node ${self.id} cannot start: ${(err as Error).message}; nothing was written to its data dir`);
+  }
+}
+
+/**
  * Runs one node until SIGTERM/SIGINT (or a fatal error). Resolves with the exit code after a
  * clean stop; the caller (the CLI) should `process.exit(code)`.
  */
@@ -106,34 +188,49 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
   }
   const logger: Logger = pino({ name: 'quorumkv', level: config.logLevel, base: { node: nodeId, pid: process.pid } }, pino.destination(2));
   const dataDir = overrides.dataDir ?? self.dataDir; // the loader resolved it against the config's directory
-  await mkdir(dataDir, { recursive: true });
 
   const voters = config.nodes.filter((n) => !n.learner).map((n) => n.id);
   const learners = config.nodes.filter((n) => n.learner).map((n) => n.id);
   const members: MemberAddress[] = config.nodes.map((n) => ({ id: n.id, raftAddress: n.raftAddress, clientAddress: n.clientAddress }));
 
   let node: RaftNode | undefined;
-  const storage = await FileRaftStorage.open({
-    dir: path.join(dataDir, 'raft'),
-    bootstrap: config.join ? { voters: [], learners: [] } : { voters, learners },
-    logger: {
-      info: (event, fields) => logger.info({ event, ...fields }, event),
-      warn: (event, fields) => logger.warn({ event, ...fields }, event),
-    },
-    // The storage times the fsync itself (and logs slow ones); the runtime only records it.
-    onFsync: (ms) => node?.metrics.fsyncSeconds.observe(ms / 1000),
-  });
-  const stateMachine = await LevelStateMachine.open({ dir: path.join(dataDir, 'kv') });
-
-  const transport = new GrpcTransport({
-    selfId: nodeId,
-    listenAddress: withPort(self.raftAddress, overrides.raftPort),
-    peers: [],
-    clusterName: config.cluster,
-    logger,
-  });
-  await transport.start();
+  // Every port is bound before the data dir is touched: a start that fails on a taken port leaves
+  // nothing on disk (it used to leave a bootstrapped data dir behind). Until the node exists, the
+  // client service answers "no leader known here, retry elsewhere" and /readyz "not ready".
+  const ports = await bindPorts(config, self, overrides, () => node, logger);
+  const { transport, kv, http } = ports;
   const raftAddress = transport.address();
+  const clientAddress = kv.address();
+  const httpAddress = http?.address ?? '';
+
+  let opened: OpenedDataDir;
+  try {
+    opened = await openDataDir({
+      dataDir,
+      owner: { cluster: config.cluster, nodeId },
+      logger,
+      raft: {
+        bootstrap: config.join ? { voters: [], learners: [] } : { voters, learners },
+        logger: {
+          info: (event, fields) => logger.info({ event, ...fields }, event),
+          warn: (event, fields) => logger.warn({ event, ...fields }, event),
+        },
+        // The storage times the fsync itself (and logs slow ones); the runtime only records it.
+        onFsync: (ms) => node?.metrics.fsyncSeconds.observe(ms / 1000),
+      },
+      openStateMachine: () =>
+        LevelStateMachine.open({
+          dir: path.join(dataDir, 'kv'),
+          rebuildCommand: `${overrides.dataDir ? `QUORUMKV_DATA_DIR=${dataDir} ` : ''}quorumkv rebuild --config ${path.resolve(configPath)} --node ${nodeId}`,
+          // Once, loudly: the node keeps running (its Raft log is intact) but refuses reads from now on.
+          onCorruption: (err) => logger.fatal({ event: 'state_machine_corrupt', dir: err.dir, key: err.key, detail: err.detail, fix: err.fix }, err.message),
+        }),
+    });
+  } catch (err) {
+    await ports.close();
+    throw err;
+  }
+  const { storage, stateMachine } = opened;
 
   let fatal: Error | undefined;
   let stopRequested: (() => void) | undefined;
@@ -154,19 +251,9 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
       fatal = err;
       stopRequested?.();
     },
+    // A removed member stops cleanly (exit 0), as an etcd member does; the runtime logged why.
+    onRemoved: () => stopRequested?.(),
   });
-
-  const kv = await startKvServer({
-    backend: node,
-    address: withPort(self.clientAddress, overrides.clientPort),
-    limits: Object.fromEntries(Object.entries(config.limits).filter(([, v]) => v !== undefined)),
-    logger,
-  });
-  const clientAddress = kv.address();
-
-  const httpBind = self.httpAddress ?? (overrides.httpPort !== undefined ? '127.0.0.1:0' : undefined);
-  const http = httpBind ? await startHttpEndpoints(node, withPort(httpBind, overrides.httpPort)) : undefined;
-  const httpAddress = http?.address ?? '';
 
   node.setMemberAddress({ id: nodeId, raftAddress, clientAddress });
   const announce = { id: nodeId, raftAddress, clientAddress, httpAddress, pid: process.pid };
@@ -212,6 +299,7 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
     loopDelay.reset();
   }, 1000);
   stallWatch.unref();
+  installTestStallHook(logger);
 
   await node.start();
   emit({ event: 'ready', ...announce });
@@ -225,6 +313,7 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
   await Promise.allSettled([kv.close()]);
   await node.stop();
   await http?.close();
+  await opened.lock.release(); // after the log and LevelDB are closed
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
   const code = fatal ? 1 : 0;
@@ -232,4 +321,22 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
   emit({ event: 'stopped', id: nodeId, code });
   await new Promise<void>((resolve) => logger.flush(() => resolve()));
   return code;
+}
+
+/**
+ * Fault-test hook, off unless QUORUMKV_TEST_STALL_SIGNAL names a signal (e.g. SIGUSR2): on that
+ * signal the event loop is blocked for QUORUMKV_TEST_STALL_MS (default 1000 ms, at most 60 s), as a
+ * long GC or a synchronous task would, so tests can prove leases survive stalls, not just SIGSTOP.
+ */
+function installTestStallHook(logger: Logger): void {
+  const signal = process.env.QUORUMKV_TEST_STALL_SIGNAL;
+  if (!signal) return;
+  const ms = Math.min(60_000, Math.max(1, Number(process.env.QUORUMKV_TEST_STALL_MS ?? 1000) || 1000));
+  process.on(signal as NodeJS.Signals, () => {
+    logger.warn({ event: 'test_stall', ms }, 'test hook: blocking the event loop');
+    const until = performance.now() + ms;
+    while (performance.now() < until) {
+      // Deliberately busy: this is the stall.
+    }
+  });
 }

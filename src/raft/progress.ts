@@ -52,6 +52,10 @@ export class Progress {
   recentActive = false;
   /** In probe: a message is outstanding, wait for its answer or the next heartbeat. */
   probeSent = false;
+  /** Leader clock (ticks) of the last answer from this follower; -Infinity before the first one. */
+  heardAt = -Infinity;
+  /** Its last heartbeat answer said it is rebuilding (it must not be counted on for a quorum of votes). */
+  rebuilding = false;
   readonly inflights: Inflights;
 
   constructor(next: number, maxInflight: number, public isLearner: boolean) {
@@ -113,6 +117,29 @@ export class Progress {
     this.next = Math.max(Math.min(rejected, matchHint + 1), this.match + 1, 1);
     this.probeSent = false;
     return true;
+  }
+
+  /**
+   * A rejection says the follower's log ends at `followerLast`, below the index it acknowledged
+   * (`match`): it lost entries (its data dir was wiped or replaced). `rejected` is the prevIndex of
+   * the rejected message: below `match` it was sent before the follower acknowledged that much, so
+   * its hint is stale, not a loss. maybeDecrTo must not see such a rejection: it ignores rejections
+   * at or below `match`, which is what left a wiped follower empty for good while the leader
+   * reported it fully caught up.
+   */
+  lostAcknowledgedEntries(rejected: number, followerLast: number): boolean {
+    return followerLast < this.match && rejected >= this.match;
+  }
+
+  /**
+   * Forget everything the follower acknowledged and probe again from where its log now ends: its
+   * old acknowledgements no longer hold, so it counts towards commit only for what it acknowledges
+   * from now on.
+   */
+  resetAfterDataLoss(followerLast: number): void {
+    this.match = 0;
+    this.resetState('probe');
+    this.next = followerLast + 1;
   }
 
   isPaused(): boolean {

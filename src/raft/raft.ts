@@ -6,6 +6,7 @@ import { Progress, quorumSize, quorumValue, tallyVotes } from './progress.js';
 import { RaftLog } from './raft-log.js';
 import {
   emptyMessage,
+  isEmptyHardState,
   type ConfChange,
   type ConfState,
   type Entry,
@@ -17,6 +18,7 @@ import {
   type RaftLogger,
   type RaftStatus,
   type ReadState,
+  type Recovery,
   type Role,
   type Snapshot,
 } from './types.js';
@@ -26,6 +28,30 @@ const EMPTY = new Uint8Array(0);
 const TRANSFER_CONTEXT = 'transfer';
 
 const silentLogger: RaftLogger = { info() {}, warn() {} };
+
+/**
+ * Whether `m`, received by a node without any durable Raft state, proves that the cluster has a
+ * history this node may have been part of (and lost): then it must rebuild before it votes. What is
+ * no proof is what a brand-new cluster sends while it forms: votes for candidates with empty logs,
+ * pre-vote traffic, responses, and its first leader's appends and heartbeats before it commits
+ * anything (an append from index 0 whose entries are all of the leader's term, commit 0).
+ */
+function showsClusterHistory(m: Message): boolean {
+  switch (m.type) {
+    case 'app':
+      return m.commit > 0 || m.index > 0 || m.entries.some((e) => e.term !== m.term);
+    case 'heartbeat':
+      return (m.leaderCommit ?? m.commit) > 0;
+    case 'vote':
+    case 'preVote':
+      return m.index > 0 || m.logTerm > 0;
+    case 'snap':
+    case 'timeoutNow':
+      return true;
+    default:
+      return false;
+  }
+}
 
 interface PendingRead {
   context: string;
@@ -85,6 +111,9 @@ export class Raft {
   private deferredReads: { context: string; from: NodeId }[] = [];
   /** Appends requested by proposals, flushed once per Ready so many proposals share one message. */
   broadcastPending = false;
+  /** Set while this node must not vote or campaign (see Recovery in types.ts); persisted in the hard state. */
+  recovery: Recovery | undefined;
+  private readonly unsafeRebuildingVotes: boolean;
 
   constructor(config: RaftConfig, storage: LogStorage) {
     invariant(config.id !== '', 'node id must not be empty');
@@ -99,9 +128,14 @@ export class Raft {
     this.maxUncommittedEntries = config.maxUncommittedEntries ?? RAFT_DEFAULTS.maxUncommittedEntries;
     this.random = config.random;
     this.logger = config.logger ?? silentLogger;
+    this.unsafeRebuildingVotes = config.unsafeRebuildingVotes ?? false;
 
     const { hardState, confState } = storage.initialState();
     const snapshotIndex = storage.snapshot().meta.index;
+    // No durable state at all: a first start, or a start after the data dir was wiped. Only the
+    // cluster can tell which (see showsClusterHistory).
+    const nothingDurable = isEmptyHardState(hardState) && storage.lastIndex() === 0 && snapshotIndex === 0;
+    this.recovery = hardState.recovery ?? (nothingDurable ? 'pristine' : undefined);
     const applied = Math.max(config.applied ?? 0, snapshotIndex);
     this.log = new RaftLog(storage, hardState.commit, Math.min(applied, Math.max(hardState.commit, snapshotIndex)));
     this.term = hardState.term;
@@ -199,6 +233,8 @@ export class Raft {
     this.reset(this.term);
     this.leaderId = this.id;
     this.role = 'leader';
+    // A pristine node wins only with votes of nodes whose logs are empty too: a brand-new cluster.
+    if (this.recovery === 'pristine') this.recovery = undefined;
     this.progress.get(this.id)?.becomeReplicate();
     // Conservatively treat everything in our log as possibly holding an unapplied conf change.
     this.pendingConfIndex = this.log.lastIndex();
@@ -217,7 +253,7 @@ export class Raft {
 
   private tickElection(): void {
     this.electionElapsed++;
-    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+    if (this.promotable() && !this.mustNotVote() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
       this.campaign(this.preVote ? 'preElection' : 'election');
     }
@@ -260,6 +296,10 @@ export class Raft {
 
   campaign(kind: 'preElection' | 'election' | 'transfer'): void {
     if (!this.promotable()) return;
+    if (this.mustNotVote()) {
+      this.logger.info('raft.campaign_refused', { id: this.id, term: this.term, kind, reason: 'rebuilding: this node may have lost entries it acknowledged' });
+      return;
+    }
     let voteType: MessageType;
     let term: number;
     if (kind === 'preElection') {
@@ -292,6 +332,16 @@ export class Raft {
 
   private handleVoteRequest(m: Message): void {
     const isPreVote = m.type === 'preVote';
+    if (this.mustNotVote()) {
+      // Our old incarnation may have voted in this term already, or held entries this candidate
+      // lacks: only a node that kept its data may vote (pre-votes included, or a node that lost
+      // its data could still help an out-of-date candidate past the pre-vote round).
+      this.logger.info('raft.vote_refused', { id: this.id, term: this.term, candidate: m.from, candidateTerm: m.term, preVote: isPreVote, reason: 'rebuilding' });
+      const reply = emptyMessage(isPreVote ? 'preVoteResp' : 'voteResp', this.id, m.from, this.term);
+      reply.reject = true;
+      this.send(reply);
+      return;
+    }
     const canVote =
       this.vote === m.from ||
       (this.vote === '' && this.leaderId === '') ||
@@ -303,6 +353,9 @@ export class Raft {
       if (!isPreVote) {
         this.electionElapsed = 0;
         this.vote = m.from;
+        // A pristine node grants only candidates with an empty log (any other is evidence of
+        // history, see showsClusterHistory): it takes part in a brand-new cluster's first election.
+        if (this.recovery === 'pristine') this.recovery = undefined;
       }
     } else {
       const reply = emptyMessage(responseType, this.id, m.from, this.term);
@@ -331,6 +384,7 @@ export class Raft {
 
   step(m: Message): void {
     if (m.to !== this.id) return;
+    if (this.recovery === 'pristine' && showsClusterHistory(m)) this.startRebuilding(m, 'this node has no Raft state but the cluster has history');
     if (m.term > this.term) {
       if (m.type === 'vote' || m.type === 'preVote') {
         const force = m.context === TRANSFER_CONTEXT;
@@ -387,6 +441,7 @@ export class Raft {
         return;
     }
     if (!pr) return;
+    if (m.type === 'appResp' || m.type === 'heartbeatResp') pr.heardAt = this.now;
     switch (m.type) {
       case 'appResp':
         pr.recentActive = true;
@@ -467,6 +522,10 @@ export class Raft {
     const reply = emptyMessage('appResp', this.id, m.from, this.term);
     if (lastMatch !== undefined) {
       reply.index = lastMatch;
+      // Entries from a brand-new cluster's first leader (the only appends that are no evidence of
+      // history): this node now holds part of the log like any founding member.
+      if (this.recovery === 'pristine' && m.entries.length > 0) this.recovery = undefined;
+      else if (this.recovery === 'rebuilding') this.maybeFinishRebuilding(m, lastMatch);
     } else {
       // Point the leader at the last entry that might match, skipping a whole term at a time.
       const hint = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
@@ -479,12 +538,53 @@ export class Raft {
   }
 
   private handleHeartbeat(m: Message): void {
-    // The leader sends min(match, commit), so this never commits entries we may not hold.
-    this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
+    const lastIndex = this.log.lastIndex();
+    // The leader sends min(match, commit): it believes we hold at least m.commit because we
+    // acknowledged it. A shorter log means we lost acknowledged entries (etcd panics here with
+    // "tocommit is out of range ... was the raft log corrupted, truncated, or lost?"); we rebuild.
+    if (m.commit > lastIndex && this.recovery !== 'rebuilding') {
+      this.startRebuilding(m, `the leader counts entries up to ${m.commit} as held here but the log ends at ${lastIndex}`);
+    }
+    this.log.commitTo(Math.min(m.commit, lastIndex));
     const reply = emptyMessage('heartbeatResp', this.id, m.from, this.term);
     reply.index = m.index; // echo the leader's clock for its lease
     if (m.context !== undefined) reply.context = m.context;
+    if (this.recovery === 'rebuilding') {
+      // Tells the leader where our log really ends (it resets what it believes we hold) and that
+      // this acknowledgement vouches for nothing: our old incarnation may have voted for another
+      // leader, so it must not count towards leader leases or ReadIndex quorums.
+      reply.reject = true;
+      reply.rejectHint = lastIndex;
+    }
     this.send(reply);
+  }
+
+  /** This node lost (or never had) entries the cluster may count on: stop voting until rebuilt. */
+  private startRebuilding(m: Message, reason: string): void {
+    this.recovery = 'rebuilding';
+    this.logger.warn('raft.rebuilding', { id: this.id, term: this.term, from: m.from, messageTerm: m.term, messageType: m.type, lastIndex: this.log.lastIndex(), reason });
+  }
+
+  /**
+   * A rebuilding node may vote again once it accepted an append from its leader that leaves it
+   * holding the leader's whole commit index, and that index is of the leader's own term:
+   * - the append matched at prevIndex >= the leader's match for us (match < next), so whatever the
+   *   leader counted us as holding — even an acknowledgement of our lost incarnation — we hold;
+   *   from then on its match for us only grows with acknowledgements of this incarnation;
+   * - a leader that committed an entry of its own term holds every entry committed before it, and
+   *   so do we now: no candidate we vote for can lack an entry our lost acknowledgement helped commit.
+   * Which term our lost incarnation may have voted in is not known; see the limits in
+   * docs/ARCHITECTURE.md ("A node that lost its data").
+   */
+  private maybeFinishRebuilding(m: Message, lastMatch: number): void {
+    if (m.commit === 0 || lastMatch < m.commit || this.log.term(m.commit) !== m.term) return;
+    this.recovery = undefined;
+    this.logger.info('raft.rebuild_complete', { id: this.id, term: this.term, leaderId: m.from, commit: this.log.committed, lastIndex: this.log.lastIndex() });
+  }
+
+  /** While rebuilding, this node neither votes (pre-votes included) nor campaigns. */
+  private mustNotVote(): boolean {
+    return this.recovery === 'rebuilding' && !this.unsafeRebuildingVotes;
   }
 
   private handleSnapshot(m: Message): void {
@@ -516,6 +616,10 @@ export class Raft {
 
   private handleAppendResponse(m: Message, pr: Progress): void {
     if (m.reject) {
+      if (pr.lostAcknowledgedEntries(m.index, m.rejectHint)) {
+        this.forgetLostEntries(m.from, pr, m.rejectHint);
+        return;
+      }
       let hint = m.rejectHint;
       if ((m.rejectTerm ?? 0) > 0) hint = this.log.findConflictByTerm(m.rejectHint, m.rejectTerm!).index;
       if (pr.maybeDecrTo(m.index, hint)) {
@@ -550,9 +654,29 @@ export class Raft {
     pr.recentActive = true;
     pr.probeSent = false;
     if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirstOne();
+    pr.rebuilding = m.reject;
+    if (m.reject) {
+      // A rebuilding follower (see handleHeartbeat): rejectHint is where its log really ends.
+      if (m.rejectHint < pr.match) this.forgetLostEntries(m.from, pr, m.rejectHint);
+      // Always append (even with nothing new): an append carrying our commit index is how it
+      // learns it holds everything committed and may vote again (maybeFinishRebuilding).
+      else this.sendAppend(m.from);
+      return; // its acknowledgement vouches for nothing: no lease, no ReadIndex ack
+    }
     if (pr.match < this.log.lastIndex()) this.sendAppend(m.from);
     if (!pr.isLearner && m.index > (this.leaseAcks.get(m.from) ?? -1)) this.leaseAcks.set(m.from, m.index);
     if (m.context !== undefined && !pr.isLearner) this.ackRead(m.context, m.from);
+  }
+
+  /**
+   * `id` no longer holds entries it acknowledged (its data dir was wiped or replaced while we stayed
+   * leader): its match no longer counts towards commit, and it is probed again from where its log
+   * really ends. Without this a wiped follower stayed empty forever while we reported it caught up.
+   */
+  private forgetLostEntries(id: NodeId, pr: Progress, followerLast: number): void {
+    this.logger.warn('raft.follower_lost_entries', { id: this.id, term: this.term, follower: id, match: pr.match, followerLastIndex: followerLast });
+    pr.resetAfterDataLoss(followerLast);
+    this.sendAppend(id);
   }
 
   /** Send the next batch of entries (or a snapshot) to `to`. Returns whether anything was sent. */
@@ -682,10 +806,36 @@ export class Raft {
         break;
     }
     const result = applyConfChangeTo(this.confState(), change);
+    this.assertVotersStayElectable(result.voters);
     const receipt = this.appendEntries([{ type: 'conf', data: encodeConfEntry(change, result) }]);
     this.pendingConfIndex = receipt.index;
     this.broadcastPending = true;
     return receipt;
+  }
+
+  /**
+   * Refuse a change of voters after which fewer than a quorum of them are known to be able to
+   * vote: reachable within the last election timeout and not rebuilding (a node that lost its data
+   * votes only once a leader caught it up, so a quorum that needs it could never elect that leader).
+   * The spirit of etcd's --strict-reconfig-check, which refuses changes that would lose quorum.
+   */
+  private assertVotersStayElectable(voters: readonly NodeId[]): void {
+    const sameVoters = voters.length === this.voters.size && voters.every((id) => this.voters.has(id));
+    if (sameVoters) return;
+    const able: NodeId[] = [];
+    const unable: NodeId[] = [];
+    for (const id of voters) {
+      const pr = this.progress.get(id);
+      // The voter being added counts as able (etcd does the same): it is added to take part.
+      const ok = id === this.id || !this.voters.has(id) || (pr !== undefined && !pr.rebuilding && this.now - pr.heardAt < this.electionTimeout);
+      (ok ? able : unable).push(id);
+    }
+    const quorum = quorumSize(voters.length);
+    if (able.length >= quorum) return;
+    throw new ConfChangeRejectedError(
+      `after it only ${able.length} of ${voters.length} voters would be known able to vote (${able.join(', ') || 'none'}); ` +
+        `a quorum needs ${quorum} — first bring back or let catch up ${unable.join(', ')} (unreachable or rebuilding after losing data)`,
+    );
   }
 
   /**
@@ -728,7 +878,11 @@ export class Raft {
     this.logger.info('raft.conf_change_applied', { id: this.id, index: entry.index, change: change.type, nodeId, voters: [...this.voters], learners: [...this.learners] });
     if (this.role !== 'leader') return;
     if (!this.voters.has(this.id)) {
-      // A removed leader hands over by stepping down; the remaining voters elect a successor.
+      // A removed leader hands over by stepping down; the remaining voters elect a successor. It
+      // first tells them the change is committed: a follower that does not know keeps the old
+      // membership, whose quorum may need this node (it rejects candidates behind its log) or a
+      // member that cannot vote yet (rebuilding after losing its data), and none can be elected.
+      this.broadcastAppend();
       this.becomeFollower(this.term, '');
       return;
     }
@@ -840,16 +994,28 @@ export class Raft {
    * Lease read: while a quorum acknowledged heartbeats sent within the last
    * (electionTimeout - margin) ticks, no other leader can have been elected (voters ignore
    * candidates while they hear from us), so the commit index is safe to read without a round trip.
-   * Relies on ticks advancing at the same rate on every node (bounded clock drift).
+   * Counted in ticks this relies on ticks advancing with real time, which a paused or stalled
+   * process breaks (it loses ticks, not time): the runtime must also judge `ackedTick` — the stamp
+   * of the newest heartbeat round a quorum acknowledged — against a monotonic clock (leaseRead).
    */
   leaseReadIndex(): number | null {
+    return this.leaseRead()?.index ?? null;
+  }
+
+  /** The lease read index with the tick stamp of the heartbeat round that grants it, or null. */
+  leaseRead(): { index: number; ackedTick: number } | null {
     if (this.role !== 'leader' || !this.checkQuorum || this.transferStartedThisTerm) return null;
     if (!this.committedEntryInCurrentTerm()) return null;
     const margin = Math.max(2, Math.ceil(this.electionTimeout / 5));
     const acks = this.voterList().map((id) => (id === this.id ? this.now : (this.leaseAcks.get(id) ?? -Infinity)));
     const quorumAck = quorumValue(acks);
     if (this.now - quorumAck >= this.electionTimeout - margin) return null;
-    return this.log.committed;
+    return { index: this.log.committed, ackedTick: quorumAck };
+  }
+
+  /** Ticks since this instance was created: heartbeats carry it as their stamp (m.index). */
+  get tickCount(): number {
+    return this.now;
   }
 
   // ---- snapshots and failures reported by the runtime ----------------------------------------
@@ -893,6 +1059,7 @@ export class Raft {
       conf: this.confState(),
       leadTransferee: this.leadTransferee,
     };
+    if (this.recovery) status.recovery = this.recovery;
     if (this.role === 'leader') {
       status.progress = {};
       for (const [id, pr] of this.progress) status.progress[id] = pr.toStatus();

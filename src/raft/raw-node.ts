@@ -1,12 +1,12 @@
 import { invariant } from './errors.js';
 import type { LogStorage } from './log-storage.js';
 import { Raft } from './raft.js';
-import type { ConfChange, HardState, Message, NodeId, ProposalReceipt, RaftConfig, RaftStatus, Ready, SoftState } from './types.js';
+import type { ConfChange, HardState, Message, NodeId, ProposalReceipt, RaftConfig, RaftStatus, Ready, Role, SoftState } from './types.js';
 
 const DEFAULT_MAX_COMMITTED_SIZE = 4 * 1024 * 1024;
 
 function sameHardState(a: HardState, b: HardState): boolean {
-  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit && a.recovery === b.recovery;
 }
 
 /**
@@ -29,7 +29,9 @@ export class RawNode {
   }
 
   private hardState(): HardState {
-    return { term: this.raft.term, vote: this.raft.vote, commit: this.raft.log.committed };
+    const hs: HardState = { term: this.raft.term, vote: this.raft.vote, commit: this.raft.log.committed };
+    if (this.raft.recovery) hs.recovery = this.raft.recovery;
+    return hs;
   }
 
   private softState(): SoftState {
@@ -38,6 +40,20 @@ export class RawNode {
 
   tick(): void {
     this.raft.tick();
+  }
+
+  // The core's live role, leader and term: callers read these instead of keeping copies, which
+  // would lag the core between a step() and the Ready that reports it.
+  get role(): Role {
+    return this.raft.role;
+  }
+
+  get leaderId(): NodeId {
+    return this.raft.leaderId;
+  }
+
+  get term(): number {
+    return this.raft.term;
   }
 
   /** Input from the network. Messages for other nodes or stale terms are ignored. */
@@ -59,6 +75,16 @@ export class RawNode {
 
   leaseReadIndex(): number | null {
     return this.raft.leaseReadIndex();
+  }
+
+  /** See Raft.leaseRead: the caller must judge `ackedTick` against a monotonic clock. */
+  leaseRead(): { index: number; ackedTick: number } | null {
+    return this.raft.leaseRead();
+  }
+
+  /** Ticks fed so far; the stamp the next tick's heartbeats carry is tickCount + 1. */
+  get tickCount(): number {
+    return this.raft.tickCount;
   }
 
   transferLeadership(to: NodeId): void {
@@ -106,8 +132,13 @@ export class RawNode {
       committedEntries: raft.log.nextCommittedEntries(this.maxCommittedSize),
       messages: raft.messages,
       readStates: raft.readStates,
+      // A change of recovery must be durable before anything that relies on it: leaving
+      // 'rebuilding' before the vote it allows, entering it before acknowledgements it qualifies.
       mustSync:
-        entries.length > 0 || hardState.term !== this.previousHardState.term || hardState.vote !== this.previousHardState.vote,
+        entries.length > 0 ||
+        hardState.term !== this.previousHardState.term ||
+        hardState.vote !== this.previousHardState.vote ||
+        hardState.recovery !== this.previousHardState.recovery,
       sendBeforePersist: this.messagesMayPrecedePersistence(),
     };
     const snapshot = raft.log.pendingSnapshot();

@@ -13,12 +13,30 @@ export interface Entry {
   readonly data: Uint8Array;
 }
 
+/**
+ * Whether a node may trust its own durable state when it votes. A node that lost its data (a wiped
+ * or replaced data dir) may have voted, or acknowledged entries, before the loss: voting again
+ * could elect a second leader in a term it already voted in, or a leader lacking entries that were
+ * committed with its lost acknowledgement. Absent: a member in good standing.
+ *
+ * - 'pristine': no durable Raft state yet (a node's first start, or a start after its data dir was
+ *   wiped; the two look the same from inside). It votes only in what looks like a brand-new
+ *   cluster's first election (a candidate with an empty log), and turns 'rebuilding' on the first
+ *   sign that the cluster has history.
+ * - 'rebuilding': it knows the cluster has history it may have lost; it neither votes nor campaigns
+ *   until it holds everything a leader of the current term told it is committed (see
+ *   Raft.maybeFinishRebuilding).
+ */
+export type Recovery = 'pristine' | 'rebuilding';
+
 /** What must be durable before any message that depends on it is sent. */
 export interface HardState {
   term: number;
   /** '' when this node has not voted in `term`. */
   vote: NodeId;
   commit: number;
+  /** Persisted with the term and vote so a restart mid-rebuild is still a rebuild (see Recovery). */
+  recovery?: Recovery;
 }
 
 export interface ConfState {
@@ -157,6 +175,11 @@ export interface RaftConfig {
   maxCommittedSizePerReady?: number; // default 4 MiB
   random: RandomInt;
   logger?: RaftLogger;
+  /**
+   * Simulator only (a mutation check): a 'rebuilding' node votes and campaigns as if it had never
+   * lost its data. Exists to show that the rebuild guard is what keeps amnesia safe; never set it.
+   */
+  unsafeRebuildingVotes?: boolean;
 }
 
 export interface ProgressStatus {
@@ -179,6 +202,8 @@ export interface RaftStatus {
   firstIndex: number;
   conf: ConfState;
   leadTransferee: NodeId;
+  /** Set while this node must not vote (see Recovery). */
+  recovery?: Recovery;
   /** Only on the leader. */
   progress?: Record<NodeId, ProgressStatus>;
 }

@@ -17,4 +17,6 @@ export const RUNTIME_DEFAULTS = Object.freeze({
   drainTimeoutMs: 2000,
   /** Failback: the preferred node must stay caught up this long before leadership returns to it. */
   failbackHoldMs: 3000,
+  /** Failback: "caught up" means within this many entries of the leader's last index. */
+  failbackMaxLagEntries: 1000,
 });

@@ -6,6 +6,13 @@ export interface FailbackOptions {
   preferredLeader: NodeId;
   /** The preferred node must stay caught up and responsive this long before we hand over. */
   holdMs: number;
+  /**
+   * "Caught up" means within this many entries of the leader's last index. Under steady writes a
+   * healthy follower is always a few batches behind, so requiring match >= commit would hold off
+   * failback forever; the transfer itself then waits for the last few entries (TimeoutNow is sent
+   * only once the target's log is complete).
+   */
+  maxLagEntries: number;
 }
 
 /**
@@ -32,7 +39,7 @@ export class FailbackPolicy {
       // recentActive: check-quorum clears that every election timeout until the next heartbeat
       // answer, which would restart the hold period forever.
       progress.state === 'replicate' &&
-      progress.match >= status.commit;
+      status.lastIndex - progress.match <= this.options.maxLagEntries;
     if (!eligible) {
       this.healthySince = undefined;
       return undefined;

@@ -12,6 +12,8 @@ export interface WriteRequest {
   durability: Durability;
   /** Absolute deadline, ms since epoch. */
   deadline: number;
+  /** Aborted when the client cancels or goes away: whatever the request parked is freed. */
+  signal?: AbortSignal;
 }
 
 export interface WriteAck {
@@ -28,6 +30,8 @@ export interface ReadOptions {
   /** follower reads: reject with StaleReadError if this node is further behind the leader than this. */
   maxLagMs?: number;
   deadline: number;
+  /** Aborted when the client cancels or goes away: whatever the read parked is freed. */
+  signal?: AbortSignal;
 }
 
 /** Who served a read and at which applied index (every read reports this). */
@@ -48,11 +52,13 @@ export interface AddMemberOptions {
   learner?: boolean;
   /** Absolute deadline, ms since epoch. */
   deadline: number;
+  signal?: AbortSignal;
 }
 
 export interface RemoveMemberOptions {
   /** Absolute deadline, ms since epoch. */
   deadline: number;
+  signal?: AbortSignal;
 }
 
 /**
@@ -64,9 +70,9 @@ export interface KvBackend {
   get(key: Uint8Array, options: ReadOptions): Promise<GetResult>;
   scan(start: Uint8Array, end: Uint8Array, limit: number, options: ReadOptions): Promise<RangeResult>;
   /** Resolves 'committed' once {term,index} is committed, 'lost' if another entry took that index. */
-  waitFor(term: number, index: number, deadline: number): Promise<WaitOutcome>;
+  waitFor(term: number, index: number, deadline: number, signal?: AbortSignal): Promise<WaitOutcome>;
   status(): Promise<NodeStatus>;
-  transferLeadership(to: NodeId, deadline: number): Promise<void>;
+  transferLeadership(to: NodeId, deadline: number, signal?: AbortSignal): Promise<void>;
   /**
    * Leader only; one change at a time; resolves once the change is applied on this node (and at
    * once when `id` already has that role at those addresses). Empty addresses are allowed only to

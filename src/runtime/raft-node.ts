@@ -7,8 +7,9 @@
 // The Ready loop runs one batch at a time and is never re-entered: storage.save (one group-commit
 // fsync) → restore a received snapshot → send messages → apply committed entries in one batch →
 // release read states → advance. Inputs (ticks, peer messages, proposals) only step the core and
-// schedule the loop with setImmediate, so everything that arrives during an fsync lands in the
-// next Ready and shares the next fsync.
+// schedule the loop with clock.setImmediate, so everything that arrives during an fsync lands in
+// the next Ready and shares the next fsync. Every deferral goes through the Clock (clock.ts), never
+// the timer globals: the simulator runs this very runtime over a simulated clock.
 import type { Logger } from 'pino';
 import {
   ConfChangeRejectedError as CoreConfChangeRejectedError,
@@ -23,10 +24,10 @@ import type {
   NodeId,
   RaftConfig,
   RaftLogger,
+  ProposalReceipt,
   RaftStatus,
   RandomInt,
   Ready,
-  Role,
   Snapshot,
   SoftState,
 } from '../raft/types.js';
@@ -43,6 +44,7 @@ import {
   InvalidArgumentError,
   NotLeaderError,
   OverloadedError,
+  ReplicaCorruptedError,
   ShuttingDownError,
   StaleSequenceError,
 } from '../api/errors.js';
@@ -51,7 +53,9 @@ import { TransferWaiters } from './leadership-transfer.js';
 import { PendingProposals, receiptOutcome } from './proposals.js';
 import { ReadPath } from './reads.js';
 import { SnapshotScheduler } from './snapshots.js';
-import { type DeadlineTimers, REAL_TIMERS, withDeadline } from './with-deadline.js';
+import { type Clock, SYSTEM_CLOCK } from './clock.js';
+import { LeaseClock } from './lease-clock.js';
+import { withDeadline } from './with-deadline.js';
 import type {
   GetResult,
   KvBackend,
@@ -66,6 +70,7 @@ import { FailbackPolicy } from './failback.js';
 import { LeaderFreshness } from './leader-freshness.js';
 import { applyConfToTable, decodeConfEntry, encodeConfContext, type MemberAddress, MemberTable } from './membership.js';
 import { NodeMetrics } from './metrics.js';
+import { PeerAdmission } from './peer-admission.js';
 import { unwrapSnapshotData } from './snapshot-envelope.js';
 
 export interface RaftTimings {
@@ -110,6 +115,9 @@ export interface RaftNodeOptions {
   /** How long stop() waits for in-flight requests (default 2000 ms). */
   drainTimeoutMs?: number;
   random?: RandomInt;
+  /** Time and timers (default: the system's). The simulator passes a simulated clock. */
+  clock?: Clock;
+  /** Overrides clock.now (wall-clock ms since epoch), for tests. */
   now?: () => number;
   /** The caller already started the transport (e.g. to learn its bound port); start() won't. */
   transportStarted?: boolean;
@@ -119,6 +127,13 @@ export interface RaftNodeOptions {
   failbackHoldMs?: number;
   /** The node hit an unrecoverable error (e.g. the disk failed) and stopped serving. */
   onFatal?: (err: Error) => void;
+  /**
+   * This node applied its own removal from the cluster. Like an etcd member, it should stop: it
+   * no longer votes, acks or serves, and only the process can release its ports and data dir.
+   */
+  onRemoved?: () => void;
+  /** Simulator only (a mutation check), passed to the core: see RaftConfig.unsafeRebuildingVotes. Never set it. */
+  unsafeRebuildingVotes?: boolean;
 }
 
 /** How often a membership change re-asks the core after a refusal that clears by itself. */
@@ -137,19 +152,22 @@ export class RaftNode implements KvBackend {
   private readonly log: Logger | undefined;
   private readonly members: MemberTable;
   private readonly now: () => number;
-  private readonly timers: DeadlineTimers;
+  private readonly clock: Clock;
+  private readonly leaseClock: LeaseClock;
   private readonly timings: Required<Pick<RaftTimings, 'tickMs' | 'electionTicks' | 'heartbeatTicks'>>;
   private readonly maxPendingProposals: number;
   private readonly slowFsyncMs: number;
   private readonly drainTimeoutMs: number;
   private readonly onFatal: ((err: Error) => void) | undefined;
+  private readonly onRemoved: (() => void) | undefined;
+  private readonly preferredLeader: NodeId | undefined;
   private readonly transportStarted: boolean;
   private readonly measureSaves: boolean;
 
-  // Runtime view of core state, updated from each Ready (cheaper than status() per request).
-  private role: Role = 'follower';
-  private leaderId: NodeId = '';
-  private term = 0;
+  // Role, leader and term are read from the core (this.raw) when needed, never copied: a copy
+  // lags the core between a step() and the Ready that reports the change. This is only the soft
+  // state last announced in the logs and metrics, to name the previous leader in a change event.
+  private announced: SoftState = { role: 'follower', leaderId: '' };
   // invariant: applied === stateMachine.appliedIndex() between Ready batches
   private applied: number;
   /** Index of the last applied conf entry: a snapshot's ConfState must match its index. */
@@ -162,10 +180,12 @@ export class RaftNode implements KvBackend {
   private readonly reads: ReadPath;
   private readonly snapshots: SnapshotScheduler;
   private readonly transfers = new TransferWaiters();
+  /** Which peer messages may reach the core (members only, one leader per term): see peer-admission.ts. */
+  private readonly admission: PeerAdmission;
   private readonly failback: FailbackPolicy | undefined;
   private ticksSinceFailbackCheck = 0;
 
-  private timer: NodeJS.Timeout | undefined;
+  private timer: unknown;
   private scheduled = false;
   private looping: Promise<void> | undefined;
   private started = false;
@@ -181,22 +201,38 @@ export class RaftNode implements KvBackend {
     this.sm = options.stateMachine;
     this.transport = options.transport;
     this.log = options.logger;
-    this.now = options.now ?? Date.now;
-    this.timers = options.now ? { ...REAL_TIMERS, now: options.now } : REAL_TIMERS;
+    const clock = options.clock ?? SYSTEM_CLOCK;
+    this.clock = options.now ? { ...clock, now: options.now } : clock;
+    this.now = this.clock.now;
     const t = options.raft;
     for (const field of ['tickMs', 'electionTicks', 'heartbeatTicks'] as const) {
       if (!Number.isInteger(t[field]) || t[field] <= 0) throw new InvalidArgumentError(`raft.${field}`, `must be a positive integer, got ${t[field]}`);
     }
     this.timings = { tickMs: t.tickMs, electionTicks: t.electionTicks, heartbeatTicks: t.heartbeatTicks };
+    // The lease lasts the minimum election timeout less a margin for clock-rate drift between
+    // nodes (the core's own tick-counted check uses the same margin).
+    const electionMs = t.electionTicks * t.tickMs;
+    this.leaseClock = new LeaseClock({
+      tickMs: t.tickMs,
+      leaseMs: electionMs - Math.max(2 * t.tickMs, Math.ceil(electionMs / 5)),
+      capacity: 4 * t.electionTicks,
+      maxCatchUpTicks: 4 * t.electionTicks,
+    });
     this.maxPendingProposals = options.maxPendingProposals ?? RUNTIME_DEFAULTS.maxPendingProposals;
     this.slowFsyncMs = options.slowFsyncMs ?? RUNTIME_DEFAULTS.slowFsyncMs;
     this.drainTimeoutMs = options.drainTimeoutMs ?? RUNTIME_DEFAULTS.drainTimeoutMs;
     this.onFatal = options.onFatal;
+    this.onRemoved = options.onRemoved;
+    this.preferredLeader = options.preferredLeader;
     this.transportStarted = options.transportStarted ?? false;
     this.measureSaves = options.measureSaves ?? true;
     this.members = new MemberTable(options.members);
     this.failback = options.preferredLeader
-      ? new FailbackPolicy({ preferredLeader: options.preferredLeader, holdMs: options.failbackHoldMs ?? RUNTIME_DEFAULTS.failbackHoldMs })
+      ? new FailbackPolicy({
+          preferredLeader: options.preferredLeader,
+          holdMs: options.failbackHoldMs ?? RUNTIME_DEFAULTS.failbackHoldMs,
+          maxLagEntries: RUNTIME_DEFAULTS.failbackMaxLagEntries,
+        })
       : undefined;
     this.freshness = new LeaderFreshness(this.now());
 
@@ -228,6 +264,7 @@ export class RaftNode implements KvBackend {
       maxSizePerMsg: t.maxSizePerMsg,
       maxUncommittedEntries: t.maxUncommittedEntries,
       random: options.random ?? defaultRandom,
+      unsafeRebuildingVotes: options.unsafeRebuildingVotes,
       logger: this.log ? coreLogger(this.log) : undefined,
     };
     // The core must not be created before the state machine caught up with the stored snapshot
@@ -241,16 +278,31 @@ export class RaftNode implements KvBackend {
     }
     this.raw = new RawNode(config, this.storage);
     this.rebuildMembers();
+    this.admission = new PeerAdmission(
+      this.id,
+      () => this.raw.status().conf,
+      () => this.members.list().map((m) => m.id),
+      this.log,
+    );
+    // Conf entries already in the log beyond the applied index name members this node will have.
+    const lastIndex = this.storage.lastIndex();
+    if (lastIndex > this.applied) this.admission.appended(this.storage.entries(Math.max(this.applied + 1, this.storage.firstIndex()), lastIndex + 1));
 
     this.reads = new ReadPath({
       nodeId: this.id,
-      timers: this.timers,
+      timers: this.clock,
       maxPendingReads: options.maxPendingReads ?? RUNTIME_DEFAULTS.maxPendingReads,
       contextPrefix: `${this.id}-${this.now().toString(36)}`,
       retryAfterMs: t.electionTicks * t.tickMs,
-      isLeader: () => this.role === 'leader',
+      isLeader: () => this.raw.role === 'leader',
       notLeader: () => this.notLeader(),
-      leaseReadIndex: () => this.raw.leaseReadIndex(),
+      leaseReadIndex: () => {
+        // The core counts the lease in ticks; it only holds if the round that grants it was sent
+        // less than leaseMs ago by the monotonic clock, judged now, at serve time.
+        const lease = this.raw.leaseRead();
+        if (!lease || !this.leaseClock.holds(lease.ackedTick, this.clock.monotonicMs())) return null;
+        return lease.index;
+      },
       issueReadIndex: (context) => {
         try {
           this.raw.readIndex(context);
@@ -260,7 +312,7 @@ export class RaftNode implements KvBackend {
         this.metrics.readIndexRounds.inc();
         this.schedule();
       },
-      waitApplied: (index, deadline, started, what) => this.waitApplied(index, deadline, started, what),
+      waitApplied: (index, deadline, started, what, signal) => this.waitApplied(index, deadline, started, what, signal),
       followerLagMs: () => this.followerLagMs(),
     });
   }
@@ -284,6 +336,11 @@ export class RaftNode implements KvBackend {
     if (this.started) return;
     this.started = true;
     this.transport.onMessage((m) => this.onPeerMessage(m));
+    // The transport asks before it decodes a batch or buffers a snapshot from a sender.
+    this.transport.setAdmission?.({
+      isMember: (id) => this.admission.isMember(id) || (id !== '' && id === this.raw.leaderId),
+      admits: (m) => this.admission.check(m, this.raw) === undefined,
+    });
     this.transport.onUnreachable((peer) => {
       if (this.stopping) return;
       this.raw.reportUnreachable(peer);
@@ -298,11 +355,17 @@ export class RaftNode implements KvBackend {
       if (m.id !== this.id) this.transport.addPeer({ id: m.id, raftAddress: m.raftAddress });
     }
     if (!this.transportStarted) await this.transport.start();
-    this.timer = setInterval(() => this.onTick(), this.timings.tickMs);
+    this.leaseClock.start(this.clock.monotonicMs());
+    this.timer = this.clock.setInterval(() => this.onTick(), this.timings.tickMs);
     this.log?.info(
       { event: 'node_started', id: this.id, applied: this.applied, term: this.raw.status().term, snapshotIndex: this.snapshots.lastSnapshotIndex },
       'raft node started',
     );
+    // A freshly bootstrapped cluster has no leader to wait for: the preferred leader campaigns at
+    // once instead of after an election timeout (campaigning early is always safe), so the
+    // cluster is ready sooner and starts out led by the node failback would move leadership to.
+    const s = this.raw.status();
+    if (this.failback && this.preferredLeader === this.id && s.term === 0 && s.conf.voters.includes(this.id)) this.raw.campaign();
     this.schedule();
   }
 
@@ -328,7 +391,7 @@ export class RaftNode implements KvBackend {
       if (request.durability !== 'sync' && request.durability !== 'async') {
         throw new InvalidArgumentError('durability', `must be 'sync' or 'async', got ${String(request.durability)}`);
       }
-      if (this.role !== 'leader') throw this.notLeader();
+      if (this.raw.role !== 'leader') throw this.notLeader();
       if (request.durability === 'sync' && this.pending.size >= this.maxPendingProposals) {
         this.metrics.proposalsFailed.inc();
         throw new OverloadedError('pending proposals', this.maxPendingProposals);
@@ -339,7 +402,7 @@ export class RaftNode implements KvBackend {
       } catch (err) {
         throw new InvalidArgumentError('command', (err as Error).message);
       }
-      let receipt;
+      let receipt: ProposalReceipt;
       try {
         receipt = this.raw.propose(data);
       } catch (err) {
@@ -349,7 +412,7 @@ export class RaftNode implements KvBackend {
       this.metrics.proposals.inc();
       this.schedule();
       if (request.durability === 'async') return { term: receipt.term, index: receipt.index };
-      const result = await this.track(receipt.term, receipt.index, request.deadline, started, 'write');
+      const result = await this.track(receipt.term, receipt.index, request.deadline, started, 'write', request.signal);
       // null: the entry was committed but reached this node inside a snapshot, so its result is
       // unknown here; a retry with the same (clientId, seq) returns it.
       if (!result) return { term: receipt.term, index: receipt.index };
@@ -368,7 +431,7 @@ export class RaftNode implements KvBackend {
     try {
       if (!(key instanceof Uint8Array) || key.length === 0) throw new InvalidArgumentError('key', 'must be a non-empty byte string');
       await this.readBarrier(options, started);
-      const kv = await this.sm.get(key);
+      const kv = await this.sm.get(key).catch((err: unknown) => Promise.reject(this.readFailure(err)));
       return { nodeId: this.id, appliedIndex: this.sm.appliedIndex(), kv };
     } finally {
       this.leave();
@@ -381,20 +444,20 @@ export class RaftNode implements KvBackend {
       if (!(start instanceof Uint8Array) || !(end instanceof Uint8Array)) throw new InvalidArgumentError('range', 'start and end must be byte strings');
       if (!Number.isInteger(limit) || limit <= 0) throw new InvalidArgumentError('limit', `must be a positive integer, got ${limit}`);
       await this.readBarrier(options, began);
-      const res = await this.sm.scan({ start, end, limit });
+      const res = await this.sm.scan({ start, end, limit }).catch((err: unknown) => Promise.reject(this.readFailure(err)));
       return { nodeId: this.id, appliedIndex: this.sm.appliedIndex(), ...res };
     } finally {
       this.leave();
     }
   }
 
-  async waitFor(term: number, index: number, deadline: number): Promise<WaitOutcome> {
+  async waitFor(term: number, index: number, deadline: number, signal?: AbortSignal): Promise<WaitOutcome> {
     const started = this.enter();
     try {
       if (!Number.isInteger(term) || term <= 0) throw new InvalidArgumentError('term', `must be a positive integer, got ${term}`);
       if (!Number.isInteger(index) || index <= 0) throw new InvalidArgumentError('index', `must be a positive integer, got ${index}`);
       this.checkDeadline(deadline, started, 'waitFor');
-      await this.waitApplied(index, deadline, started, 'waitFor');
+      await this.waitApplied(index, deadline, started, 'waitFor', signal);
       return this.outcomeOf(term, index);
     } finally {
       this.leave();
@@ -427,13 +490,13 @@ export class RaftNode implements KvBackend {
     return status;
   }
 
-  async transferLeadership(to: NodeId, deadline: number): Promise<void> {
+  async transferLeadership(to: NodeId, deadline: number, signal?: AbortSignal): Promise<void> {
     const started = this.enter();
     try {
       const conf = this.raw.status().conf;
       if (!conf.voters.includes(to)) throw new InvalidArgumentError('to', `${JSON.stringify(to)} is not a voter of this cluster (voters: ${conf.voters.join(', ')})`);
-      if (this.leaderId === to) return;
-      if (this.role !== 'leader') throw this.notLeader();
+      if (this.raw.leaderId === to) return;
+      if (this.raw.role !== 'leader') throw this.notLeader();
       this.checkDeadline(deadline, started, 'transferLeadership');
       const waiter = this.transfers.wait(to);
       try {
@@ -444,7 +507,7 @@ export class RaftNode implements KvBackend {
       }
       this.log?.info({ event: 'leadership_transfer_requested', from: this.id, to }, 'leadership transfer requested');
       this.schedule();
-      await withDeadline(waiter.done, deadline, this.timers, () => new DeadlineExceededError(deadline - started, `leadership transfer to ${to}`), waiter.cancel);
+      await withDeadline(waiter.done, deadline, this.clock, () => new DeadlineExceededError(deadline - started, `leadership transfer to ${to}`), waiter.cancel, signal);
     } finally {
       this.leave();
     }
@@ -457,7 +520,7 @@ export class RaftNode implements KvBackend {
     id: NodeId,
     raftAddress: string,
     clientAddress: string,
-    options: { learner?: boolean; deadline?: number } = {},
+    options: { learner?: boolean; deadline?: number; signal?: AbortSignal } = {},
   ): Promise<void> {
     if (typeof id !== 'string' || id.length === 0) throw new InvalidArgumentError('id', 'must be a non-empty string');
     const learner = options.learner === true;
@@ -465,7 +528,7 @@ export class RaftNode implements KvBackend {
     if (raftAddress === '' && clientAddress === '') {
       // Promotion by id alone: the learner's addresses are already in the member table. Only the
       // leader's configuration can tell whether id is a learner (a follower's may lag).
-      if (this.role !== 'leader') throw this.notLeader();
+      if (this.raw.role !== 'leader') throw this.notLeader();
       const conf = this.raw.status().conf;
       if (learner || !known || !(conf.learners.includes(id) || conf.voters.includes(id))) {
         throw new InvalidArgumentError('raftAddress', `is required unless promoting a current learner (${id} is not one)`);
@@ -490,26 +553,32 @@ export class RaftNode implements KvBackend {
       { type: learner ? 'addLearner' : 'addVoter', nodeId: id, context: encodeConfContext({ raftAddress, clientAddress }) },
       options.deadline ?? this.now() + 10_000,
       satisfied,
+      options.signal,
     );
   }
 
-  async removeMember(id: NodeId, options: { deadline?: number } = {}): Promise<void> {
+  async removeMember(id: NodeId, options: { deadline?: number; signal?: AbortSignal } = {}): Promise<void> {
     if (typeof id !== 'string' || id.length === 0) throw new InvalidArgumentError('id', 'must be a non-empty string');
     const satisfied = () => {
       const conf = this.raw.status().conf;
       return !conf.voters.includes(id) && !conf.learners.includes(id);
     };
-    await this.changeMembership({ type: 'removeNode', nodeId: id }, options.deadline ?? this.now() + 10_000, satisfied);
+    await this.changeMembership({ type: 'removeNode', nodeId: id }, options.deadline ?? this.now() + 10_000, satisfied, options.signal);
   }
 
-  private async changeMembership(cc: Parameters<RawNode['proposeConfChange']>[0], deadline: number, satisfied: () => boolean): Promise<void> {
+  private async changeMembership(
+    cc: Parameters<RawNode['proposeConfChange']>[0],
+    deadline: number,
+    satisfied: () => boolean,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const started = this.enter();
     try {
       this.checkDeadline(deadline, started, 'membership change');
-      if (this.role !== 'leader') throw this.notLeader();
+      if (this.raw.role !== 'leader') throw this.notLeader();
       // Judged on the leader's applied configuration, after the leadership check: a follower's may lag.
       if (satisfied()) return;
-      let receipt;
+      let receipt: ProposalReceipt;
       for (;;) {
         try {
           receipt = this.raw.proposeConfChange(cc);
@@ -521,13 +590,13 @@ export class RaftNode implements KvBackend {
             throw this.mapCoreError(err);
           }
         }
-        await new Promise((resolve) => setTimeout(resolve, CONF_RETRY_MS));
+        await new Promise((resolve) => this.clock.setTimeout(() => resolve(undefined), CONF_RETRY_MS));
         if (this.stopping) throw new ShuttingDownError(this.id);
-        if (this.role !== 'leader') throw this.notLeader();
+        if (this.raw.role !== 'leader') throw this.notLeader();
         if (satisfied()) return;
       }
       this.schedule();
-      await this.track(receipt.term, receipt.index, deadline, started, 'membership change');
+      await this.track(receipt.term, receipt.index, deadline, started, 'membership change', signal);
     } finally {
       this.leave();
     }
@@ -543,16 +612,26 @@ export class RaftNode implements KvBackend {
   /** Knows a leader and has applied everything it knows to be committed. */
   isCaughtUp(): boolean {
     const s = this.raw.status();
-    return s.leaderId !== '' && this.sm.appliedIndex() >= s.commit && !this.failed && !this.stopping;
+    return s.leaderId !== '' && this.sm.appliedIndex() >= s.commit && !this.failed && !this.stopping && !this.sm.corruption?.();
   }
 
   /** Milliseconds this node may be behind the leader (0 on the leader). */
   followerLagMs(): number {
-    return this.role === 'leader' ? 0 : this.freshness.lagMs(this.now());
+    return this.raw.role === 'leader' ? 0 : this.freshness.lagMs(this.now());
   }
 
   get pendingProposals(): number {
     return this.pending.size;
+  }
+
+  /** Peer messages dropped before the core saw them (not a member, not the leader of the term, …). */
+  get refusedPeerMessages(): number {
+    return this.admission.refusedTotal;
+  }
+
+  /** Requests parked in the runtime: sync writes, applied-index waiters, reads waiting for a read index. */
+  get parkedWaits(): number {
+    return this.pending.size + this.appliedWaiters.size + this.reads.pending;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -568,11 +647,14 @@ export class RaftNode implements KvBackend {
     this.stopping = true;
     if (this.inflight > 0) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.drainTimeoutMs);
-        this.drained = () => (clearTimeout(timer), resolve());
+        const timer = this.clock.setTimeout(resolve, this.drainTimeoutMs);
+        this.drained = () => {
+          this.clock.clearTimeout(timer);
+          resolve();
+        };
       });
     }
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) this.clock.clearInterval(this.timer);
     this.timer = undefined;
     const err = new ShuttingDownError(this.id);
     this.failEverything(err);
@@ -604,10 +686,22 @@ export class RaftNode implements KvBackend {
 
   private onTick(): void {
     if (this.failed) return;
-    this.raw.tick();
+    // Feed the ticks the elapsed monotonic time is due: after a stall (GC, SIGSTOP, a long
+    // synchronous task) the missed ones are caught up, bounded, so check-quorum and elections see
+    // the time that passed. Each tick's start time is recorded for the lease (lease-clock.ts).
+    const mono = this.clock.monotonicMs();
+    const due = this.leaseClock.ticksDue(mono);
+    if (due === 0) return;
+    if (due > this.timings.electionTicks) {
+      this.log?.warn({ event: 'ticks_caught_up', ticks: due, tickMs: this.timings.tickMs }, 'timers ran late: caught up missed ticks');
+    }
+    for (let i = 0; i < due; i++) {
+      this.leaseClock.recordTick(this.raw.tickCount + 1, mono);
+      this.raw.tick();
+    }
     // A leader's heartbeats must not wait behind a slow fsync or apply in the Ready loop: when the
     // core says they are independent of the outstanding write, send them now.
-    if (this.role === 'leader') {
+    if (this.raw.role === 'leader') {
       const early = this.raw.takeLeaderMessages();
       if (early.length > 0) this.transport.send(early);
     }
@@ -618,7 +712,7 @@ export class RaftNode implements KvBackend {
 
   /** On the leader, about every heartbeat: hand leadership back to the preferred node when it is ready. */
   private maybeFailBack(): void {
-    if (!this.failback || this.role !== 'leader' || this.stopping) return;
+    if (!this.failback || this.raw.role !== 'leader' || this.stopping) return;
     if (++this.ticksSinceFailbackCheck < this.timings.heartbeatTicks) return;
     this.ticksSinceFailbackCheck = 0;
     const target = this.failback.decide(this.raw.status(), this.now());
@@ -629,7 +723,8 @@ export class RaftNode implements KvBackend {
 
   private onPeerMessage(m: Message): void {
     if (this.failed || !this.timer) return;
-    if ((m.type === 'app' || m.type === 'heartbeat') && m.term >= this.term) {
+    if (!this.admission.admit(m, this.raw)) return;
+    if ((m.type === 'app' || m.type === 'heartbeat') && m.term >= this.raw.term) {
       // A heartbeat's `commit` is capped at our match; its leaderCommit is the leader's real one.
       this.freshness.heard(m.type === 'heartbeat' ? (m.leaderCommit ?? m.commit) : m.commit, this.now(), this.applied);
     }
@@ -645,7 +740,7 @@ export class RaftNode implements KvBackend {
   private schedule(): void {
     if (this.scheduled || this.failed || (this.stopping && !this.timer)) return;
     this.scheduled = true;
-    setImmediate(() => {
+    this.clock.setImmediate(() => {
       this.scheduled = false;
       if (!this.looping) this.looping = this.loop().finally(() => (this.looping = undefined));
     });
@@ -677,7 +772,7 @@ export class RaftNode implements KvBackend {
 
   private async handleReady(rd: Ready): Promise<void> {
     if (rd.softState) this.onSoftState(rd.softState);
-    if (rd.hardState) this.term = rd.hardState.term;
+    if (rd.entries.length > 0) this.admission.appended(rd.entries);
 
     // A leader's appends go out while its own fsync runs; everything else waits for durability.
     const sentEarly = rd.sendBeforePersist && rd.messages.length > 0;
@@ -696,6 +791,8 @@ export class RaftNode implements KvBackend {
     if (rd.committedEntries.length > 0) await this.applyCommitted(rd.committedEntries);
     for (const rs of rd.readStates) this.reads.onReadState(rs.context, rs.index);
     this.raw.advance(rd);
+    // The core applies conf changes in advance(): only now does its configuration match.
+    if (rd.snapshot || rd.committedEntries.some((e) => e.type === 'conf')) this.admission.confChanged(this.applied);
     if (!this.failed && !this.stopping) {
       // Captured now, right after advance(): the core's ConfState matches the applied index.
       this.snapshots.maybeStart(this.applied, () => ({ conf: this.raw.status().conf, members: this.members.list() }));
@@ -703,19 +800,18 @@ export class RaftNode implements KvBackend {
   }
 
   private onSoftState(ss: SoftState): void {
-    const wasLeader = this.role === 'leader';
-    if (ss.leaderId !== this.leaderId) {
+    const previous = this.announced;
+    this.announced = ss;
+    if (ss.leaderId !== previous.leaderId) {
       this.metrics.leaderChanges.inc();
       this.log?.info(
-        { event: 'leader_changed', id: this.id, leader: ss.leaderId || null, previous: this.leaderId || null, role: ss.role },
+        { event: 'leader_changed', id: this.id, leader: ss.leaderId || null, previous: previous.leaderId || null, role: ss.role },
         ss.leaderId ? `leader is now ${ss.leaderId}` : 'leader lost',
       );
     }
-    if (wasLeader && ss.role !== 'leader') {
+    if (previous.role === 'leader' && ss.role !== 'leader') {
       this.log?.info({ event: 'stepped_down', id: this.id, pending: this.pending.size }, 'no longer leader');
     }
-    this.role = ss.role;
-    this.leaderId = ss.leaderId;
     this.transfers.leaderSeen(ss.leaderId);
   }
 
@@ -749,6 +845,38 @@ export class RaftNode implements KvBackend {
       { event: 'member_changed', change: change.type, member: change.nodeId, index: e.index, ...(context ?? {}) },
       `membership: ${change.type} ${change.nodeId}`,
     );
+    if (change.type === 'removeNode' && change.nodeId === this.id) {
+      // Ids are reused: a node removed once and added back later replays its old removal while it
+      // catches up from the log. That removal is history, not the node's fate, when a later entry
+      // it already holds adds it back (found by the simulator: the re-added node shut down).
+      if (this.addedBackAfter(e.index)) {
+        this.log?.info({ event: 'old_removal_replayed', id: this.id, index: e.index }, `replayed this node's earlier removal at index ${e.index}; the log adds it back later`);
+        return;
+      }
+      this.log?.warn(
+        { event: 'removed_from_cluster', id: this.id, index: e.index },
+        `node ${this.id} was removed from the cluster at index ${e.index}; shutting down (its data dir is no longer a member's: delete it before reusing this id)`,
+      );
+      // After this Ready completes: the entry is applied and persisted either way.
+      this.clock.setImmediate(() => this.onRemoved?.());
+    }
+  }
+
+  /** Whether a conf entry after `index` in the log adds this node back (as voter or learner). */
+  private addedBackAfter(index: number): boolean {
+    const last = this.storage.lastIndex();
+    if (last <= index) return false;
+    let entries: Entry[];
+    try {
+      entries = this.storage.entries(Math.max(index + 1, this.storage.firstIndex()), last + 1);
+    } catch {
+      return false;
+    }
+    return entries.some((x) => {
+      if (x.type !== 'conf') return false;
+      const change = decodeConfEntry(x.data)?.change;
+      return change !== undefined && change.nodeId === this.id && change.type !== 'removeNode';
+    });
   }
 
   private async restoreSnapshot(snap: Snapshot): Promise<void> {
@@ -772,7 +900,7 @@ export class RaftNode implements KvBackend {
     if (this.failed) return;
     this.failed = err;
     this.stopping = true;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) this.clock.clearInterval(this.timer);
     this.timer = undefined;
     this.log?.error({ event: 'node_failed', err: err.message, name: err.name }, 'raft node stopped on an unrecoverable error');
     this.failEverything(new ShuttingDownError(this.id));
@@ -804,7 +932,8 @@ export class RaftNode implements KvBackend {
   }
 
   private notLeader(hint?: NodeId): NotLeaderError {
-    const leader = hint ?? (this.leaderId === this.id ? '' : this.leaderId);
+    const current = this.raw.leaderId;
+    const leader = hint ?? (current === this.id ? '' : current);
     return new NotLeaderError(this.id, leader, this.members.clientAddress(leader));
   }
 
@@ -826,21 +955,22 @@ export class RaftNode implements KvBackend {
     return err as Error;
   }
 
-  private track(term: number, index: number, deadline: number, started: number, what: string): Promise<CommandResult | null> {
+  private track(term: number, index: number, deadline: number, started: number, what: string, signal?: AbortSignal): Promise<CommandResult | null> {
     const proposal = this.pending.track(term, index);
     return withDeadline(
       proposal.result,
       deadline,
-      this.timers,
+      this.clock,
       () => {
         this.metrics.proposalsFailed.inc();
         return new DeadlineExceededError(deadline - started, what);
       },
       proposal.cancel,
+      signal,
     );
   }
 
-  private waitApplied(index: number, deadline: number, started: number, what: string): Promise<void> {
+  private waitApplied(index: number, deadline: number, started: number, what: string, signal?: AbortSignal): Promise<void> {
     if (this.applied >= index) return Promise.resolve();
     let waiter: ReturnType<IndexWaiters['add']> | undefined;
     const reached = new Promise<void>((resolve, reject) => {
@@ -849,15 +979,29 @@ export class RaftNode implements KvBackend {
         else reject(new ShuttingDownError(this.id)); // released by shutdown
       });
     });
-    return withDeadline(reached, deadline, this.timers, () => new DeadlineExceededError(deadline - started, what), () => {
-      if (waiter) this.appliedWaiters.remove(waiter);
-    });
+    return withDeadline(
+      reached,
+      deadline,
+      this.clock,
+      () => new DeadlineExceededError(deadline - started, what),
+      () => {
+        if (waiter) this.appliedWaiters.remove(waiter);
+      },
+      signal,
+    );
   }
 
   private async readBarrier(options: ReadOptions, started: number): Promise<void> {
     if (!options || typeof options !== 'object') throw new InvalidArgumentError('options', 'read options are required');
     this.checkDeadline(options.deadline, started, 'read');
+    const damage = this.sm.corruption?.();
+    if (damage) throw new ReplicaCorruptedError(this.id, damage.message); // known damaged: refuse before waiting
     await this.reads.barrier(options, started);
+  }
+
+  /** The state machine refused a read because its data is damaged: the client gets ReplicaCorruptedError, never the data. */
+  private readFailure(err: unknown): Error {
+    return this.sm.corruption?.() ? new ReplicaCorruptedError(this.id, (err as Error).message) : (err as Error);
   }
 
   private termAt(index: number): number | undefined {

@@ -23,7 +23,7 @@ export interface ReadPathOptions {
   leaseReadIndex(): number | null;
   /** Asks the core for a read index (throws when impossible). */
   issueReadIndex(context: string): void;
-  waitApplied(index: number, deadline: number, started: number, what: string): Promise<void>;
+  waitApplied(index: number, deadline: number, started: number, what: string, signal?: AbortSignal): Promise<void>;
   followerLagMs(): number;
 }
 
@@ -48,17 +48,17 @@ export class ReadPath {
   async barrier(options: ReadOptions, started: number): Promise<void> {
     switch (options.consistency) {
       case 'linearizable':
-        return this.linearizable(options.deadline, started);
+        return this.linearizable(options.deadline, started, options.signal);
       case 'lease': {
         if (!this.options.isLeader()) throw this.options.notLeader();
         const index = this.options.leaseReadIndex();
-        if (index === null) return this.linearizable(options.deadline, started);
-        return this.options.waitApplied(index, options.deadline, started, 'lease read');
+        if (index === null) return this.linearizable(options.deadline, started, options.signal);
+        return this.options.waitApplied(index, options.deadline, started, 'lease read', options.signal);
       }
       case 'follower': {
         if (options.minIndex !== undefined) {
           if (!Number.isInteger(options.minIndex) || options.minIndex < 0) throw new InvalidArgumentError('minIndex', `must be a non-negative integer, got ${options.minIndex}`);
-          await this.options.waitApplied(options.minIndex, options.deadline, started, 'follower read (minIndex)');
+          await this.options.waitApplied(options.minIndex, options.deadline, started, 'follower read (minIndex)', options.signal);
         }
         if (options.maxLagMs !== undefined) {
           if (typeof options.maxLagMs !== 'number' || !(options.maxLagMs >= 0)) throw new InvalidArgumentError('maxLagMs', `must be a non-negative number, got ${options.maxLagMs}`);
@@ -86,10 +86,10 @@ export class ReadPath {
     this.batcher.failAll(err);
   }
 
-  private async linearizable(deadline: number, started: number): Promise<void> {
+  private async linearizable(deadline: number, started: number, signal: AbortSignal | undefined): Promise<void> {
     if (this.batcher.pending >= this.options.maxPendingReads) throw new OverloadedError('pending reads', this.options.maxPendingReads);
     const slot = this.batcher.request();
-    const index = await withDeadline(slot.index, deadline, this.options.timers, () => new DeadlineExceededError(deadline - started, 'linearizable read'), slot.cancel);
-    await this.options.waitApplied(index, deadline, started, 'linearizable read');
+    const index = await withDeadline(slot.index, deadline, this.options.timers, () => new DeadlineExceededError(deadline - started, 'linearizable read'), slot.cancel, signal);
+    await this.options.waitApplied(index, deadline, started, 'linearizable read', signal);
   }
 }

@@ -62,6 +62,9 @@ export class SnapshotScheduler {
   maybeStart(applied: number, capture: () => SnapshotCapture): void {
     const { snapshotEntries, snapshotBytes } = this.options;
     if (this.snapshotting) return;
+    // A damaged state machine refuses snapshots (its data must not reach a follower); asking after
+    // every Ready would only repeat the refusal. The log then grows until the node is rebuilt.
+    if (this.options.stateMachine.corruption?.()) return;
     const entriesDue = snapshotEntries > 0 && applied - this.lastIndex >= snapshotEntries;
     const bytesDue = snapshotBytes > 0 && this.appliedBytes >= snapshotBytes && applied > this.lastIndex;
     if (!entriesDue && !bytesDue) return;

@@ -1,6 +1,8 @@
 // The one deadline race of the runtime. Everything a request parks (a pending proposal, an
 // applied-index waiter, a read-index slot, a transfer waiter) is registered by the caller and
-// removed again through `cancel` when the deadline wins, so nothing outlives its deadline.
+// removed again through `cancel` when the deadline wins or the request is cancelled, so nothing
+// outlives its deadline or its client.
+import { RequestCancelledError } from '../api/errors.js';
 
 export interface DeadlineTimers {
   /** Wall-clock ms since epoch: request deadlines are absolute wall-clock times. */
@@ -9,15 +11,10 @@ export interface DeadlineTimers {
   clearTimeout(handle: unknown): void;
 }
 
-export const REAL_TIMERS: DeadlineTimers = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
-
 /**
- * Settles like `work`, unless `deadline` passes first: then rejects with `timeoutError()` and calls
- * `cancel()` so the caller can unregister what `work` waits on. A late outcome of `work` is ignored.
+ * Settles like `work`, unless `deadline` passes first or `signal` aborts (the client cancelled or
+ * went away): then rejects with `timeoutError()` (or RequestCancelledError) and calls `cancel()` so
+ * the caller can unregister what `work` waits on. A late outcome of `work` is ignored.
  */
 export function withDeadline<T>(
   work: Promise<T>,
@@ -25,27 +22,38 @@ export function withDeadline<T>(
   timers: DeadlineTimers,
   timeoutError: () => Error,
   cancel?: () => void,
+  signal?: AbortSignal,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let done = false;
-    const handle = timers.setTimeout(() => {
-      if (done) return;
+    const settle = (): boolean => {
+      if (done) return false;
       done = true;
+      timers.clearTimeout(handle);
+      signal?.removeEventListener('abort', onAbort);
+      return true;
+    };
+    const onAbort = (): void => {
+      if (!settle()) return;
+      cancel?.();
+      reject(new RequestCancelledError());
+    };
+    const handle = timers.setTimeout(() => {
+      if (!settle()) return;
       cancel?.();
       reject(timeoutError());
     }, Math.max(0, deadline - timers.now()));
+    if (signal?.aborted) {
+      onAbort();
+      return;
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
     work.then(
       (value) => {
-        if (done) return;
-        done = true;
-        timers.clearTimeout(handle);
-        resolve(value);
+        if (settle()) resolve(value);
       },
       (err: unknown) => {
-        if (done) return;
-        done = true;
-        timers.clearTimeout(handle);
-        reject(err);
+        if (settle()) reject(err);
       },
     );
   });

@@ -10,9 +10,23 @@ export interface HttpEndpoints {
   close(): Promise<void>;
 }
 
-/** Serves the endpoints on `bind` (host:port; port 0 = any free port). */
-export async function startHttpEndpoints(node: RaftNode, bind: string): Promise<HttpEndpoints> {
-  const server = createServer((req, res) => handleHttp(node, req, res));
+/**
+ * Serves the endpoints on `bind` (host:port; port 0 = any free port). `source` may be a getter so
+ * the port can be bound before the node exists (a taken port then fails the start before the data
+ * dir is touched); until it returns the node, /healthz answers ok and everything else 503.
+ */
+export async function startHttpEndpoints(
+  source: RaftNode | (() => RaftNode | undefined),
+  bind: string,
+  /** More metric families for /metrics (e.g. the transport's counters, rendered by the process). */
+  extraMetrics?: () => string[],
+): Promise<HttpEndpoints> {
+  const server = createServer((req, res) => {
+    const node = typeof source === 'function' ? source() : source;
+    if (node) handleHttp(node, req, res, extraMetrics);
+    else if ((req.url ?? '/').split('?')[0] === '/healthz') res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    else res.writeHead(503, { 'content-type': 'text/plain' }).end('not ready: the node is still opening its data dir\n');
+  });
   const i = bind.lastIndexOf(':');
   const host = bind.slice(0, i);
   await new Promise<void>((resolve, reject) => {
@@ -27,15 +41,15 @@ export async function startHttpEndpoints(node: RaftNode, bind: string): Promise<
   };
 }
 
-function handleHttp(node: RaftNode, req: IncomingMessage, res: ServerResponse): void {
+function handleHttp(node: RaftNode, req: IncomingMessage, res: ServerResponse, extraMetrics?: () => string[]): void {
   const url = (req.url ?? '/').split('?')[0];
   if (url === '/healthz') {
     res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
   } else if (url === '/readyz') {
     const ok = node.isCaughtUp();
-    res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ready\n' : 'not ready: no leader known or applying behind commit\n');
+    res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ready\n' : 'not ready: no leader known, applying behind commit, or its stored data is damaged (see the log)\n');
   } else if (url === '/metrics') {
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(renderMetrics(node));
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(renderMetrics(node, extraMetrics?.() ?? []));
   } else {
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /healthz, /readyz or /metrics\n');
   }
@@ -43,7 +57,7 @@ function handleHttp(node: RaftNode, req: IncomingMessage, res: ServerResponse): 
 
 const ROLE_CODES = { follower: 0, preCandidate: 1, candidate: 2, leader: 3 } as const;
 
-export function renderMetrics(node: RaftNode): string {
+export function renderMetrics(node: RaftNode, extra: string[] = []): string {
   const s = node.raftStatus();
   const m = node.metrics;
   const parts = [
@@ -55,6 +69,8 @@ export function renderMetrics(node: RaftNode): string {
     renderGauge('quorumkv_is_leader', '1 when this node is the leader', s.role === 'leader' ? 1 : 0),
     renderGauge('quorumkv_follower_lag_ms', 'How far behind the leader this node may be (0 on the leader)', node.followerLagMs()),
     renderGauge('quorumkv_pending_proposals', 'Sync writes waiting to apply', node.pendingProposals),
+    renderGauge('quorumkv_parked_waits', 'Requests parked in the runtime (sync writes, applied-index waiters, reads waiting for a read index)', node.parkedWaits),
+    renderGauge('quorumkv_raft_refused_messages_total', 'Peer messages dropped before the core (not a member, not the leader of the term, learner votes, absurd terms)', node.refusedPeerMessages),
     m.fsyncSeconds.render(),
     m.proposals.render(),
     m.proposalsFailed.render(),
@@ -63,6 +79,7 @@ export function renderMetrics(node: RaftNode): string {
     m.snapshotsInstalled.render(),
     m.leaderChanges.render(),
     m.appliedEntries.render(),
+    ...extra,
   ];
   return `${parts.join('\n')}\n`;
 }

@@ -16,6 +16,19 @@ export interface KvServiceLimits {
   /** gRPC receive limit for one request message. */
   maxRequestBytes: number;
   maxClientIdBytes: number;
+  /**
+   * Requests started in one turn of the event loop (all connections together); beyond it they are
+   * refused at once (RESOURCE_EXHAUSTED) so that a burst cannot hold up the Raft heartbeats.
+   */
+  maxRequestsPerTurn: number;
+  /** HTTP/2 streams one client connection may have open at once (unary calls in flight). */
+  maxConcurrentStreams: number;
+  /** Requests in flight on one Call stream; at the limit the stream is not read until one completes. */
+  maxStreamInFlight: number;
+  /** Answer bytes queued for a Call stream whose client does not read; beyond it the stream is ended. */
+  maxStreamBufferedBytes: number;
+  /** A Scan page stops once its keys and values reach this many bytes (more = true). */
+  maxScanResponseBytes: number;
 }
 
 export const DEFAULT_KV_LIMITS: Readonly<KvServiceLimits> = Object.freeze({
@@ -29,4 +42,9 @@ export const DEFAULT_KV_LIMITS: Readonly<KvServiceLimits> = Object.freeze({
   maxTxnOps: 128,
   maxRequestBytes: 8 * 1024 * 1024,
   maxClientIdBytes: 128,
+  maxRequestsPerTurn: 256,
+  maxConcurrentStreams: 256,
+  maxStreamInFlight: 256,
+  maxStreamBufferedBytes: 16 * 1024 * 1024,
+  maxScanResponseBytes: 4 * 1024 * 1024,
 });

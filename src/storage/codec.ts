@@ -73,9 +73,9 @@ function validateOp(value: unknown, path: string, depth: number): asserts value 
       for (const field of ['compares', 'success', 'failure'] as const) {
         if (!Array.isArray(value[field])) throw new InvalidCommandError(`${path}.${field} must be an array`);
       }
-      (value.compares as unknown[]).forEach((c, i) => validateCompare(c, `${path}.compares[${i}]`));
-      (value.success as unknown[]).forEach((o, i) => validateOp(o, `${path}.success[${i}]`, depth + 1));
-      (value.failure as unknown[]).forEach((o, i) => validateOp(o, `${path}.failure[${i}]`, depth + 1));
+      for (const [i, c] of (value.compares as unknown[]).entries()) validateCompare(c, `${path}.compares[${i}]`);
+      for (const [i, o] of (value.success as unknown[]).entries()) validateOp(o, `${path}.success[${i}]`, depth + 1);
+      for (const [i, o] of (value.failure as unknown[]).entries()) validateOp(o, `${path}.failure[${i}]`, depth + 1);
       return;
     }
     default:

@@ -6,8 +6,7 @@
 // hard-state records. Compaction and snapshot installs write a fresh checkpoint segment (header,
 // hard state, surviving entries) under a temp name, fsync it, rename it into place and delete the
 // older segment, so disk use stays bounded by what the log still holds.
-import { mkdir, open, readdir, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ConfState, Entry, HardState, RaftLogger, Snapshot } from '../raft/types.js';
 import { packr } from './codec.js';
@@ -15,6 +14,7 @@ import { InvalidStorageUpdateError, StorageClosedError, StorageCorruptionError, 
 import { LogProjection, LogState, cloneConf, planCompaction } from './log-state.js';
 import { LogStateReads } from './log-state-reads.js';
 import type { RaftStorage, StorageUpdate } from './raft-storage.js';
+import { type Fs, type FsFile, NODE_FS, syncDir } from './fs.js';
 import { frameRecord, parseRecords } from './record-file.js';
 
 export interface FileRaftStorageOptions {
@@ -26,6 +26,8 @@ export interface FileRaftStorageOptions {
   onFsync?: (ms: number) => void;
   /** fsyncs slower than this are warn-logged. Default 100 ms. */
   slowFsyncMs?: number;
+  /** The filesystem (default: the real one). The simulator passes a MemoryFs and crashes it. */
+  fs?: Fs;
 }
 
 const FORMAT = 1;
@@ -48,8 +50,13 @@ function entriesRecord(entries: readonly Entry[]): Buffer {
   return frameRecord(packr.pack([REC_ENTRIES, entries.map((e) => [e.index, e.term, TYPE_CODE[e.type], e.data])]));
 }
 
+/** Hard-state records carry a 5th field only while the node rebuilds, so others read as before. */
+const RECOVERY_CODE = { pristine: 1, rebuilding: 2 } as const;
+
 function hardStateRecord(hs: HardState): Buffer {
-  return frameRecord(packr.pack([REC_HARD_STATE, hs.term, hs.vote, hs.commit]));
+  const fields: unknown[] = [REC_HARD_STATE, hs.term, hs.vote, hs.commit];
+  if (hs.recovery) fields.push(RECOVERY_CODE[hs.recovery]);
+  return frameRecord(packr.pack(fields));
 }
 
 function headerRecord(baseIndex: number, baseTerm: number, conf: ConfState): Buffer {
@@ -71,7 +78,8 @@ type Job =
 export class FileRaftStorage extends LogStateReads implements RaftStorage {
   protected readonly state: LogState;
   private readonly logger: RaftLogger;
-  private fd: FileHandle | undefined;
+  private fd: FsFile | undefined;
+  private readonly fs: Fs;
   private segmentSeq: number;
   private fileSize: number;
   /** Membership persisted in every segment header: the node's bootstrap conf. */
@@ -86,7 +94,7 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
 
   private constructor(
     private readonly options: FileRaftStorageOptions,
-    init: { state: LogState; fd: FileHandle; seq: number; size: number; bootstrapConf: ConfState },
+    init: { state: LogState; fd: FsFile; seq: number; size: number; bootstrapConf: ConfState },
   ) {
     super();
     this.state = init.state;
@@ -95,43 +103,78 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
     this.fileSize = init.size;
     this.bootstrapConf = init.bootstrapConf;
     this.logger = options.logger ?? noopLogger;
+    this.fs = options.fs ?? NODE_FS;
     this.snapshotFileIndex = init.state.snap.meta.index;
   }
 
   static async open(options: FileRaftStorageOptions): Promise<FileRaftStorage> {
+    return (await FileRaftStorage.inspect(options)).open();
+  }
+
+  /**
+   * Reads the directory and validates the log without changing anything on disk: no bootstrap, no
+   * torn-tail truncation, no temp-file cleanup, no checkpoint rewrite. Those happen in open() of
+   * the result, so a caller can check the log against the rest of the data dir first and refuse to
+   * start with every file exactly as it found it. A missing directory reads as a fresh one.
+   */
+  static async inspect(options: FileRaftStorageOptions): Promise<InspectedRaftLog> {
     const { dir } = options;
     const logger = options.logger ?? noopLogger;
-    await mkdir(dir, { recursive: true });
-    const names = await readdir(dir);
+    const fs = options.fs ?? NODE_FS;
+    let names: string[];
+    try {
+      names = await fs.readdir(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      names = [];
+    }
     // Temp files are writes that never got renamed into place: never part of the durable state.
-    for (const name of names) if (name.endsWith('.tmp')) await unlink(join(dir, name));
+    const temps = names.filter((name) => name.endsWith('.tmp'));
     const segments = names
       .map((n) => SEGMENT_RE.exec(n))
       .filter((m): m is RegExpExecArray => m !== null)
       .map((m) => Number(m[1]))
       .sort((a, b) => a - b);
-    const snapshot = names.includes(SNAPSHOT_FILE) ? await readSnapshotFile(join(dir, SNAPSHOT_FILE)) : undefined;
+    const snapshot = names.includes(SNAPSHOT_FILE) ? await readSnapshotFile(fs, join(dir, SNAPSHOT_FILE)) : undefined;
+    const removeTemps = async () => {
+      for (const name of temps) await fs.unlink(join(dir, name));
+    };
 
     if (segments.length === 0) {
       if (snapshot) {
         throw new StorageCorruptionError(join(dir, SNAPSHOT_FILE), 0, 'a snapshot exists but the log segment is missing');
       }
       const state = new LogState(options.bootstrap);
-      const seq = 1;
-      await writeCheckpoint(dir, seq, state, options.bootstrap);
-      const fd = await open(join(dir, segmentName(seq)), 'r+');
-      const size = (await fd.stat()).size;
-      return new FileRaftStorage(options, { state, fd, seq, size, bootstrapConf: cloneConf(options.bootstrap) });
+      return {
+        fresh: true,
+        state,
+        open: async () => {
+          const created = await fs.mkdir(dir, { recursive: true });
+          // A directory entry is durable only once its parent directory is fsynced: without this
+          // a crash could take the whole new log (and the vote it will hold) with it.
+          if (created !== undefined) {
+            for (let d = dir; ; d = dirname(d)) {
+              await syncDir(fs, dirname(d));
+              if (d === created || dirname(d) === d) break;
+            }
+          }
+          await removeTemps();
+          const seq = 1;
+          await writeCheckpoint(fs, dir, seq, state, options.bootstrap);
+          const fd = await fs.open(join(dir, segmentName(seq)), 'r+');
+          const size = (await fd.stat()).size;
+          return new FileRaftStorage(options, { state, fd, seq, size, bootstrapConf: cloneConf(options.bootstrap) });
+        },
+      };
     }
 
     const seq = segments[segments.length - 1]!;
     const file = join(dir, segmentName(seq));
-    const replayed = await replaySegment(file, snapshot, logger);
+    const replayed = await replaySegment(fs, file, snapshot);
     const { state, bootstrapConf } = replayed;
-    let size = replayed.size;
 
     // A crash between writing a received snapshot and resetting the log leaves a log that does not
-    // contain the snapshot's last entry: finish the reset now.
+    // contain the snapshot's last entry: open() finishes the reset.
     let rewrite = false;
     if (snapshot) {
       const s = snapshot.meta;
@@ -149,21 +192,40 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
     if (state.hardState.commit > state.lastIndex()) {
       throw new StorageCorruptionError(
         file,
-        replayed.tornAt ?? size,
+        replayed.tornAt ?? replayed.size,
         `the hard state says index ${state.hardState.commit} is committed but the log ends at ${state.lastIndex()}` +
           (replayed.tornAt !== undefined ? ' after cutting a torn tail: committed entries were lost' : ''),
       );
     }
-    let liveSeq = seq;
-    if (rewrite) {
-      liveSeq = seq + 1;
-      await writeCheckpoint(dir, liveSeq, state, bootstrapConf);
-    }
-    for (const old of segments) if (old !== liveSeq) await unlink(join(dir, segmentName(old)));
-    const fd = await open(join(dir, segmentName(liveSeq)), 'r+');
-    if (rewrite) size = (await fd.stat()).size;
-    logger.info('log.opened', { dir, firstIndex: state.firstIndex(), lastIndex: state.lastIndex(), snapshotIndex: state.snap.meta.index });
-    return new FileRaftStorage(options, { state, fd, seq: liveSeq, size, bootstrapConf });
+    return {
+      fresh: false,
+      state,
+      open: async () => {
+        await removeTemps();
+        let size = replayed.size;
+        if (replayed.tornAt !== undefined && !rewrite) {
+          // An interrupted last write: nothing after it was ever acknowledged.
+          const fd = await fs.open(file, 'r+');
+          try {
+            await fd.truncate(replayed.tornAt);
+            await fd.sync();
+          } finally {
+            await fd.close();
+          }
+          logger.warn('log.torn_tail_truncated', { file, offset: replayed.tornAt, bytesDropped: replayed.fileBytes - replayed.tornAt });
+        }
+        let liveSeq = seq;
+        if (rewrite) {
+          liveSeq = seq + 1;
+          await writeCheckpoint(fs, dir, liveSeq, state, bootstrapConf);
+        }
+        for (const old of segments) if (old !== liveSeq) await fs.unlink(join(dir, segmentName(old)));
+        const fd = await fs.open(join(dir, segmentName(liveSeq)), 'r+');
+        if (rewrite) size = (await fd.stat()).size;
+        logger.info('log.opened', { dir, firstIndex: state.firstIndex(), lastIndex: state.lastIndex(), snapshotIndex: state.snap.meta.index });
+        return new FileRaftStorage(options, { state, fd, seq: liveSeq, size, bootstrapConf });
+      },
+    };
   }
 
   // ---- LogStorage (reads see only what is durable) ----
@@ -324,8 +386,8 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
   /** Make `next` the whole durable log: a new checkpoint segment replaces the live one. */
   private async rotateTo(next: LogState): Promise<void> {
     const seq = this.segmentSeq + 1;
-    await writeCheckpoint(this.options.dir, seq, next, this.bootstrapConf);
-    const fd = await open(join(this.options.dir, segmentName(seq)), 'r+');
+    await writeCheckpoint(this.fs, this.options.dir, seq, next, this.bootstrapConf);
+    const fd = await this.fs.open(join(this.options.dir, segmentName(seq)), 'r+');
     const size = (await fd.stat()).size;
     const oldFd = this.fd;
     const oldSeq = this.segmentSeq;
@@ -334,13 +396,13 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
     this.fileSize = size;
     await oldFd?.close();
     // Safe to lose on a crash: open() keeps only the newest segment and deletes the rest.
-    await unlink(join(this.options.dir, segmentName(oldSeq)));
+    await this.fs.unlink(join(this.options.dir, segmentName(oldSeq)));
   }
 
   private async writeSnapshotFile(snapshot: Snapshot): Promise<void> {
     const { meta, data } = snapshot;
     const record = frameRecord(packr.pack([meta.index, meta.term, meta.conf.voters, meta.conf.learners, data]));
-    await writeFileDurably(this.options.dir, SNAPSHOT_FILE, [record]);
+    await writeFileDurably(this.fs, this.options.dir, SNAPSHOT_FILE, [record]);
   }
 
   private async appendAndSync(buf: Buffer): Promise<void> {
@@ -368,9 +430,9 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
 }
 
 /** Write `name` atomically and durably: temp file, fsync, rename, fsync the directory. */
-async function writeFileDurably(dir: string, name: string, buffers: Buffer[]): Promise<void> {
+async function writeFileDurably(fs: Fs, dir: string, name: string, buffers: Buffer[]): Promise<void> {
   const tmp = join(dir, `${name}.tmp`);
-  const fd = await open(tmp, 'w');
+  const fd = await fs.open(tmp, 'w');
   try {
     for (const b of buffers) {
       let written = 0;
@@ -380,16 +442,11 @@ async function writeFileDurably(dir: string, name: string, buffers: Buffer[]): P
   } finally {
     await fd.close();
   }
-  await rename(tmp, join(dir, name));
-  const dirFd = await open(dir, 'r');
-  try {
-    await dirFd.sync();
-  } finally {
-    await dirFd.close();
-  }
+  await fs.rename(tmp, join(dir, name));
+  await syncDir(fs, dir);
 }
 
-async function writeCheckpoint(dir: string, seq: number, state: LogState, conf: ConfState): Promise<void> {
+async function writeCheckpoint(fs: Fs, dir: string, seq: number, state: LogState, conf: ConfState): Promise<void> {
   const buffers: Buffer[] = [headerRecord(state.baseIndex, state.baseTerm, conf), hardStateRecord(state.hardState)];
   let chunk: Entry[] = [];
   let bytes = 0;
@@ -403,11 +460,11 @@ async function writeCheckpoint(dir: string, seq: number, state: LogState, conf: 
     }
   }
   if (chunk.length > 0) buffers.push(entriesRecord(chunk));
-  await writeFileDurably(dir, segmentName(seq), buffers);
+  await writeFileDurably(fs, dir, segmentName(seq), buffers);
 }
 
-async function readSnapshotFile(file: string): Promise<Snapshot> {
-  const buf = await readFile(file);
+async function readSnapshotFile(fs: Fs, file: string): Promise<Snapshot> {
+  const buf = await fs.readFile(file);
   const parsed = parseRecords(buf, () => true);
   // Written to a temp name and renamed only after fsync, so any damage here is real corruption.
   if (parsed.records.length !== 1 || parsed.badOffset !== undefined) {
@@ -428,12 +485,27 @@ async function readSnapshotFile(file: string): Promise<Snapshot> {
 interface Replayed {
   state: LogState;
   bootstrapConf: ConfState;
+  /** Bytes of valid records (where appends continue). */
   size: number;
+  /** The file's length as found. */
+  fileBytes: number;
+  /** Where a torn last write starts, when there is one. */
   tornAt?: number;
 }
 
-async function replaySegment(file: string, snapshot: Snapshot | undefined, logger: RaftLogger): Promise<Replayed> {
-  const buf = await readFile(file);
+/** What FileRaftStorage.inspect found; nothing has been written yet. */
+export interface InspectedRaftLog {
+  /** No log segment: open() bootstraps a new log with the configured membership. */
+  readonly fresh: boolean;
+  /** The durable state as open() will start from (hard state, log, snapshot). Read only. */
+  readonly state: Pick<LogState, 'hardState' | 'snap' | 'firstIndex' | 'lastIndex'>;
+  /** Applies the repairs (bootstrap, torn tail, temp files, checkpoint) and opens the log for writing. */
+  open(): Promise<FileRaftStorage>;
+}
+
+/** Reads a segment (it changes nothing: a torn tail is reported in tornAt, for open() to cut). */
+async function replaySegment(fs: Fs, file: string, snapshot: Snapshot | undefined): Promise<Replayed> {
+  const buf = await fs.readFile(file);
   const parsed = parseRecords(buf, looksLikePayload);
   let size = buf.length;
   if (parsed.badOffset !== undefined) {
@@ -441,16 +513,7 @@ async function replaySegment(file: string, snapshot: Snapshot | undefined, logge
       throw new StorageCorruptionError(file, parsed.badOffset, 'damaged record (bad length or checksum) followed by valid records');
     }
     if (parsed.badOffset === 0) throw new StorageCorruptionError(file, 0, 'the segment header record is damaged');
-    // An interrupted last write: nothing after it was ever acknowledged.
-    const fd = await open(file, 'r+');
-    try {
-      await fd.truncate(parsed.badOffset);
-      await fd.sync();
-    } finally {
-      await fd.close();
-    }
     size = parsed.badOffset;
-    logger.warn('log.torn_tail_truncated', { file, offset: parsed.badOffset, bytesDropped: buf.length - parsed.badOffset });
   }
   const records = parsed.records;
   const corrupt = (offset: number, detail: string) => new StorageCorruptionError(file, offset, detail);
@@ -480,8 +543,11 @@ async function replaySegment(file: string, snapshot: Snapshot | undefined, logge
   for (const { offset, payload } of records.slice(1)) {
     const r = decode(offset, payload);
     if (r[0] === REC_HARD_STATE) {
-      if (r.length !== 4 || !isInt(r[1]) || typeof r[2] !== 'string' || !isInt(r[3])) throw corrupt(offset, 'malformed hard-state record');
+      if ((r.length !== 4 && r.length !== 5) || !isInt(r[1]) || typeof r[2] !== 'string' || !isInt(r[3])) throw corrupt(offset, 'malformed hard-state record');
+      const recovery = r.length === 5 ? (['pristine', 'rebuilding'] as const).find((k) => RECOVERY_CODE[k] === r[4]) : undefined;
+      if (r.length === 5 && !recovery) throw corrupt(offset, `unknown recovery code ${String(r[4])} in a hard-state record`);
       state.hardState = { term: r[1], vote: r[2], commit: r[3] };
+      if (recovery) state.hardState.recovery = recovery;
     } else if (r[0] === REC_ENTRIES) {
       const list = r[1];
       if (r.length !== 2 || !Array.isArray(list) || list.length === 0) throw corrupt(offset, 'malformed entries record');
@@ -505,5 +571,5 @@ async function replaySegment(file: string, snapshot: Snapshot | undefined, logge
       throw corrupt(offset, `unknown record kind ${String(r[0])}`);
     }
   }
-  return { state, bootstrapConf, size, tornAt: parsed.badOffset };
+  return { state, bootstrapConf, size, fileBytes: buf.length, tornAt: parsed.badOffset };
 }

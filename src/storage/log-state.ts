@@ -201,6 +201,9 @@ export class LogProjection {
       if (!isCount(hs.term) || !isCount(hs.commit) || typeof hs.vote !== 'string') {
         throw new InvalidStorageUpdateError('hardState needs integer term and commit and a string vote');
       }
+      if (hs.recovery !== undefined && hs.recovery !== 'pristine' && hs.recovery !== 'rebuilding') {
+        throw new InvalidStorageUpdateError(`hardState recovery must be 'pristine', 'rebuilding' or absent, got ${String(hs.recovery)}`);
+      }
       if (hs.term < this.hardTerm) throw new InvalidStorageUpdateError(`hardState term ${hs.term} is below the stored term ${this.hardTerm}`);
       if (hs.commit > last) throw new InvalidStorageUpdateError(`hardState commit ${hs.commit} is beyond the last log index ${last}`);
       hardTerm = hs.term;

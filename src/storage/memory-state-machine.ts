@@ -115,8 +115,14 @@ export class MemoryStateMachine implements StateMachine {
     // Captured synchronously, so it is consistent with `applied` even while an apply is queued.
     const applied = this.applied;
     const pairs: [Uint8Array, Uint8Array][] = [];
-    for (const k of this.sorted) pairs.push([dataKey(keyStringToBytes(k)), encodeStoredValue(this.data.get(k)!)]);
-    const sessionPairs = [...this.sessions.entries()].map(([id, s]): [Uint8Array, Uint8Array] => [sessionKey(id), encodeSession(s)]);
+    for (const k of this.sorted) {
+      const key = dataKey(keyStringToBytes(k));
+      pairs.push([key, encodeStoredValue(key, this.data.get(k)!)]);
+    }
+    const sessionPairs = [...this.sessions.entries()].map(([id, s]): [Uint8Array, Uint8Array] => {
+      const key = sessionKey(id);
+      return [key, encodeSession(key, s)];
+    });
     sessionPairs.sort((a, b) => compareBytes(a[0], b[0]));
     return { index: applied.index, data: encodeStateSnapshot(applied, [...pairs, ...sessionPairs]) };
   }

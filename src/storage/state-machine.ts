@@ -30,5 +30,11 @@ export interface StateMachine {
   snapshot(): Promise<{ index: number; data: Uint8Array }>;
   /** Atomically replace the whole state with the snapshot's contents; appliedIndex becomes meta.index. */
   restore(snapshot: Snapshot): Promise<void>;
+  /**
+   * The first damage found in the stored data (a StateMachineCorruptionError), if any. Once set,
+   * get, scan and snapshot fail with it: a machine never returns data that fails its checksum.
+   * Machines that cannot be damaged (in memory) omit it.
+   */
+  corruption?(): Error | undefined;
   close(): Promise<void>;
 }

@@ -102,9 +102,9 @@ export function decodeStateSnapshot(bytes: Uint8Array): DecodedStateSnapshot {
     const value = copyBytes(pair[1]);
     try {
       if (startsWith(key, DATA_PREFIX)) {
-        out.data.push([key.subarray(DATA_PREFIX.length), decodeStoredValue(value)]);
+        out.data.push([key.subarray(DATA_PREFIX.length), decodeStoredValue(key, value)]);
       } else if (startsWith(key, SESSION_PREFIX)) {
-        out.sessions.push([td.decode(key.subarray(SESSION_PREFIX.length)), decodeSession(value)]);
+        out.sessions.push([td.decode(key.subarray(SESSION_PREFIX.length)), decodeSession(key, value)]);
       } else {
         throw new Error('key outside the data and session prefixes');
       }

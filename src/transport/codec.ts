@@ -48,6 +48,19 @@ export function decodeMessages(bytes: Uint8Array): Message[] {
   return out;
 }
 
+/**
+ * The element count of a msgpack array from its header alone (undefined when `bytes` does not
+ * start with an array header): lets the receiver refuse a batch of too many messages unread.
+ */
+export function msgpackArrayLength(bytes: Uint8Array): number | undefined {
+  const b = bytes[0];
+  if (b === undefined) return undefined;
+  if (b >= 0x90 && b <= 0x9f) return b & 0x0f;
+  if (b === 0xdc && bytes.length >= 3) return (bytes[1]! << 8) | bytes[2]!;
+  if (b === 0xdd && bytes.length >= 5) return ((bytes[1]! << 24) >>> 0) + ((bytes[2]! << 16) | (bytes[3]! << 8) | bytes[4]!);
+  return undefined;
+}
+
 /** Rough wire size of a message, used for queue and batch byte limits (never for correctness). */
 export function estimateMessageBytes(m: Message): number {
   let n = 64 + (m.context?.length ?? 0);

@@ -1,9 +1,10 @@
 // The production Transport: gRPC (proto/raft.proto) between nodes. Each peer gets one outbound
 // long-lived stream fed from a bounded queue (see outbound-peer.ts); inbound traffic is validated
 // and handed to the Raft handler (see inbound-service.ts).
-import { Server, ServerCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import { Server, ServerCredentials, credentials, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import type { Message, NodeId } from '../raft/types.js';
-import type { PeerAddress, SnapshotStatusEvent, Transport } from './transport.js';
+import type { InboundAdmission, PeerAddress, SnapshotStatusEvent, Transport } from './transport.js';
+import { memberIdOf, type PeerTls } from './peer-identity.js';
 import type { BackoffOptions } from './backoff.js';
 import { TransportClosedError, TransportConfigError } from './errors.js';
 import { formatHostPort, parseHostPort, type HostPort } from './host-port.js';
@@ -29,10 +30,22 @@ export interface GrpcTransportOptions {
   /** Target size of one MessageBatch (a single larger message still goes alone). */
   maxBatchBytes?: number; // default 4 MiB
   /** Largest gRPC message the server accepts; must exceed any single Raft message. */
-  maxReceiveMessageBytes?: number; // default 256 MiB
+  maxReceiveMessageBytes?: number; // default 16 MiB
+  /** Messages in one received batch; a batch with more is dropped without being decoded. */
+  maxBatchMessages?: number; // default 8192
   snapshotChunkBytes?: number; // default 256 KiB
   /** Largest snapshot accepted from a peer. */
   maxSnapshotBytes?: number; // default 2 GiB
+  /** Announced bytes of all incoming snapshot transfers together (one per sender at most). */
+  maxIncomingSnapshotBytes?: number; // default maxSnapshotBytes
+  /** An incoming snapshot transfer that receives nothing for this long is dropped. */
+  snapshotIdleTimeoutMs?: number; // default 10 s
+  /**
+   * Mutual TLS on every peer link: this node's certificate and key, and the cluster CA. Peers are
+   * identified by the member id in their certificate (URI quorumkv://member/<id>); without it the
+   * transport is plaintext and a peer's id is only what it claims.
+   */
+  tls?: PeerTls;
   reconnectBackoff?: BackoffOptions; // default 50 ms → 2 s
   /** Minimum gap between two onUnreachable reports for the same peer. */
   unreachableThrottleMs?: number; // default 1000
@@ -64,8 +77,11 @@ interface ResolvedOptions {
   maxQueueBytes: number;
   maxBatchBytes: number;
   maxReceiveMessageBytes: number;
+  maxBatchMessages: number;
   snapshotChunkBytes: number;
   maxSnapshotBytes: number;
+  maxIncomingSnapshotBytes: number;
+  snapshotIdleTimeoutMs: number;
   reconnectBackoff: BackoffOptions;
   unreachableThrottleMs: number;
   keepaliveTimeMs: number;
@@ -92,6 +108,7 @@ export class GrpcTransport implements Transport {
   private messageHandler: ((m: Message) => void) | null = null;
   private unreachableHandler: ((peer: NodeId) => void) | null = null;
   private snapshotHandler: ((e: SnapshotStatusEvent) => void) | null = null;
+  private admission: InboundAdmission | undefined;
   private server: Server | null = null;
   private boundPort: number | null = null;
   private starting: Promise<void> | null = null;
@@ -105,9 +122,12 @@ export class GrpcTransport implements Transport {
       maxQueueMessages: positiveInt(options.maxQueueMessages, 'maxQueueMessages', 4096),
       maxQueueBytes: positiveInt(options.maxQueueBytes, 'maxQueueBytes', 64 * MiB),
       maxBatchBytes: positiveInt(options.maxBatchBytes, 'maxBatchBytes', 4 * MiB),
-      maxReceiveMessageBytes: positiveInt(options.maxReceiveMessageBytes, 'maxReceiveMessageBytes', 256 * MiB),
+      maxReceiveMessageBytes: positiveInt(options.maxReceiveMessageBytes, 'maxReceiveMessageBytes', 16 * MiB),
+      maxBatchMessages: positiveInt(options.maxBatchMessages, 'maxBatchMessages', 8192),
       snapshotChunkBytes: positiveInt(options.snapshotChunkBytes, 'snapshotChunkBytes', 256 * 1024),
       maxSnapshotBytes: positiveInt(options.maxSnapshotBytes, 'maxSnapshotBytes', 2 * 1024 * MiB),
+      maxIncomingSnapshotBytes: positiveInt(options.maxIncomingSnapshotBytes, 'maxIncomingSnapshotBytes', options.maxSnapshotBytes ?? 2 * 1024 * MiB),
+      snapshotIdleTimeoutMs: positiveInt(options.snapshotIdleTimeoutMs, 'snapshotIdleTimeoutMs', 10_000),
       reconnectBackoff: {
         initialMs: positiveInt(options.reconnectBackoff?.initialMs, 'reconnectBackoff.initialMs', 50),
         maxMs: positiveInt(options.reconnectBackoff?.maxMs, 'reconnectBackoff.maxMs', 2000),
@@ -118,6 +138,9 @@ export class GrpcTransport implements Transport {
       streamOpenTimeoutMs: positiveInt(options.streamOpenTimeoutMs, 'streamOpenTimeoutMs', 3000),
       shutdownGraceMs: nonNegativeInt(options.shutdownGraceMs, 'shutdownGraceMs', 200),
     };
+    if (this.o.maxBatchBytes >= this.o.maxReceiveMessageBytes) {
+      throw new TransportConfigError('maxBatchBytes', options.maxBatchBytes, 'must be smaller than maxReceiveMessageBytes (peers would refuse the batches)');
+    }
     if (this.o.snapshotChunkBytes >= this.o.maxReceiveMessageBytes) {
       throw new TransportConfigError('snapshotChunkBytes', options.snapshotChunkBytes, 'must be smaller than maxReceiveMessageBytes');
     }
@@ -192,6 +215,10 @@ export class GrpcTransport implements Transport {
     this.snapshotHandler = handler;
   }
 
+  setAdmission(admission: InboundAdmission): void {
+    this.admission = admission;
+  }
+
   addPeer(peer: PeerAddress): void {
     validatePeer(peer, 'peer');
     if (peer.id === this.selfId || this.closing) return;
@@ -238,6 +265,7 @@ export class GrpcTransport implements Transport {
         clusterName: this.clusterName,
         service: this.service,
         channelOptions: this.channelOptions,
+        credentials: this.peerCredentials(id),
         queueLimits: { maxMessages: this.o.maxQueueMessages, maxBytes: this.o.maxQueueBytes },
         maxBatchBytes: this.o.maxBatchBytes,
         snapshotChunkBytes: this.o.snapshotChunkBytes,
@@ -251,6 +279,21 @@ export class GrpcTransport implements Transport {
         corruptSnapshotChunk: hook ? (chunkIndex) => hook(id, chunkIndex) : undefined,
       }),
     );
+  }
+
+  /**
+   * Plaintext, or mutual TLS where the node reached must hold `peer`'s certificate: its member id,
+   * not its host name, is what is verified (peer addresses are often bare IPs).
+   */
+  private peerCredentials(peer: NodeId): ChannelCredentials {
+    const tls = this.options.tls;
+    if (!tls) return credentials.createInsecure();
+    return credentials.createSsl(tls.ca, tls.key, tls.cert, {
+      checkServerIdentity: (_host, cert) => {
+        const id = memberIdOf(cert);
+        return id === peer ? undefined : new Error(`the node at this address holds ${id ? `member ${id}'s` : 'a non-member'} certificate, not ${peer}'s`);
+      },
+    });
   }
 
   private reportUnreachable(peer: NodeId): void {
@@ -298,6 +341,11 @@ export class GrpcTransport implements Transport {
           selfId: this.selfId,
           clusterName: this.clusterName,
           maxSnapshotBytes: this.o.maxSnapshotBytes,
+          maxIncomingSnapshotBytes: this.o.maxIncomingSnapshotBytes,
+          snapshotIdleTimeoutMs: this.o.snapshotIdleTimeoutMs,
+          maxBatchMessages: this.o.maxBatchMessages,
+          mutualTls: this.options.tls !== undefined,
+          admission: () => this.admission,
           logger: this.logger,
           throttle: this.throttle,
           stats: this.inboundStats,
@@ -307,7 +355,10 @@ export class GrpcTransport implements Transport {
       ),
     );
     const port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(formatHostPort(this.listen), ServerCredentials.createInsecure(), (err, boundPort) => {
+      const tls = this.options.tls;
+      // Mutual TLS: a peer without a certificate of the cluster CA cannot even connect.
+      const serverCredentials = tls ? ServerCredentials.createSsl(tls.ca, [{ private_key: tls.key, cert_chain: tls.cert }], true) : ServerCredentials.createInsecure();
+      server.bindAsync(formatHostPort(this.listen), serverCredentials, (err, boundPort) => {
         if (err) reject(new Error(`node ${this.selfId} cannot listen on ${this.options.listenAddress}: ${err.message}`));
         else resolve(boundPort);
       });

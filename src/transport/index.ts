@@ -1,4 +1,5 @@
-export type { PeerAddress, SnapshotStatusEvent, Transport } from './transport.js';
+export type { InboundAdmission, PeerAddress, SnapshotStatusEvent, Transport } from './transport.js';
+export { MEMBER_URI_PREFIX, memberIdOf, memberIdFromSubjectAltName, type PeerTls } from './peer-identity.js';
 export { GrpcTransport, type GrpcTransportOptions, type TransportStats } from './grpc-transport.js';
 export type { PeerStats } from './outbound-peer.js';
 export type { InboundStats } from './inbound-service.js';

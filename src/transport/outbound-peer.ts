@@ -1,6 +1,6 @@
 // Everything this node sends to one peer: a bounded queue, one long-lived Stream call fed in
 // batches, reconnection with backoff, and InstallSnapshot transfers (one at a time).
-import { Client, Metadata, credentials, type ChannelOptions, type ClientWritableStream, type ServiceError } from '@grpc/grpc-js';
+import { Client, Metadata, type ChannelCredentials, type ChannelOptions, type ClientWritableStream, type ServiceError } from '@grpc/grpc-js';
 import type { Message, NodeId } from '../raft/types.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { encodeMessages, estimateMessageBytes } from './codec.js';
@@ -32,6 +32,8 @@ export interface OutboundPeerOptions {
   clusterName: string;
   service: RaftServiceDefinition;
   channelOptions: ChannelOptions;
+  /** Plaintext or mutual TLS (checking that the node reached holds this peer's certificate). */
+  credentials: ChannelCredentials;
   queueLimits: QueueLimits;
   maxBatchBytes: number;
   snapshotChunkBytes: number;
@@ -85,7 +87,7 @@ export class OutboundPeer {
   constructor(private readonly options: OutboundPeerOptions) {
     this.id = options.id;
     this.address = options.address;
-    this.client = new Client(options.address, credentials.createInsecure(), options.channelOptions);
+    this.client = new Client(options.address, options.credentials, options.channelOptions);
     this.queue = new MessageQueue(options.queueLimits);
     this.backoff = new Backoff(options.backoff, options.random);
   }

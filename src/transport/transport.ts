@@ -13,6 +13,17 @@ export interface SnapshotStatusEvent {
 }
 
 /**
+ * Whom the receiving node accepts Raft traffic from (the runtime decides; see
+ * src/runtime/peer-admission.ts). The transport asks before it decodes a batch or buffers a
+ * snapshot, so a non-member costs no decoding and no memory; the runtime checks every message again.
+ */
+export interface InboundAdmission {
+  isMember(id: NodeId): boolean;
+  /** Whether `message` (e.g. a snapshot's header, without its data) would be handed to the core. */
+  admits(message: Message): boolean;
+}
+
+/**
  * Moves Raft messages between nodes. `send` never blocks and never throws for network reasons:
  * Raft tolerates loss, so a full queue or a dead peer drops the message (and reports the peer
  * unreachable). Messages to one peer are delivered in order while a stream stays up.
@@ -25,6 +36,8 @@ export interface Transport {
   onUnreachable(handler: (peer: NodeId) => void): void;
   /** A 'snap' message finished streaming (or failed). */
   onSnapshotStatus(handler: (event: SnapshotStatusEvent) => void): void;
+  /** Optional: lets the transport refuse non-members before decoding (the runtime filters anyway). */
+  setAdmission?(admission: InboundAdmission): void;
   addPeer(peer: PeerAddress): void;
   removePeer(id: NodeId): void;
   close(): Promise<void>;

@@ -10,6 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { ChannelCredentials } from '@grpc/grpc-js';
+import { createCerts } from '../../src/process/certs.js';
+import { loadConfig } from '../../src/process/config.js';
+import { probeCredentials } from '../../src/process/node-security.js';
 import { NodeProbe, type ProbeStatus } from '../../src/process/node-probe.js';
 
 // Resolved from this file, not the cwd: `--import tsx` alone fails when run from another directory.
@@ -29,6 +33,15 @@ export interface ClusterOptions {
   raft?: RaftOverrides;
   /** How long to wait for every node's "ready" line (default 30 s: tsx start-up on a busy 2-core box). */
   startTimeoutMs?: number;
+  /** Extra environment for every node process (e.g. the test-only stall hook of node-process.ts). */
+  env?: Record<string, string>;
+  /**
+   * TLS everywhere (mutual between nodes), with certificates made by `quorumkv certs` in the temp
+   * dir; clientCertAuth: clients must present a certificate too.
+   */
+  tls?: { clientCertAuth?: boolean; clients?: string[] };
+  /** Auth on, with this users file (written as given: hash passwords with hashPassword()). */
+  users?: object;
 }
 
 interface Announce {
@@ -59,8 +72,11 @@ export class NodeHandle {
   }
 
   /** A KV client bound to this node only. */
+  /** How the harness's probes dial the client API (TLS clusters set it). */
+  probeCredentials: ChannelCredentials | undefined;
+
   get probe(): NodeProbe {
-    this.probeInstance ??= new NodeProbe(this.clientAddress);
+    this.probeInstance ??= new NodeProbe(this.clientAddress, this.probeCredentials);
     return this.probeInstance;
   }
 
@@ -141,7 +157,12 @@ export class ProcessCluster {
   readonly nodes = new Map<string, NodeHandle>();
   private closed = false;
 
-  private constructor(readonly root: string, readonly configPath: string, private readonly startTimeoutMs: number) {}
+  private constructor(
+    readonly root: string,
+    readonly configPath: string,
+    private readonly startTimeoutMs: number,
+    private readonly env: Record<string, string> = {},
+  ) {}
 
   static async start(options: ClusterOptions = {}): Promise<ProcessCluster> {
     const size = options.size ?? 3;
@@ -159,10 +180,28 @@ export class ProcessCluster {
       raft: { tickMs: 10, electionTicks: 20, heartbeatTicks: 2, snapshotEntries: 10000, ...options.raft },
       logLevel: 'info',
     };
+    if (options.tls) {
+      Object.assign(config, { tls: { ca: path.join(root, 'certs', 'ca.crt'), clientCertAuth: options.tls.clientCertAuth ?? false } });
+      for (const n of config.nodes) Object.assign(n, { tls: { cert: path.join(root, 'certs', `${n.id}.crt`), key: path.join(root, 'certs', `${n.id}.key`) } });
+    }
+    if (options.users) {
+      await writeFile(path.join(root, 'users.json'), JSON.stringify(options.users, null, 2));
+      Object.assign(config, { auth: { usersFile: path.join(root, 'users.json') } });
+    }
     const configPath = path.join(root, 'cluster.json');
     await writeFile(configPath, JSON.stringify(config, null, 2));
-    const cluster = new ProcessCluster(root, configPath, options.startTimeoutMs ?? 30_000);
-    for (const id of ids) cluster.nodes.set(id, new NodeHandle(id, path.join(root, id)));
+    let probeCreds: ChannelCredentials | undefined;
+    if (options.tls) {
+      const parsed = await loadConfig(configPath);
+      await createCerts(parsed, options.tls.clients ?? []);
+      probeCreds = probeCredentials(parsed);
+    }
+    const cluster = new ProcessCluster(root, configPath, options.startTimeoutMs ?? 30_000, options.env ?? {});
+    for (const id of ids) {
+      const h = new NodeHandle(id, path.join(root, id));
+      h.probeCredentials = probeCreds;
+      cluster.nodes.set(id, h);
+    }
     try {
       const handles = [...cluster.nodes.values()];
       await Promise.all(handles.map((h) => cluster.spawn(h, { raft: 0, client: 0 })));
@@ -193,6 +232,7 @@ export class ProcessCluster {
     const proc = spawn(process.execPath, ['--import', TSX, SERVE_MAIN, '--config', h.configPath ?? this.configPath, '--node', h.id], {
       env: {
         ...process.env,
+        ...this.env,
         QUORUMKV_RAFT_PORT: String(ports.raft),
         QUORUMKV_CLIENT_PORT: String(ports.client),
         QUORUMKV_HTTP_PORT: '0',

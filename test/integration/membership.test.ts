@@ -1,10 +1,10 @@
 // Membership changes end to end on real processes: a joiner (`"join": true`) added as a learner
-// catches up from the log, is promoted to voter, a founding node is removed and stopped, and the
+// catches up from the log, is promoted to voter, a founding node is removed and stops itself, and the
 // remaining three (one of them the newcomer) keep taking writes and serving reads.
 import test from 'ava';
 import { connect } from '../../src/index.js';
 import type { KvClient } from '../../src/index.js';
-import { eventually, ProcessCluster } from './harness.js';
+import { eventually, ProcessCluster, sleep } from './harness.js';
 
 let cluster: ProcessCluster | undefined;
 const clients: KvClient[] = [];
@@ -62,7 +62,11 @@ test('a joiner is added as a learner, catches up, is promoted; removing a founde
   const afterRemoval = await kv.removeMember('n1');
   t.deepEqual(afterRemoval.map((m) => m.id).sort(), ['n2', 'n3', 'n4']);
   t.true(afterRemoval.every((m) => m.voter));
-  await cluster.stop('n1');
+  // The removed node shuts itself down, cleanly, and says why.
+  const removed = cluster.node('n1');
+  const exit = await Promise.race([removed.exited, sleep(10_000).then(() => 'still running' as const)]);
+  t.is(exit, 0, 'n1 exited by itself with code 0');
+  t.true(removed.logged('"event":"removed_from_cluster"'));
 
   // Two of the three remaining voters now make a quorum: writes commit, and n4 serves them.
   let after = 0;

@@ -3,11 +3,13 @@ import {
   checkAckedWritesSurvive,
   checkDurability,
   checkElectionSafety,
+  checkExactlyOnce,
   checkLeaderCompleteness,
   checkLinearizableRead,
   checkLiveness,
   checkLogMatching,
   checkStateMachineSafety,
+  checkWaitOutcome,
   type AckRecord,
   type AppliedRecord,
   type CommittedEntry,
@@ -101,4 +103,39 @@ test('liveness: no leader or an unapplied marker past the bound fails', (t) => {
   t.is(checkLiveness({ ...base, ticksSinceHeal: 201, leader: 'n1', appliedMarker: ['n1', 'n2', 'n3'] }), null);
   t.regex(checkLiveness({ ...base, ticksSinceHeal: 201 })?.message ?? '', /no leader/);
   t.regex(checkLiveness({ ...base, ticksSinceHeal: 201, leader: 'n1', appliedMarker: ['n1', 'n2'] })?.message ?? '', /not applied on \[n3\]/);
+  // Every node must be running again, members or not (a node left down was never restarted).
+  const applied = { ...base, ticksSinceHeal: 201, leader: 'n1', appliedMarker: ['n1', 'n2', 'n3'] };
+  t.regex(checkLiveness({ ...applied, down: ['n4'] })?.message ?? '', /not running: \[n4\]/);
+  t.is(checkLiveness({ ...applied, down: [] }), null);
+});
+
+test('linearizable reads: a follower read must see the acknowledged writes at or below its minIndex', (t) => {
+  const acks: AckRecord[] = [{ key: 'k', value: 'v1', index: 5, seq: 10 }, { key: 'k', value: 'v2', index: 8, seq: 11 }];
+  const read: ReadObservation = { ctx: 'f1', node: 'n3', key: 'k', kind: 'follower', issueSeq: 20, readIndex: 6, observed: { value: 'v1', index: 5 } };
+  // The simulator checks a follower read against the acks its minIndex (here 5) covers.
+  t.is(checkLinearizableRead(read, acks.filter((a) => a.index <= 5)), null);
+  const stale = checkLinearizableRead({ ...read, observed: undefined }, acks.filter((a) => a.index <= 5));
+  t.regex(stale?.message ?? '', /follower read f1 of k on n3 returned nothing/);
+});
+
+test('exactly-once: a client command applied at two indexes, or a retry answered with another index, fails', (t) => {
+  const first = new Map([['c1#4', 7]]);
+  t.is(checkExactlyOnce(first, { node: 'n1', session: 'c1#4', index: 7, duplicate: false, resultIndex: 7 }), null); // every node applies index 7
+  t.is(checkExactlyOnce(first, { node: 'n2', session: 'c1#4', index: 12, duplicate: true, resultIndex: 7 }), null); // the retry at 12 is answered from the session
+  t.is(checkExactlyOnce(first, { node: 'n2', session: 'c9#1', index: 3, duplicate: false, resultIndex: 3 }), null); // not seen before
+  const twice = checkExactlyOnce(first, { node: 'n2', session: 'c1#4', index: 12, duplicate: false, resultIndex: 12 });
+  t.is(twice?.checker, 'exactly-once');
+  t.regex(twice!.message, /applied client command c1#4 at index 12, but it was already applied at index 7/);
+  t.regex(checkExactlyOnce(first, { node: 'n2', session: 'c1#4', index: 12, duplicate: true, resultIndex: 9 })?.message ?? '', /result of index 9/);
+});
+
+test('client outcomes: waitFor must say committed exactly when the entry at that index is the client\'s', (t) => {
+  const c = committed([3, 2, 'w|k|v1|c1#1', 1], [4, 3, 'w|k|v9|c2#1', 2]);
+  const obs = { node: 'n1', term: 2, index: 3, digest: 'w|k|v1|c1#1', outcome: 'committed' as const };
+  t.is(checkWaitOutcome(obs, c), null);
+  t.is(checkWaitOutcome({ ...obs, index: 4, term: 2, outcome: 'lost' }, c), null); // another entry took index 4
+  t.is(checkWaitOutcome({ ...obs, index: 9, outcome: 'lost' }, c), null); // nothing known there yet
+  t.is(checkWaitOutcome({ ...obs, outcome: 'lost' }, c)?.checker, 'client-outcomes');
+  t.regex(checkWaitOutcome({ ...obs, index: 4 }, c)?.message ?? '', /committed, but \{term 3, w\|k\|v9\|c2#1\} was committed there/);
+  t.regex(checkWaitOutcome({ ...obs, index: 9 }, c)?.message ?? '', /nothing was ever applied at index 9/);
 });

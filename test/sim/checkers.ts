@@ -11,6 +11,8 @@ export type CheckerName =
   | 'state-machine-safety'
   | 'durability'
   | 'linearizable-reads'
+  | 'exactly-once'
+  | 'client-outcomes'
   | 'liveness'
   | 'core-crash';
 
@@ -264,7 +266,8 @@ export interface ReadObservation {
   ctx: string;
   node: NodeId;
   key: string;
-  kind: 'readIndex' | 'lease';
+  /** readIndex/lease: linearizable; follower: checked against the acks at or below its minIndex only. */
+  kind: 'readIndex' | 'lease' | 'follower';
   issueSeq: number;
   /** Index the read was released at (ReadState.index or the lease read index). */
   readIndex: number;
@@ -295,6 +298,68 @@ export function checkLinearizableRead(read: ReadObservation, acks: readonly AckR
 }
 
 // ---------------------------------------------------------------------------------------------
+// Exactly-once sessions: a client command (clientId, seq) takes effect at one log index only, and a
+// retry answered from the session table names that index.
+
+export interface SessionApply {
+  node: NodeId;
+  /** 'clientId#seq' */
+  session: string;
+  /** Index of the entry being applied. */
+  index: number;
+  /** True when the state machine answered it from the session table instead of applying it. */
+  duplicate: boolean;
+  /** The index the result names (the original application's, for a duplicate). */
+  resultIndex: number;
+}
+
+/** `firstApplied`: for each session command, the index at which it was first applied (not as a duplicate). */
+export function checkExactlyOnce(firstApplied: ReadonlyMap<string, number>, event: SessionApply): Violation | null {
+  const first = firstApplied.get(event.session);
+  if (first === undefined) return null;
+  if (!event.duplicate && event.index !== first) {
+    return {
+      checker: 'exactly-once',
+      message: `${event.node} applied client command ${event.session} at index ${event.index}, but it was already applied at index ${first}`,
+    };
+  }
+  if (event.duplicate && event.resultIndex !== first) {
+    return {
+      checker: 'exactly-once',
+      message: `${event.node} answered the retry of ${event.session} (index ${event.index}) with the result of index ${event.resultIndex}, but it was applied at index ${first}`,
+    };
+  }
+  return null;
+}
+
+/** What waitFor(term, index) told a client about its async write, against the entry committed there. */
+export interface WaitObservation {
+  node: NodeId;
+  term: number;
+  index: number;
+  /** The digest of the client's command. */
+  digest: string;
+  outcome: 'committed' | 'lost';
+}
+
+export function checkWaitOutcome(obs: WaitObservation, committed: ReadonlyMap<number, LogEntryView>): Violation | null {
+  const c = committed.get(obs.index);
+  if (!c) {
+    return obs.outcome === 'committed'
+      ? { checker: 'client-outcomes', message: `${obs.node} said ${obs.term}/${obs.index} committed, but nothing was ever applied at index ${obs.index}` }
+      : null;
+  }
+  const ours = c.term === obs.term && c.digest === obs.digest;
+  if (obs.outcome === 'committed' && !ours) {
+    return { checker: 'client-outcomes', message: `${obs.node} said ${obs.term}/${obs.index} (${obs.digest}) committed, but ${describe(c)} was committed there` };
+  }
+  if (obs.outcome === 'lost' && ours) {
+    return { checker: 'client-outcomes', message: `${obs.node} said ${obs.term}/${obs.index} (${obs.digest}) was lost, but it was committed` };
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Liveness: once faults stop, a leader exists and a new proposal commits on every live voter in time.
 
 export interface LivenessState {
@@ -304,10 +369,12 @@ export interface LivenessState {
   voters: readonly NodeId[];
   /** Voters whose state machine applied the post-heal marker write. */
   appliedMarker: readonly NodeId[];
+  /** Nodes (members or not) that are not running again yet: every node must come back once faults stop. */
+  down?: readonly NodeId[];
 }
 
 export function livenessReached(s: LivenessState): boolean {
-  return s.leader !== '' && s.voters.length > 0 && s.voters.every((v) => s.appliedMarker.includes(v));
+  return s.leader !== '' && s.voters.length > 0 && s.voters.every((v) => s.appliedMarker.includes(v)) && (s.down ?? []).length === 0;
 }
 
 export function checkLiveness(s: LivenessState): Violation | null {
@@ -318,7 +385,8 @@ export function checkLiveness(s: LivenessState): Violation | null {
     message:
       `no progress ${s.ticksSinceHeal} ticks after all faults stopped (bound ${s.boundTicks}): ` +
       (s.leader === '' ? 'no leader; ' : `leader ${s.leader}; `) +
-      `voters [${s.voters.join(',')}], marker write not applied on [${missing.join(',')}]`,
+      `voters [${s.voters.join(',')}], marker write not applied on [${missing.join(',')}]` +
+      ((s.down ?? []).length > 0 ? `; not running: [${s.down!.join(',')}]` : ''),
   };
 }
 
@@ -332,10 +400,12 @@ export class SimViolationError extends Error {
     readonly tick: number,
     readonly detail: string,
     readonly traceTail: readonly string[],
+    /** Options the run used beyond the seed (e.g. " --sabotage early-reads"), for the replay line. */
+    replayArgs = '',
   ) {
     super(
       `[${checker}] seed ${seed} tick ${tick}: ${detail}\n` +
-        `replay: npm run sim -- --seed ${seed} --trace\n` +
+        `replay: npm run sim -- --seed ${seed} --trace${replayArgs}\n` +
         `last ${traceTail.length} trace lines:\n  ${traceTail.join('\n  ')}`,
     );
   }

@@ -1,7 +1,7 @@
-// One seed, one run: build the cluster, drive it, report what the checkers found.
+// One seed, one run of the real runtime: build the cluster, drive it, report what the checkers found.
 
 import type { Violation } from './checkers.js';
-import { SimCluster, type ClusterOptions, type ClusterStats, type FaultProfile, type Sabotage } from './cluster.js';
+import { type ClusterOptions, type ClusterStats, type FaultProfile, type Sabotage, SimCluster } from './cluster.js';
 import { traceHash } from './trace.js';
 
 export interface RunOptions {
@@ -17,7 +17,7 @@ export interface RunOptions {
   profile?: Partial<FaultProfile>;
   /** Keep (and return) every trace line instead of the last 50. */
   trace?: boolean;
-  /** Deliberately break the runtime's contract (checker self-test); see ClusterOptions.sabotage. */
+  /** Deliberately break one rule (checker self-test); see ClusterOptions.sabotage. */
   sabotage?: Sabotage;
 }
 
@@ -36,7 +36,17 @@ export interface RunResult {
   stats: ClusterStats;
 }
 
-export function runSeed(seed: number, options: RunOptions = {}): RunResult {
+/** The CLI options that replay a run made with `options` (beyond its seed). */
+export function replayArgs(options: RunOptions): string {
+  let args = '';
+  if (options.nodes !== undefined) args += ` --nodes ${options.nodes}`;
+  if (options.faultTicks !== undefined) args += ` --ticks ${options.faultTicks}`;
+  if (options.sabotage !== undefined) args += ` --sabotage ${options.sabotage}`;
+  if (options.profile !== undefined) args += ` --profile '${JSON.stringify(options.profile)}'`;
+  return args;
+}
+
+export async function runSeed(seed: number, options: RunOptions = {}): Promise<RunResult> {
   const clusterOptions: ClusterOptions = { seed, trace: options.trace ?? false };
   if (options.nodes !== undefined) clusterOptions.nodes = options.nodes;
   if (options.spares !== undefined) clusterOptions.spares = options.spares;
@@ -45,7 +55,7 @@ export function runSeed(seed: number, options: RunOptions = {}): RunResult {
   if (options.profile !== undefined) clusterOptions.profile = options.profile;
   if (options.sabotage !== undefined) clusterOptions.sabotage = options.sabotage;
   const cluster = new SimCluster(clusterOptions);
-  const violation = cluster.run(options.faultTicks ?? 400, options.livenessElections ?? 20);
+  const violation = await cluster.run(options.faultTicks ?? 400, options.livenessElections ?? 20);
   const trace = cluster.trace.lines();
   const result: RunResult = {
     seed,
@@ -58,6 +68,19 @@ export function runSeed(seed: number, options: RunOptions = {}): RunResult {
     profile: cluster.profile,
     stats: cluster.stats,
   };
-  if (violation) result.error = cluster.violationError(violation).message;
+  if (violation) result.error = cluster.violationError(violation, replayArgs(options)).message;
   return result;
+}
+
+/** Runs seeds [first, first + count) (each draws 3 or 5 nodes, as `npm run sim` does): the failures and the summed stats. */
+export async function runBlock(first: number, count: number, options: RunOptions = {}): Promise<{ failures: string[]; totals: ClusterStats }> {
+  const failures: string[] = [];
+  let totals: ClusterStats | undefined;
+  for (let seed = first; seed < first + count; seed++) {
+    const result = await runSeed(seed, options);
+    if (!result.ok) failures.push(result.error!);
+    if (!totals) totals = { ...result.stats };
+    else for (const k of Object.keys(totals) as (keyof ClusterStats)[]) totals[k] += result.stats[k];
+  }
+  return { failures, totals: totals! };
 }

@@ -67,7 +67,9 @@ test('fractional number', (t) => rejects(t, (c) => (c.raft.electionTicks = 10.5)
 test('unknown field (a typo)', (t) => rejects(t, (c) => (c.nodes[0].dataDri = 'x'), 'nodes[0].dataDri', /unknown field/));
 test('shared data directory', (t) => rejects(t, (c) => (c.nodes[1].dataDir = './data/n1'), 'nodes[1].dataDir', /duplicate data directory/));
 test('bad node id', (t) => rejects(t, (c) => (c.nodes[0].id = 'n 1'), 'nodes[0].id', /letters, digits/));
-test('only learners', (t) => rejects(t, (c) => c.nodes.forEach((n: any) => (n.learner = true)), 'nodes', /at least one node must be a voter/));
+test('only learners', (t) => rejects(t, (c) => {
+  for (const n of c.nodes) n.learner = true;
+}, 'nodes', /at least one node must be a voter/));
 test('preferred leader unknown', (t) => rejects(t, (c) => (c.preferredLeader = 'n9'), 'preferredLeader', /unknown node id n9/));
 test('bad log level', (t) => rejects(t, (c) => (c.logLevel = 'loud'), 'logLevel', /not one of/));
 

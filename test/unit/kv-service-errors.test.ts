@@ -11,6 +11,7 @@ import {
   OverloadedError,
   ProposalDroppedError,
   ReceiptTooOldError,
+  ReplicaCorruptedError,
   ShuttingDownError,
   StaleReadError,
   StaleSequenceError,
@@ -71,6 +72,7 @@ const cases: [string, () => Error, number, (e: Error) => Record<string, unknown>
   }],
   ['ProposalDroppedError', () => new ProposalDroppedError('leadership transfer in progress'), grpc.status.UNAVAILABLE, (e) => ({ reason: (e as ProposalDroppedError).reason })],
   ['ConfChangeRejectedError', () => new ConfChangeRejectedError('another change is pending'), grpc.status.FAILED_PRECONDITION, (e) => ({ reason: (e as ConfChangeRejectedError).reason })],
+  ['ReplicaCorruptedError', () => new ReplicaCorruptedError('n3', 'state machine in /data/n3/kv is corrupted at key 6b'), grpc.status.DATA_LOSS, (e) => ({ nodeId: (e as ReplicaCorruptedError).nodeId })],
 ];
 
 for (const [name, make, code, fields] of cases) {

@@ -6,10 +6,10 @@ import { decodeStateSnapshot, encodeStateSnapshot, SNAPSHOT_FORMAT_V1, StateSnap
 
 const te = new TextEncoder();
 function pairs(n: number): [Uint8Array, Uint8Array][] {
-  return Array.from({ length: n }, (_, i) => [
-    dataKey(te.encode(`key-${String(i).padStart(5, '0')}`)),
-    encodeStoredValue({ value: te.encode(`v${i}`), version: 1, createIndex: i + 1, modIndex: i + 1 }),
-  ]);
+  return Array.from({ length: n }, (_, i) => {
+    const key = dataKey(te.encode(`key-${String(i).padStart(5, '0')}`));
+    return [key, encodeStoredValue(key, { value: te.encode(`v${i}`), version: 1, createIndex: i + 1, modIndex: i + 1 })];
+  });
 }
 
 test('a chunked snapshot of many pairs round-trips in key order', (t) => {

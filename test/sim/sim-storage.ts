@@ -1,0 +1,272 @@
+// The simulator's hands on a node's disk and state machine, wrapped around the real ones:
+//   SimRaftStorage        the runtime's RaftStorage over MemoryRaftStorage or FileRaftStorage (over
+//                         MemoryFs): crash points before/after a save, a slow disk, and the report
+//                         of each durable save to the checkers;
+//   ObservedStateMachine  the real MemoryStateMachine: every apply and restore is reported to the
+//                         checkers with a hash chain over the applied history, which snapshots carry
+//                         in a trailer so a restore can be checked against what was applied elsewhere.
+// Both belong to one process incarnation at a time (attach): once it died, calls never settle.
+import type { CommandResult, KeyValue } from '../../src/api/command.js';
+import { decodeConfChange } from '../../src/raft/conf-change-codec.js';
+import type { ConfState, Entry, HardState, Snapshot } from '../../src/raft/types.js';
+import { decodeCommand } from '../../src/storage/codec.js';
+import type { MemoryStateMachine } from '../../src/storage/memory-state-machine.js';
+import type { RaftStorage, StorageUpdate } from '../../src/storage/raft-storage.js';
+import type { ScanOptions, ScanResult, StateMachine } from '../../src/storage/state-machine.js';
+import { fnv1a } from './prng.js';
+import type { SimProcess } from './sim-clock.js';
+
+const NEVER = new Promise<never>(() => {});
+const decoder = new TextDecoder();
+
+// ---- entry digests ----------------------------------------------------------------------------
+
+const digests = new WeakMap<Entry, string>();
+
+/**
+ * A stable, human-readable identity for an entry's payload: 'noop', 'conf|addVoter|n4', or for a
+ * client put 'w|<key>|<value>|<clientId>#<seq>' (values are unique per run).
+ */
+export function digestOf(entry: Entry): string {
+  let d = digests.get(entry);
+  if (d !== undefined) return d;
+  if (entry.type === 'conf') {
+    try {
+      const cc = decodeConfChange(entry.data);
+      d = `conf|${cc.type}|${cc.nodeId}`;
+    } catch {
+      d = 'conf|malformed';
+    }
+  } else if (entry.data.length === 0) {
+    d = 'noop';
+  } else {
+    try {
+      const c = decodeCommand(entry.data);
+      d = c.op.op === 'put' ? `w|${decoder.decode(c.op.key)}|${decoder.decode(c.op.value)}|${c.clientId}#${c.seq}` : `cmd|${c.op.op}|${c.clientId}#${c.seq}`;
+    } catch {
+      d = 'cmd|malformed';
+    }
+  }
+  digests.set(entry, d);
+  return d;
+}
+
+/** The session ('clientId#seq') and key of a client put, from its digest. */
+export function parseWrite(digest: string): { key: string; value: string; session: string } | undefined {
+  if (!digest.startsWith('w|')) return undefined;
+  const parts = digest.split('|');
+  if (parts.length !== 4) return undefined;
+  return { key: parts[1]!, value: parts[2]!, session: parts[3]! };
+}
+
+export const CHAIN_START = 0x811c9dc5;
+
+export function chainNext(chain: number, index: number, term: number, digest: string): number {
+  return fnv1a(`${index}:${term}:${digest}`, chain);
+}
+
+// ---- the Raft storage ---------------------------------------------------------------------------
+
+export interface SavePlan {
+  /** Die before anything of this save is durable. */
+  crashBefore: boolean;
+  /** The save takes this long (a slow disk) before it is durable. */
+  delayMs: number;
+  /** Die right after it is durable, before the runtime hears so. */
+  crashAfter: boolean;
+}
+
+export interface StorageHooks {
+  plan(update: StorageUpdate): SavePlan;
+  /** Resolves after `ms` on the process's event loop (never, if it dies meanwhile). */
+  sleep(ms: number): Promise<void>;
+  crashNow(why: string): void;
+  /** Something became durable (a save or a compaction): the checkers look at the log again. */
+  durable(): void;
+  /** Mutation check: what a broken runtime would write instead of `hs`. */
+  hardStateToWrite(hs: HardState): HardState;
+}
+
+export class SimRaftStorage implements RaftStorage {
+  constructor(
+    readonly inner: RaftStorage,
+    private readonly proc: SimProcess,
+    private readonly hooks: StorageHooks,
+  ) {}
+
+  initialState(): { hardState: HardState; confState: ConfState } {
+    return this.inner.initialState();
+  }
+  entries(lo: number, hi: number, maxBytes?: number): Entry[] {
+    return this.inner.entries(lo, hi, maxBytes);
+  }
+  term(index: number): number {
+    return this.inner.term(index);
+  }
+  firstIndex(): number {
+    return this.inner.firstIndex();
+  }
+  lastIndex(): number {
+    return this.inner.lastIndex();
+  }
+  snapshot(): Snapshot {
+    return this.inner.snapshot();
+  }
+
+  async save(update: StorageUpdate): Promise<void> {
+    if (!this.proc.alive) return NEVER;
+    const plan = this.hooks.plan(update);
+    if (plan.crashBefore) {
+      this.hooks.crashNow('before persisting a Ready');
+      return NEVER;
+    }
+    if (plan.delayMs > 0) await this.hooks.sleep(plan.delayMs);
+    if (!this.proc.alive) return NEVER;
+    const toWrite = update.hardState ? { ...update, hardState: this.hooks.hardStateToWrite(update.hardState) } : update;
+    await this.inner.save(toWrite);
+    this.hooks.durable();
+    if (!this.proc.alive) return NEVER;
+    if (plan.crashAfter) {
+      this.hooks.crashNow('after persisting a Ready, before the runtime went on');
+      return NEVER;
+    }
+  }
+
+  async compact(snapshot: Snapshot, retainEntries: number): Promise<void> {
+    if (!this.proc.alive) return NEVER;
+    await this.inner.compact(snapshot, retainEntries);
+    this.hooks.durable();
+  }
+
+  async close(): Promise<void> {
+    await this.inner.close();
+  }
+}
+
+// ---- the state machine ------------------------------------------------------------------------------
+
+export interface AppliedEntry {
+  prevApplied: number;
+  entry: Entry;
+  digest: string;
+  chain: number;
+  result: CommandResult | null;
+}
+
+export interface StateMachineObserver {
+  applied(a: AppliedEntry): void;
+  /** A snapshot whose data claims applied history `chain` (undefined: no trailer) replaces the state. */
+  restoring(prevApplied: number, index: number, chain: number | undefined): void;
+  /** A crash point right after an apply batch. */
+  crashAfterApply(): boolean;
+  crashNow(why: string): void;
+}
+
+const TRAILER = 0x5349_4d43; // 'SIMC'
+
+export class ObservedStateMachine implements StateMachine {
+  applied = 0;
+  chain = CHAIN_START;
+  private readonly chains = new Map<number, number>();
+  private proc: SimProcess | undefined;
+  private observer: StateMachineObserver | undefined;
+  /** Mutation check 'early-reads': reads see the state from before the latest apply batch. */
+  lagReads = false;
+  private beforeLastBatch = new Map<string, KeyValue | undefined>();
+
+  constructor(readonly inner: MemoryStateMachine) {}
+
+  /** The incarnation that uses this state machine now. */
+  attach(proc: SimProcess, observer: StateMachineObserver): void {
+    this.proc = proc;
+    this.observer = observer;
+  }
+
+  appliedIndex(): number {
+    return this.inner.appliedIndex();
+  }
+
+  async apply(entries: Entry[]): Promise<(CommandResult | null)[]> {
+    const proc = this.proc;
+    const observer = this.observer;
+    if (!proc?.alive || !observer) return NEVER;
+    if (this.lagReads) {
+      const before = new Map<string, KeyValue | undefined>();
+      for (const e of entries) {
+        const w = parseWrite(digestOf(e));
+        if (w && !before.has(w.key)) before.set(w.key, await this.inner.get(new TextEncoder().encode(w.key)));
+      }
+      this.beforeLastBatch = before;
+    }
+    const results = await this.inner.apply(entries);
+    // Reported whatever happened to the process meanwhile: the batch is applied, atomically.
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      if (e.index <= this.applied) continue;
+      const digest = digestOf(e);
+      const chain = chainNext(this.chain, e.index, e.term, digest);
+      observer.applied({ prevApplied: this.applied, entry: e, digest, chain, result: results[i] ?? null });
+      this.applied = e.index;
+      this.chain = chain;
+      this.chains.set(e.index, chain);
+      this.chains.delete(e.index - 512);
+    }
+    if (!proc.alive) return NEVER;
+    if (observer.crashAfterApply()) {
+      observer.crashNow('after applying, before the runtime went on');
+      return NEVER;
+    }
+    return results;
+  }
+
+  async get(key: Uint8Array): Promise<KeyValue | undefined> {
+    if (this.lagReads) {
+      const k = decoder.decode(key);
+      if (this.beforeLastBatch.has(k)) return this.beforeLastBatch.get(k);
+    }
+    return this.inner.get(key);
+  }
+
+  scan(options: ScanOptions): Promise<ScanResult> {
+    return this.inner.scan(options);
+  }
+
+  async snapshot(): Promise<{ index: number; data: Uint8Array }> {
+    const atCall = { applied: this.applied, chain: this.chain };
+    const snap = await this.inner.snapshot();
+    const chain = snap.index === atCall.applied ? atCall.chain : this.chains.get(snap.index);
+    if (chain === undefined) throw new Error(`simulator: no applied-history chain for snapshot index ${snap.index}`);
+    const data = new Uint8Array(snap.data.length + 8);
+    data.set(snap.data);
+    const view = new DataView(data.buffer);
+    view.setUint32(snap.data.length, chain);
+    view.setUint32(snap.data.length + 4, TRAILER);
+    return { index: snap.index, data };
+  }
+
+  async restore(snapshot: Snapshot): Promise<void> {
+    const proc = this.proc;
+    if (!proc?.alive || !this.observer) return NEVER;
+    const d = snapshot.data;
+    let chain: number | undefined;
+    let data = d;
+    if (d.length >= 8) {
+      const view = new DataView(d.buffer, d.byteOffset, d.byteLength);
+      if (view.getUint32(d.length - 4) === TRAILER) {
+        chain = view.getUint32(d.length - 8);
+        data = d.subarray(0, d.length - 8);
+      }
+    }
+    this.observer.restoring(this.applied, snapshot.meta.index, chain);
+    await this.inner.restore({ meta: snapshot.meta, data });
+    this.applied = snapshot.meta.index;
+    this.chain = chain ?? CHAIN_START;
+    this.chains.clear();
+    this.chains.set(this.applied, this.chain);
+    this.beforeLastBatch = new Map();
+  }
+
+  async close(): Promise<void> {
+    await this.inner.close();
+  }
+}
