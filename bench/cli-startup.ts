@@ -27,7 +27,9 @@ function median(xs: number[]): number {
 }
 
 function row(what: string, xs: number[]): string {
-  return `${what.padEnd(34)} p50 ${median(xs).toFixed(0).padStart(5)} ms   min ${Math.min(...xs).toFixed(0).padStart(5)} ms   (${xs.length} runs)`;
+  return `${what.padEnd(34)} p50 ${median(xs).toFixed(0).padStart(5)} ms   min ${Math.min(...xs)
+    .toFixed(0)
+    .padStart(5)} ms   (${xs.length} runs)`;
 }
 
 async function startCluster(dir: string): Promise<{ ms: number; config: string; stop: () => Promise<void> }> {
@@ -94,7 +96,12 @@ async function main(): Promise<void> {
   }[];
   const p = pack[0]!;
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
-  console.log(`quorumkv ${pkg.version} CLI start-up — ${new Date().toISOString()} — node ${process.version}, load ${os.loadavg().map((l) => l.toFixed(2)).join(' / ')}`);
+  console.log(
+    `quorumkv ${pkg.version} CLI start-up — ${new Date().toISOString()} — node ${process.version}, load ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' / ')}`,
+  );
   console.log(row("floor: node -e ''", floor));
   console.log(row('quorumkv --version', version));
   console.log(row('quorumkv get KEY (3-node cluster)', gets));

@@ -47,21 +47,23 @@ function positiveInt(raw: string | undefined, name: string, fallback: number, mi
   return n;
 }
 
+const FAILOVER_OPTIONS = {
+  runs: { type: 'string' },
+  'load-ms': { type: 'string' },
+  'load-clients': { type: 'string' },
+  'json-out': { type: 'string' },
+  'tick-ms': { type: 'string' },
+  'election-ticks': { type: 'string' },
+  'heartbeat-ticks': { type: 'string' },
+  help: { type: 'boolean' },
+} as const;
+
 function parseOptions(argv: string[]): Options | undefined {
-  let values;
+  let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof FAILOVER_OPTIONS; strict: true }>>['values'];
   try {
     values = parseArgs({
       args: argv,
-      options: {
-        runs: { type: 'string' },
-        'load-ms': { type: 'string' },
-        'load-clients': { type: 'string' },
-        'json-out': { type: 'string' },
-        'tick-ms': { type: 'string' },
-        'election-ticks': { type: 'string' },
-        'heartbeat-ticks': { type: 'string' },
-        help: { type: 'boolean' },
-      },
+      options: FAILOVER_OPTIONS,
       strict: true,
     }).values;
   } catch (e) {
@@ -116,7 +118,8 @@ function electedAt(cluster: ProcessCluster, since: number): { id: string; at: nu
 
 function leaderChangesSince(cluster: ProcessCluster, since: number): number {
   let n = 0;
-  for (const h of cluster.nodes.values()) n += records(h, 'leader_changed').filter((r) => r.time !== undefined && r.time >= since && r.role === 'leader').length;
+  for (const h of cluster.nodes.values())
+    n += records(h, 'leader_changed').filter((r) => r.time !== undefined && r.time >= since && r.role === 'leader').length;
   return n;
 }
 
@@ -196,7 +199,12 @@ async function failoverRun(cluster: ProcessCluster, endpoints: string[], run: nu
     const elected = electedAt(cluster, killWall);
     const gapMs = firstAck ? firstAck.at - killPerf : null;
     const electionMs = elected ? elected.at - killWall : null;
-    const st = elected ? await cluster.node(elected.id).probe.status(1000).catch(() => undefined) : undefined;
+    const st = elected
+      ? await cluster
+          .node(elected.id)
+          .probe.status(1000)
+          .catch(() => undefined)
+      : undefined;
     return {
       run,
       killed,
@@ -271,8 +279,10 @@ async function main(): Promise<number> {
   }
   const raft = options.raft;
   if (raft.heartbeatTicks >= raft.electionTicks) throw new BenchUsageError('--heartbeat-ticks', 'must be below --election-ticks');
-  console.log(`raft: tickMs ${raft.tickMs}, electionTicks ${raft.electionTicks}, heartbeatTicks ${raft.heartbeatTicks} ` +
-    `(election timeout ${raft.tickMs * raft.electionTicks}-${raft.tickMs * raft.electionTicks * 2} ms randomized, heartbeat ${raft.tickMs * raft.heartbeatTicks} ms)`);
+  console.log(
+    `raft: tickMs ${raft.tickMs}, electionTicks ${raft.electionTicks}, heartbeatTicks ${raft.heartbeatTicks} ` +
+      `(election timeout ${raft.tickMs * raft.electionTicks}-${raft.tickMs * raft.electionTicks * 2} ms randomized, heartbeat ${raft.tickMs * raft.heartbeatTicks} ms)`,
+  );
   console.log('starting a 3-node cluster...');
   const cluster = await ProcessCluster.start({ size: 3, raft, startTimeoutMs: 60_000 });
   const onSignal = (): void => {
@@ -286,16 +296,20 @@ async function main(): Promise<number> {
 
     console.log(`no-fault phase: ${options.loadClients} sync writers for ${options.loadMs} ms...`);
     const noFault = await noFaultPhase(cluster, endpoints, options.loadClients, options.loadMs);
-    console.log(`  ${noFault.ops} writes (${noFault.opsPerSec}/s, ${noFault.errors} errors); term ${noFault.termBefore} -> ${noFault.termAfter}, ` +
-      `elections won during the phase: ${noFault.electionsWon}`);
+    console.log(
+      `  ${noFault.ops} writes (${noFault.opsPerSec}/s, ${noFault.errors} errors); term ${noFault.termBefore} -> ${noFault.termAfter}, ` +
+        `elections won during the phase: ${noFault.electionsWon}`,
+    );
 
     const runs: RunResult[] = [];
     for (let run = 1; run <= options.runs; run++) {
       const r = await failoverRun(cluster, endpoints, run);
       runs.push(r);
-      console.log(`  run ${run}: killed ${r.killed} (term ${r.oldTerm}) -> ${r.newLeader ?? '?'} (term ${r.newTerm ?? '?'}): ` +
-        `gap ${r.gapMs ?? 'none'} ms = election ${r.electionMs ?? '?'} ms + client ${r.clientMs ?? '?'} ms; ` +
-        `failed writes ${r.failedWrites}${r.errorNames.length ? ` (${r.errorNames.join(', ')})` : ''}`);
+      console.log(
+        `  run ${run}: killed ${r.killed} (term ${r.oldTerm}) -> ${r.newLeader ?? '?'} (term ${r.newTerm ?? '?'}): ` +
+          `gap ${r.gapMs ?? 'none'} ms = election ${r.electionMs ?? '?'} ms + client ${r.clientMs ?? '?'} ms; ` +
+          `failed writes ${r.failedWrites}${r.errorNames.length ? ` (${r.errorNames.join(', ')})` : ''}`,
+      );
       await cluster.restart(r.killed);
       // Every node agrees on the leader before the next kill, so each run starts from a full cluster.
       await cluster.waitForLeader(30_000);
@@ -308,7 +322,11 @@ async function main(): Promise<number> {
     const report = {
       date: new Date().toISOString(),
       shippedRaft: raft === BENCH_RAFT_SETTINGS || JSON.stringify(raft) === JSON.stringify(BENCH_RAFT_SETTINGS),
-      raft: { ...raft, electionTimeoutMs: [raft.tickMs * raft.electionTicks, raft.tickMs * raft.electionTicks * 2], heartbeatMs: raft.tickMs * raft.heartbeatTicks },
+      raft: {
+        ...raft,
+        electionTimeoutMs: [raft.tickMs * raft.electionTicks, raft.tickMs * raft.electionTicks * 2],
+        heartbeatMs: raft.tickMs * raft.heartbeatTicks,
+      },
       goal: { gapP50Ms: 500, met: gaps !== null && gaps.p50 <= 500 },
       gapMs: gaps,
       electionMs: elections,
@@ -319,9 +337,13 @@ async function main(): Promise<number> {
     const file = path.resolve(REPO_ROOT, options.jsonOut);
     mkdirSync(path.dirname(file), { recursive: true });
     writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
-    console.log(`write gap after leader SIGKILL over ${runs.length} runs: p50 ${gaps?.p50 ?? '?'} ms, max ${gaps?.max ?? '?'} ms ` +
-      `(goal p50 <= 500 ms: ${report.goal.met ? 'met' : 'NOT met'})`);
-    console.log(`  of which election p50 ${elections?.p50 ?? '?'} ms (max ${elections?.max ?? '?'}), client catch-up p50 ${clientPart?.p50 ?? '?'} ms (max ${clientPart?.max ?? '?'})`);
+    console.log(
+      `write gap after leader SIGKILL over ${runs.length} runs: p50 ${gaps?.p50 ?? '?'} ms, max ${gaps?.max ?? '?'} ms ` +
+        `(goal p50 <= 500 ms: ${report.goal.met ? 'met' : 'NOT met'})`,
+    );
+    console.log(
+      `  of which election p50 ${elections?.p50 ?? '?'} ms (max ${elections?.max ?? '?'}), client catch-up p50 ${clientPart?.p50 ?? '?'} ms (max ${clientPart?.max ?? '?'})`,
+    );
     console.log(`results: ${path.relative(REPO_ROOT, file)}`);
     return runs.every((r) => r.gapMs !== null) ? 0 : 1;
   } finally {

@@ -41,9 +41,7 @@ type UnaryFn = (req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError
 
 function pingOnce(client: grpc.Client, method: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    (client as unknown as Record<string, UnaryFn>)[method]!.call(client, {}, { deadline: Date.now() + 5000 }, (err) =>
-      err ? reject(err) : resolve(),
-    );
+    (client as unknown as Record<string, UnaryFn>)[method]!.call(client, {}, { deadline: Date.now() + 5000 }, (err) => (err ? reject(err) : resolve()));
   });
 }
 

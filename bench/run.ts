@@ -18,15 +18,7 @@ import { measureFsync, measureLoopback } from './floor.js';
 import { runLoadPhase } from './load.js';
 import { runMicro } from './micro.js';
 import { createProgress, type Progress } from './progress.js';
-import {
-  WORKLOAD_LABEL,
-  WORKLOADS,
-  type BenchReport,
-  type LeaderCheck,
-  type LeaderSnapshot,
-  type MachineInfo,
-  type Workload,
-} from './results.js';
+import { WORKLOAD_LABEL, WORKLOADS, type BenchReport, type LeaderCheck, type LeaderSnapshot, type MachineInfo, type Workload } from './results.js';
 import { srcFingerprint } from './src-fingerprint.js';
 import { renderReport } from './table.js';
 import { renderTransportCompare, runTransportCompare, type TransportCompareResult } from './transport-compare.js';
@@ -70,7 +62,11 @@ async function preload(client: KvClient, keys: readonly string[], value: Uint8Ar
 
 async function bench(options: BenchOptions, report: BenchReport, progress: Progress, setCluster: (c: BenchCluster) => void): Promise<void> {
   progress.step('starting a 3-node cluster');
-  const cluster = await BenchCluster.start({ size: CLUSTER_SIZE, raft: BENCH_RAFT_SETTINGS, ...(options.profileDir ? { profileDir: options.profileDir } : {}) });
+  const cluster = await BenchCluster.start({
+    size: CLUSTER_SIZE,
+    raft: BENCH_RAFT_SETTINGS,
+    ...(options.profileDir ? { profileDir: options.profileDir } : {}),
+  });
   setCluster(cluster);
   report.config['clusterRoot'] = cluster.root;
   report.config['endpoints'] = cluster.endpoints;
@@ -88,7 +84,9 @@ async function bench(options: BenchOptions, report: BenchReport, progress: Progr
       if (current && now && !leaderChanged(current, now)) return;
       if (!current && !now) return;
       leader.changes.push({ seenAfter: phase, from: current ?? before, ...(now ? { to: now } : {}) });
-      progress.log(`warning: leader changed by the end of ${phase}: ${current ? `${current.id} term ${current.term}` : 'none'} -> ${now ? `${now.id} term ${now.term}` : 'no agreed leader'}`);
+      progress.log(
+        `warning: leader changed by the end of ${phase}: ${current ? `${current.id} term ${current.term}` : 'none'} -> ${now ? `${now.id} term ${now.term}` : 'no agreed leader'}`,
+      );
       if (now) current = now;
     };
     progress.log(`leader ${before.id} (term ${before.term}); nodes ${cluster.nodes.map((n) => `${n.id}=${n.clientAddress} pid ${n.pid}`).join(', ')}`);
@@ -179,7 +177,9 @@ function isWrite(w: Workload): boolean {
 
 async function settle(client: KvClient, progress: Progress, after: string): Promise<void> {
   if (!(await waitForSettle(client, CLUSTER_SIZE, SETTLE_TIMEOUT_MS))) {
-    progress.log(`warning: the followers had not applied the leader's log ${SETTLE_TIMEOUT_MS} ms after ${after}; the next phase shares the cluster with that backlog`);
+    progress.log(
+      `warning: the followers had not applied the leader's log ${SETTLE_TIMEOUT_MS} ms after ${after}; the next phase shares the cluster with that backlog`,
+    );
   }
 }
 
@@ -226,8 +226,7 @@ async function main(): Promise<number> {
   // --compare etcd: decided before the progress bar exists, so its steps are counted.
   const etcd = options.compare === 'etcd' ? etcdAvailability() : undefined;
   const comparing = etcd !== undefined && !('skip' in etcd);
-  const totalSteps =
-    1 + 2 + 1 + 1 + WORKLOADS.length + WORKLOADS.length * options.concurrency.length + 1 + (comparing ? compareSteps(options.compareReps) : 0);
+  const totalSteps = 1 + 2 + 1 + 1 + WORKLOADS.length + WORKLOADS.length * options.concurrency.length + 1 + (comparing ? compareSteps(options.compareReps) : 0);
   const progress = createProgress(totalSteps);
   if (etcd && 'skip' in etcd) progress.log(etcd.skip);
   const [load1] = os.loadavg();
@@ -297,7 +296,11 @@ async function main(): Promise<number> {
   }
   report.machine.loadAvgEnd = os.loadavg().map((x) => Number(x.toFixed(2)));
 
-  report.targets = evaluateTargets({ load: report.load, ...(report.floor ? { floor: report.floor } : {}), ...(report.leader ? { leader: report.leader } : {}) });
+  report.targets = evaluateTargets({
+    load: report.load,
+    ...(report.floor ? { floor: report.floor } : {}),
+    ...(report.leader ? { leader: report.leader } : {}),
+  });
   process.stdout.write(`\n${renderReport(report)}\n`);
   const transport = (report as BenchReport & { transportCompare?: TransportCompareResult }).transportCompare;
   if (transport) process.stdout.write(`\n${renderTransportCompare(transport)}\n`);
@@ -305,7 +308,8 @@ async function main(): Promise<number> {
   else if (etcd && 'skip' in etcd) process.stdout.write(`\n${etcd.skip}\n`);
   const written = writeJson(options.jsonOut, report);
   process.stdout.write(`\nresults written to ${path.relative(process.cwd(), written) || written}\n`);
-  if (options.profileDir) process.stdout.write(`node CPU profiles in ${path.resolve(options.profileDir)} (summarize: node --import tsx bench/profile-summary.ts <file>)\n`);
+  if (options.profileDir)
+    process.stdout.write(`node CPU profiles in ${path.resolve(options.profileDir)} (summarize: node --import tsx bench/profile-summary.ts <file>)\n`);
   return exitCode;
 }
 

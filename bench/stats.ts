@@ -94,7 +94,10 @@ export interface ProcCpuTicks {
 export function parseProcStat(text: string): ProcCpuTicks {
   const close = text.lastIndexOf(')');
   if (close < 0) throw new Error(`not a /proc/<pid>/stat line: ${JSON.stringify(text.slice(0, 80))}`);
-  const rest = text.slice(close + 1).trim().split(/\s+/);
+  const rest = text
+    .slice(close + 1)
+    .trim()
+    .split(/\s+/);
   // rest[0] is field 3 (state), so field n is rest[n - 3].
   const utime = Number(rest[14 - 3]);
   const stime = Number(rest[15 - 3]);

@@ -8,7 +8,10 @@ export function renderTable(headers: readonly string[], rows: readonly (readonly
   }
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: readonly string[]): string =>
-    cells.map((c, i) => (rightAlign[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+    cells
+      .map((c, i) => (rightAlign[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   const rule = widths.map((w) => '-'.repeat(w)).join('  ');
   return [line(headers), rule, ...rows.map(line)].join('\n');
 }
@@ -38,7 +41,8 @@ export function renderReport(report: BenchReport): string {
   const m = report.machine;
   out.push(`quorumkv bench — ${m.date} — ${m.cpuModel} x${m.cores}, node ${m.nodeVersion}, ${m.platform}`);
   out.push(
-    `load average (1/5/15 min) at start ${m.loadAvgStart.join(' / ')}` + (m.loadAvgEnd ? `, at end ${m.loadAvgEnd.join(' / ')}` : '') +
+    `load average (1/5/15 min) at start ${m.loadAvgStart.join(' / ')}` +
+      (m.loadAvgEnd ? `, at end ${m.loadAvgEnd.join(' / ')}` : '') +
       (m.loadAvgStart[0]! > m.cores * 0.5 ? ' — other processes were competing for the CPU' : ''),
   );
 

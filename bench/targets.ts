@@ -26,14 +26,7 @@ function skip(id: string, description: string, why: string): TargetCheck {
 }
 
 /** `actual <= limit` (or `>=` when atLeast) decides PASS/MISS. */
-function verdict(
-  id: string,
-  description: string,
-  actual: number,
-  limit: number,
-  atLeast: boolean,
-  detail: string,
-): TargetCheck {
+function verdict(id: string, description: string, actual: number, limit: number, atLeast: boolean, detail: string): TargetCheck {
   const pass = atLeast ? actual >= limit : actual <= limit;
   return { id, description, status: pass ? 'PASS' : 'MISS', actual, limit, detail };
 }
@@ -53,8 +46,14 @@ export function evaluateTargets(input: TargetInputs): TargetCheck[] {
       const base = floor.fsync.p50Ms + floor.loopback.p50Ms;
       const limit = f.syncPutOverFloor * base;
       out.push(
-        verdict(id, desc, r.latency.p50Ms, limit, false,
-          `${fmt(r.latency.p50Ms)} ms vs limit ${fmt(limit)} ms (= ${f.syncPutOverFloor} x (${fmt(floor.fsync.p50Ms)} + ${fmt(floor.loopback.p50Ms)}))`),
+        verdict(
+          id,
+          desc,
+          r.latency.p50Ms,
+          limit,
+          false,
+          `${fmt(r.latency.p50Ms)} ms vs limit ${fmt(limit)} ms (= ${f.syncPutOverFloor} x (${fmt(floor.fsync.p50Ms)} + ${fmt(floor.loopback.p50Ms)}))`,
+        ),
       );
     }
   }
@@ -68,8 +67,14 @@ export function evaluateTargets(input: TargetInputs): TargetCheck[] {
     else {
       const limit = f.asyncOverSync * s.latency.p50Ms;
       out.push(
-        verdict(id, desc, a.latency.p50Ms, limit, false,
-          `${fmt(a.latency.p50Ms)} ms vs limit ${fmt(limit)} ms (= ${f.asyncOverSync} x ${fmt(s.latency.p50Ms)})`),
+        verdict(
+          id,
+          desc,
+          a.latency.p50Ms,
+          limit,
+          false,
+          `${fmt(a.latency.p50Ms)} ms vs limit ${fmt(limit)} ms (= ${f.asyncOverSync} x ${fmt(s.latency.p50Ms)})`,
+        ),
       );
     }
   }
@@ -83,8 +88,14 @@ export function evaluateTargets(input: TargetInputs): TargetCheck[] {
     else {
       const limit = f.syncScalingC64 * c1.opsPerSec;
       out.push(
-        verdict(id, desc, c64.opsPerSec, limit, true,
-          `${fmt(c64.opsPerSec)} ops/s vs needed ${fmt(limit)} (= ${f.syncScalingC64} x ${fmt(c1.opsPerSec)}); ratio ${fmt(c64.opsPerSec / c1.opsPerSec)}x`),
+        verdict(
+          id,
+          desc,
+          c64.opsPerSec,
+          limit,
+          true,
+          `${fmt(c64.opsPerSec)} ops/s vs needed ${fmt(limit)} (= ${f.syncScalingC64} x ${fmt(c1.opsPerSec)}); ratio ${fmt(c64.opsPerSec / c1.opsPerSec)}x`,
+        ),
       );
     }
   }
@@ -98,8 +109,14 @@ export function evaluateTargets(input: TargetInputs): TargetCheck[] {
     else {
       const limit = f.followerOverLinearizableC64 * li.opsPerSec;
       out.push(
-        verdict(id, desc, fo.opsPerSec, limit, true,
-          `${fmt(fo.opsPerSec)} ops/s vs needed ${fmt(limit)} (= ${f.followerOverLinearizableC64} x ${fmt(li.opsPerSec)}); ratio ${fmt(fo.opsPerSec / li.opsPerSec)}x`),
+        verdict(
+          id,
+          desc,
+          fo.opsPerSec,
+          limit,
+          true,
+          `${fmt(fo.opsPerSec)} ops/s vs needed ${fmt(limit)} (= ${f.followerOverLinearizableC64} x ${fmt(li.opsPerSec)}); ratio ${fmt(fo.opsPerSec / li.opsPerSec)}x`,
+        ),
       );
     }
   }

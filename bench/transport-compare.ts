@@ -269,11 +269,17 @@ export function renderTransportCompare(r: TransportCompareResult): string {
       String(p.errors),
     ];
   });
-  const table = renderTable(
-    ['transport', 'load', 'ops/s', 'vs unary', 'p50 ms', 'p99 ms', 'client cpu ms/op', 'server cpu ms/op', 'errors'],
-    rows,
-    [false, false, true, true, true, true, true, true, true],
-  );
+  const table = renderTable(['transport', 'load', 'ops/s', 'vs unary', 'p50 ms', 'p99 ms', 'client cpu ms/op', 'server cpu ms/op', 'errors'], rows, [
+    false,
+    false,
+    true,
+    true,
+    true,
+    true,
+    true,
+    true,
+    true,
+  ]);
   const errs = r.phases.filter((p) => p.firstError).map((p) => `  ${p.transport} c=${p.concurrency}: ${p.firstError}`);
   return [
     `transport compare: empty Ping to ${r.endpoint}, unary over one channel vs one bidi PingStream (bare grpc-js, ${r.durationMs} ms per phase)`,
@@ -298,14 +304,14 @@ async function main(argv: readonly string[]): Promise<number> {
     else if (a.startsWith('--endpoint=')) endpoint = a.slice('--endpoint='.length);
     else rest.push(a);
   }
-  let options;
+  let options: ReturnType<typeof parseBenchArgs>;
   try {
     options = parseBenchArgs(rest);
     if (options.help) {
       process.stdout.write(HELP);
       return 0;
     }
-    if (!endpoint || !/^[^\s:]+:\d{1,5}$/.test(endpoint)) throw new BenchUsageError('--endpoint', 'needs the host:port of a node\'s client address');
+    if (!endpoint || !/^[^\s:]+:\d{1,5}$/.test(endpoint)) throw new BenchUsageError('--endpoint', "needs the host:port of a node's client address");
   } catch (e) {
     if (e instanceof BenchUsageError) {
       process.stderr.write(`${e.message}\n\n${HELP}`);

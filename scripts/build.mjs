@@ -125,7 +125,10 @@ export async function build({ quiet = false } = {}) {
     const stub = path.join(CJS, rel);
     const target = path.relative(path.dirname(stub), path.join(ESM, rel)).split(path.sep).join('/');
     await mkdir(path.dirname(stub), { recursive: true });
-    await writeFile(stub, `"use strict";\n// ES-module-only entry script (top-level await): the CommonJS build runs the ES module build.\nimport(${JSON.stringify(target)});\n`);
+    await writeFile(
+      stub,
+      `"use strict";\n// ES-module-only entry script (top-level await): the CommonJS build runs the ES module build.\nimport(${JSON.stringify(target)});\n`,
+    );
   }
 
   const cjsJs = (await walk(CJS)).filter((f) => f.endsWith('.js'));

@@ -67,11 +67,7 @@ export function kvServiceDefinition(): Record<KvMethodName, KvMethodDefinition> 
 export type WireEnum<T extends string> = T | number;
 
 export type WireDurability = 'DURABILITY_UNSPECIFIED' | 'DURABILITY_SYNC' | 'DURABILITY_ASYNC';
-export type WireConsistency =
-  | 'CONSISTENCY_UNSPECIFIED'
-  | 'CONSISTENCY_LINEARIZABLE'
-  | 'CONSISTENCY_LEASE'
-  | 'CONSISTENCY_FOLLOWER';
+export type WireConsistency = 'CONSISTENCY_UNSPECIFIED' | 'CONSISTENCY_LINEARIZABLE' | 'CONSISTENCY_LEASE' | 'CONSISTENCY_FOLLOWER';
 export type WireCompareTarget = 'TARGET_UNSPECIFIED' | 'TARGET_VALUE' | 'TARGET_VERSION' | 'TARGET_MOD_INDEX';
 export type WireCompareResult = 'RESULT_UNSPECIFIED' | 'RESULT_EQ' | 'RESULT_NEQ' | 'RESULT_LT' | 'RESULT_GT';
 export type WireOutcome = 'OUTCOME_UNSPECIFIED' | 'OUTCOME_COMMITTED' | 'OUTCOME_LOST';

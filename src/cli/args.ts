@@ -73,7 +73,11 @@ export const COMMANDS: Record<string, { args: string[]; options: OptionName[]; a
     about: 'rebuild a damaged node from the leader: stop it, rebuild --config FILE --node ID (moves its data dir aside), start it',
   },
   certs: { args: [], options: ['client'], about: 'create the local CA and the node certificates a TLS config names (--client a,b: client certificates too)' },
-  'user add': { args: ['NAME'], options: ['role'], about: 'add or update user NAME: --role admin|readwrite|readonly|<custom>[,...]; password from QUORUMKV_PASSWORD or stdin' },
+  'user add': {
+    args: ['NAME'],
+    options: ['role'],
+    about: 'add or update user NAME: --role admin|readwrite|readonly|<custom>[,...]; password from QUORUMKV_PASSWORD or stdin',
+  },
   'user token': { args: ['NAME'], options: [], about: 'issue an API token for user NAME (printed once; only its hash is stored)' },
   'user remove': { args: ['NAME'], options: [], about: 'remove user NAME' },
   'user list': { args: [], options: [], about: 'users, their roles, and whether they have a password or tokens' },
@@ -119,7 +123,9 @@ export function parseCli(argv: string[]): ParsedArgs {
   if ((command === 'member' || command === 'user') && values.help) return { command: 'help', positionals, values };
   if (command === 'member' || command === 'user') {
     const group = command;
-    const subcommands = Object.keys(COMMANDS).filter((c) => c.startsWith(`${group} `)).map((c) => c.slice(group.length + 1));
+    const subcommands = Object.keys(COMMANDS)
+      .filter((c) => c.startsWith(`${group} `))
+      .map((c) => c.slice(group.length + 1));
     const sub = positionals.shift();
     if (sub === undefined) throw new UsageError(`${group} needs a subcommand: ${subcommands.join(', ')}`);
     if (!subcommands.includes(sub)) throw new UsageError(`unknown ${group} subcommand "${sub}" (expected one of ${subcommands.join(', ')})`);

@@ -12,7 +12,10 @@ export async function endpointsFromArgs(values: ParsedArgs['values'], env: NodeJ
   if (values.config !== undefined) return endpointsFromClusterFile(values.config);
   const raw = values.endpoints ?? env['QUORUMKV_ENDPOINTS'];
   if (raw === undefined) throw new UsageError('no cluster given: use --endpoints host:port,... or --config FILE (or set QUORUMKV_ENDPOINTS)');
-  const list = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const list = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   if (list.length === 0) throw new UsageError('--endpoints is empty');
   return list;
 }

@@ -1,5 +1,14 @@
 // The CLI's dispatcher: parse, run one command, map the outcome to an exit code.
-import { ClientUsageError, ClusterUnavailableError, ConfigError, DeadlineExceededError, InvalidArgumentError, NotLeaderError, OverloadedError, ShuttingDownError } from '../api/errors.js';
+import {
+  ClientUsageError,
+  ClusterUnavailableError,
+  ConfigError,
+  DeadlineExceededError,
+  InvalidArgumentError,
+  NotLeaderError,
+  OverloadedError,
+  ShuttingDownError,
+} from '../api/errors.js';
 import type { KvClient } from '../client/kv-client.js';
 import { parseCli, usage, UsageError } from './args.js';
 import type { ParsedArgs } from './args.js';

@@ -23,12 +23,7 @@ import {
   StaleReadError,
 } from '../api/errors.js';
 import { KvItem } from './kv-item.js';
-import {
-  COMPARE_RESULT_TO_WIRE,
-  COMPARE_TARGET_TO_WIRE,
-  CONSISTENCY_TO_WIRE,
-  DURABILITY_TO_WIRE,
-} from '../api/kv-proto.js';
+import { COMPARE_RESULT_TO_WIRE, COMPARE_TARGET_TO_WIRE, CONSISTENCY_TO_WIRE, DURABILITY_TO_WIRE } from '../api/kv-proto.js';
 import type {
   KvMethodName,
   WireCompare,
@@ -227,7 +222,12 @@ function authMetadata(credentials: ConnectOptions['credentials']): () => grpc.Me
   let header: string | undefined;
   if (credentials !== undefined) {
     if ('token' in credentials && typeof credentials.token === 'string' && credentials.token.length > 0) header = `Bearer ${credentials.token}`;
-    else if ('username' in credentials && typeof credentials.username === 'string' && typeof credentials.password === 'string' && credentials.username.length > 0) {
+    else if (
+      'username' in credentials &&
+      typeof credentials.username === 'string' &&
+      typeof credentials.password === 'string' &&
+      credentials.username.length > 0
+    ) {
       if (credentials.username.includes(':')) throw new ClientUsageError('credentials.username must not contain ":"');
       header = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
     } else throw new ClientUsageError('credentials must be { username, password } or { token }');
@@ -311,11 +311,7 @@ export class KvClient {
     const op: TxnOp = next === null ? { op: 'delete', key } : { op: 'put', key, value: next };
     const res = await this.txn(
       {
-        compares: [
-          expected === null
-            ? { key, target: 'version', result: 'eq', number: 0 }
-            : { key, target: 'value', result: 'eq', value: expected },
-        ],
+        compares: [expected === null ? { key, target: 'version', result: 'eq', number: 0 } : { key, target: 'value', result: 'eq', value: expected }],
         success: [op],
       },
       { ...options, durability: 'sync' },
@@ -593,9 +589,7 @@ export class KvClient {
     let reachedNode = false;
     let lastError: Error | undefined;
     const outOfTime = (): Error =>
-      reachedNode || !lastError
-        ? new DeadlineExceededError(deadlineMs, what)
-        : new ClusterUnavailableError(this.pool.known(), deadlineMs, lastError);
+      reachedNode || !lastError ? new DeadlineExceededError(deadlineMs, what) : new ClusterUnavailableError(this.pool.known(), deadlineMs, lastError);
     const staleNodes = new Set<string>();
 
     const sleepUpTo = async (ms: number): Promise<void> => {

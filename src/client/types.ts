@@ -129,10 +129,7 @@ export type TxnCompare =
   | { key: Bytes; target: 'value'; result: 'eq' | 'neq'; value: Bytes }
   | { key: Bytes; target: 'version' | 'modIndex'; result: 'eq' | 'neq' | 'lt' | 'gt'; number: number };
 
-export type TxnOp =
-  | { op: 'put'; key: Bytes; value: Bytes }
-  | { op: 'delete'; key: Bytes }
-  | ({ op: 'deleteRange' } & RangeSpec);
+export type TxnOp = { op: 'put'; key: Bytes; value: Bytes } | { op: 'delete'; key: Bytes } | ({ op: 'deleteRange' } & RangeSpec);
 
 export interface TxnSpec {
   /** All must hold for `success` to run; otherwise `failure` runs. */

@@ -121,12 +121,22 @@ export async function runClusterLauncher(configPath: string, options: ClusterLau
       const prefix = `[${node.id.padEnd(width)}]`;
       const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
       const child: Child = { id: node.id, clientAddress: node.clientAddress, proc, exited, ready: false, lastErrorLine: '' };
-      pipePrefixed(proc.stdout, prefix, (s) => process.stdout.write(s), (line) => {
-        if (isReadyLine(line, proc.pid)) child.ready = true;
-      });
-      pipePrefixed(proc.stderr, prefix, (s) => process.stderr.write(s), (line) => {
-        if (line.trim()) child.lastErrorLine = line.trim();
-      });
+      pipePrefixed(
+        proc.stdout,
+        prefix,
+        (s) => process.stdout.write(s),
+        (line) => {
+          if (isReadyLine(line, proc.pid)) child.ready = true;
+        },
+      );
+      pipePrefixed(
+        proc.stderr,
+        prefix,
+        (s) => process.stderr.write(s),
+        (line) => {
+          if (line.trim()) child.lastErrorLine = line.trim();
+        },
+      );
       children.push(child);
       void exited.then((code) => {
         if (stopping) return;

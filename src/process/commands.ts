@@ -51,7 +51,10 @@ export async function clusterCommand(args: ParsedArgs): Promise<number> {
 /** Creates the CA, node and (--client a,b) client certificates the config's tls section names. */
 export async function certsCommand(args: ParsedArgs): Promise<number> {
   const config = await loadConfig(configOf(args, 'certs'));
-  const clients = (args.values.client ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const clients = (args.values.client ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   const { createCerts } = await import('./certs.js');
   const r = await createCerts(config, clients);
   if (args.values.json) process.stdout.write(`${JSON.stringify(r)}\n`);
@@ -84,7 +87,10 @@ export async function userCommand(args: ParsedArgs): Promise<number> {
   const out = (line: string): void => void process.stdout.write(`${line}\n`);
   switch (args.command) {
     case 'user add': {
-      const roles = (args.values.role ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+      const roles = (args.values.role ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0);
       if (roles.length === 0) throw new UsageError(`user add needs --role (${users.ROLE_HELP})`);
       const password = await readSecret();
       if (!password) throw new UsageError('user add needs a password: set QUORUMKV_PASSWORD or type it on stdin');

@@ -25,7 +25,12 @@ export type ProbeConsistency = 'linearizable' | 'lease' | 'follower';
 /** A failed call: gRPC status code plus the server's error name when it sent one. */
 export class ProbeCallError extends Error {
   override name = 'ProbeCallError';
-  constructor(readonly method: string, readonly code: number, readonly errorName: string, details: string) {
+  constructor(
+    readonly method: string,
+    readonly code: number,
+    readonly errorName: string,
+    details: string,
+  ) {
     super(`${method} failed: ${errorName || grpc.status[code] || code}: ${details}`);
   }
 }
@@ -86,20 +91,13 @@ export class NodeProbe {
     return { term: Number(r.term), index: Number(r.index), applied: r.applied };
   }
 
-  async get(
-    key: string,
-    options: { consistency?: ProbeConsistency; minIndex?: number; maxLagMs?: number; timeoutMs?: number } = {},
-  ): Promise<ProbeGet> {
+  async get(key: string, options: { consistency?: ProbeConsistency; minIndex?: number; maxLagMs?: number; timeoutMs?: number } = {}): Promise<ProbeGet> {
     const consistency = { linearizable: 'CONSISTENCY_LINEARIZABLE', lease: 'CONSISTENCY_LEASE', follower: 'CONSISTENCY_FOLLOWER' }[
       options.consistency ?? 'linearizable'
     ];
     const req: Record<string, unknown> = { key: Buffer.from(key), consistency, minIndex: options.minIndex ?? 0 };
     if (options.maxLagMs !== undefined) req.maxLagMs = options.maxLagMs;
-    const r = await this.call<{ found: boolean; kv?: { value: Buffer }; servedBy: string; appliedIndex: number }>(
-      'Get',
-      req,
-      options.timeoutMs ?? 3000,
-    );
+    const r = await this.call<{ found: boolean; kv?: { value: Buffer }; servedBy: string; appliedIndex: number }>('Get', req, options.timeoutMs ?? 3000);
     return {
       found: r.found,
       value: r.found && r.kv ? Buffer.from(r.kv.value).toString() : undefined,

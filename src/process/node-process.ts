@@ -277,15 +277,18 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
   // Started by `quorumkv cluster` in its own process group: if the launcher dies without stopping
   // us (SIGKILL, crash), stop cleanly instead of lingering as an orphan holding the ports.
   const launcherPid = Number(process.env.QUORUMKV_LAUNCHER_PID ?? 0);
-  const orphanWatch = launcherPid > 0 ? setInterval(() => {
-    try {
-      process.kill(launcherPid, 0);
-    } catch {
-      logger.warn({ event: 'launcher_gone', launcherPid }, 'the cluster launcher is gone: stopping');
-      clearInterval(orphanWatch);
-      stopRequested?.();
-    }
-  }, 1000) : undefined;
+  const orphanWatch =
+    launcherPid > 0
+      ? setInterval(() => {
+          try {
+            process.kill(launcherPid, 0);
+          } catch {
+            logger.warn({ event: 'launcher_gone', launcherPid }, 'the cluster launcher is gone: stopping');
+            clearInterval(orphanWatch);
+            stopRequested?.();
+          }
+        }, 1000)
+      : undefined;
   orphanWatch?.unref();
 
   // A stalled event loop delays heartbeats exactly like a slow network: say so when it happens, so

@@ -19,7 +19,10 @@ export class UncommittedLimitError extends ProposalDroppedError {
 /** The operation needs the leader and this node is not it. `leaderHint` is '' when unknown. */
 export class NotLeaderError extends Error {
   override name = 'NotLeaderError';
-  constructor(readonly nodeId: NodeId, readonly leaderHint: NodeId) {
+  constructor(
+    readonly nodeId: NodeId,
+    readonly leaderHint: NodeId,
+  ) {
     super(
       leaderHint
         ? `node ${nodeId} is not the leader; retry on ${leaderHint}`
@@ -35,7 +38,10 @@ export class ConfChangeRejectedError extends Error {
    * @param transient true when the refusal clears by itself within a few ticks (the previous change
    * is still being applied; a new leader's first entry is still committing), so retrying is right.
    */
-  constructor(readonly reason: string, readonly transient = false) {
+  constructor(
+    readonly reason: string,
+    readonly transient = false,
+  ) {
     super(`membership change rejected: ${reason}`);
   }
 }

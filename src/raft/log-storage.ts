@@ -25,7 +25,10 @@ export interface LogStorage {
 /** Asked for an index that was compacted into a snapshot. */
 export class CompactedError extends Error {
   override name = 'CompactedError';
-  constructor(readonly index: number, readonly firstIndex: number) {
+  constructor(
+    readonly index: number,
+    readonly firstIndex: number,
+  ) {
     super(`log index ${index} is compacted (first available index is ${firstIndex})`);
   }
 }
@@ -33,7 +36,10 @@ export class CompactedError extends Error {
 /** Asked for an index beyond the last entry. */
 export class UnavailableError extends Error {
   override name = 'UnavailableError';
-  constructor(readonly index: number, readonly lastIndex: number) {
+  constructor(
+    readonly index: number,
+    readonly lastIndex: number,
+  ) {
     super(`log index ${index} is not available (last index is ${lastIndex})`);
   }
 }

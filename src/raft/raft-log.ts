@@ -17,13 +17,20 @@ export class RaftLog {
   /** Highest index handed out for apply in a Ready not yet advanced. */
   applying: number;
 
-  constructor(readonly storage: LogStorage, committed: number, applied: number) {
+  constructor(
+    readonly storage: LogStorage,
+    committed: number,
+    applied: number,
+  ) {
     const first = storage.firstIndex();
     this.unstableOffset = storage.lastIndex() + 1;
     this.committed = Math.max(committed, first - 1);
     this.applied = Math.max(applied, first - 1);
     invariant(this.applied <= this.committed, () => `applied ${this.applied} > committed ${this.committed} at start`);
-    invariant(this.committed <= this.lastIndex(), () => `committed ${this.committed} > last index ${this.lastIndex()} at start: the log lost committed entries`);
+    invariant(
+      this.committed <= this.lastIndex(),
+      () => `committed ${this.committed} > last index ${this.lastIndex()} at start: the log lost committed entries`,
+    );
     this.applying = this.applied;
   }
 

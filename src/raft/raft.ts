@@ -117,7 +117,10 @@ export class Raft {
 
   constructor(config: RaftConfig, storage: LogStorage) {
     invariant(config.id !== '', 'node id must not be empty');
-    invariant(config.heartbeatTicks > 0 && config.electionTicks > config.heartbeatTicks, () => `electionTicks (${config.electionTicks}) must exceed heartbeatTicks (${config.heartbeatTicks}) > 0`);
+    invariant(
+      config.heartbeatTicks > 0 && config.electionTicks > config.heartbeatTicks,
+      () => `electionTicks (${config.electionTicks}) must exceed heartbeatTicks (${config.heartbeatTicks}) > 0`,
+    );
     this.id = config.id;
     this.electionTimeout = config.electionTicks;
     this.heartbeatTimeout = config.heartbeatTicks;
@@ -336,16 +339,20 @@ export class Raft {
       // Our old incarnation may have voted in this term already, or held entries this candidate
       // lacks: only a node that kept its data may vote (pre-votes included, or a node that lost
       // its data could still help an out-of-date candidate past the pre-vote round).
-      this.logger.info('raft.vote_refused', { id: this.id, term: this.term, candidate: m.from, candidateTerm: m.term, preVote: isPreVote, reason: 'rebuilding' });
+      this.logger.info('raft.vote_refused', {
+        id: this.id,
+        term: this.term,
+        candidate: m.from,
+        candidateTerm: m.term,
+        preVote: isPreVote,
+        reason: 'rebuilding',
+      });
       const reply = emptyMessage(isPreVote ? 'preVoteResp' : 'voteResp', this.id, m.from, this.term);
       reply.reject = true;
       this.send(reply);
       return;
     }
-    const canVote =
-      this.vote === m.from ||
-      (this.vote === '' && this.leaderId === '') ||
-      (isPreVote && m.term > this.term);
+    const canVote = this.vote === m.from || (this.vote === '' && this.leaderId === '') || (isPreVote && m.term > this.term);
     const responseType = isPreVote ? 'preVoteResp' : 'voteResp';
     if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
       // A granted pre-vote answers in the candidate's future term so it can count it.
@@ -562,7 +569,15 @@ export class Raft {
   /** This node lost (or never had) entries the cluster may count on: stop voting until rebuilt. */
   private startRebuilding(m: Message, reason: string): void {
     this.recovery = 'rebuilding';
-    this.logger.warn('raft.rebuilding', { id: this.id, term: this.term, from: m.from, messageTerm: m.term, messageType: m.type, lastIndex: this.log.lastIndex(), reason });
+    this.logger.warn('raft.rebuilding', {
+      id: this.id,
+      term: this.term,
+      from: m.from,
+      messageTerm: m.term,
+      messageType: m.type,
+      lastIndex: this.log.lastIndex(),
+      reason,
+    });
   }
 
   /**
@@ -875,7 +890,14 @@ export class Raft {
         this.progress.set(id, fresh);
       }
     }
-    this.logger.info('raft.conf_change_applied', { id: this.id, index: entry.index, change: change.type, nodeId, voters: [...this.voters], learners: [...this.learners] });
+    this.logger.info('raft.conf_change_applied', {
+      id: this.id,
+      index: entry.index,
+      change: change.type,
+      nodeId,
+      voters: [...this.voters],
+      learners: [...this.learners],
+    });
     if (this.role !== 'leader') return;
     if (!this.voters.has(this.id)) {
       // A removed leader hands over by stepping down; the remaining voters elect a successor. It

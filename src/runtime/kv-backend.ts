@@ -46,7 +46,6 @@ export interface GetResult extends ReadServedBy {
 
 export interface RangeResult extends ReadServedBy, ScanResult {}
 
-
 export interface AddMemberOptions {
   /** Add as a non-voting learner. Re-adding a learner's id without it promotes it to voter. */
   learner?: boolean;

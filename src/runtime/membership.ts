@@ -75,20 +75,13 @@ export class MemberTable {
 }
 
 /** What applying one conf entry changed in the member table (for the transport's peer list). */
-export type MemberTableChange =
-  | { kind: 'added'; member: MemberAddress }
-  | { kind: 'removed'; id: NodeId }
-  | { kind: 'none' };
+export type MemberTableChange = { kind: 'added'; member: MemberAddress } | { kind: 'removed'; id: NodeId } | { kind: 'none' };
 
 /**
  * Applies a decoded conf entry to the address table. The node's own entry is never removed (a
  * removed node still needs its own address to answer until it stops).
  */
-export function applyConfToTable(
-  table: MemberTable,
-  decoded: { change: ConfChange; context?: ConfChangeContext },
-  selfId: NodeId,
-): MemberTableChange {
+export function applyConfToTable(table: MemberTable, decoded: { change: ConfChange; context?: ConfChangeContext }, selfId: NodeId): MemberTableChange {
   const { change, context } = decoded;
   if (change.type === 'removeNode') {
     if (change.nodeId === selfId) return { kind: 'none' };

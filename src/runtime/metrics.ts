@@ -6,7 +6,11 @@ export class Histogram {
   private sum = 0;
   private count = 0;
 
-  constructor(readonly name: string, readonly help: string, readonly buckets: number[]) {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly buckets: number[],
+  ) {
     this.counts = new Array(buckets.length).fill(0);
   }
 
@@ -32,7 +36,10 @@ export class Histogram {
 
 export class Counter {
   private value = 0;
-  constructor(readonly name: string, readonly help: string) {}
+  constructor(
+    readonly name: string,
+    readonly help: string,
+  ) {}
   inc(by = 1): void {
     this.value += by;
   }
@@ -56,9 +63,11 @@ export function renderGauge(name: string, help: string, value: number, labels?: 
 /** Metrics the runtime records; process.ts renders them with the node's live gauges. */
 export class NodeMetrics {
   /** fsync (storage.save) latency in seconds. */
-  readonly fsyncSeconds = new Histogram('quorumkv_fsync_seconds', 'Latency of one durable log save (group commit)', [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
-  ]);
+  readonly fsyncSeconds = new Histogram(
+    'quorumkv_fsync_seconds',
+    'Latency of one durable log save (group commit)',
+    [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+  );
   readonly proposals = new Counter('quorumkv_proposals_total', 'Write proposals accepted by this node as leader');
   readonly proposalsFailed = new Counter('quorumkv_proposals_failed_total', 'Write proposals that failed (lost, not leader, deadline, overload)');
   readonly readIndexRounds = new Counter('quorumkv_read_index_rounds_total', 'ReadIndex rounds issued (each may serve many reads)');

@@ -120,7 +120,8 @@ export class PeerAdmission {
     // the membership no longer lists it: a snapshot older than the leader's own addition (the only
     // one it has to send) replaces the log entry that made it a member here. It was admitted under
     // this node's view when it took over the term, and one leader per term still holds.
-    if (m.term === core.term && core.leaderId === m.from && core.leaderId !== '' && (FROM_LEADER.has(m.type) || FROM_KNOWN_LEADER.has(m.type))) return undefined;
+    if (m.term === core.term && core.leaderId === m.from && core.leaderId !== '' && (FROM_LEADER.has(m.type) || FROM_KNOWN_LEADER.has(m.type)))
+      return undefined;
     if (!this.isMember(m.from)) return 'not-a-member';
     const voter = this.isVoter(m.from);
     if (FROM_LEADER.has(m.type)) {

@@ -18,19 +18,7 @@ import {
   UncommittedLimitError,
 } from '../raft/errors.js';
 import { RawNode } from '../raft/raw-node.js';
-import type {
-  Entry,
-  Message,
-  NodeId,
-  RaftConfig,
-  RaftLogger,
-  ProposalReceipt,
-  RaftStatus,
-  RandomInt,
-  Ready,
-  Snapshot,
-  SoftState,
-} from '../raft/types.js';
+import type { Entry, Message, NodeId, RaftConfig, RaftLogger, ProposalReceipt, RaftStatus, RandomInt, Ready, Snapshot, SoftState } from '../raft/types.js';
 import { encodeCommand } from '../storage/codec.js';
 import type { CommandResult } from '../api/command.js';
 import type { RaftStorage } from '../storage/raft-storage.js';
@@ -56,16 +44,7 @@ import { SnapshotScheduler } from './snapshots.js';
 import { type Clock, SYSTEM_CLOCK } from './clock.js';
 import { LeaseClock } from './lease-clock.js';
 import { withDeadline } from './with-deadline.js';
-import type {
-  GetResult,
-  KvBackend,
-  NodeStatus,
-  RangeResult,
-  ReadOptions,
-  WaitOutcome,
-  WriteAck,
-  WriteRequest,
-} from './kv-backend.js';
+import type { GetResult, KvBackend, NodeStatus, RangeResult, ReadOptions, WaitOutcome, WriteAck, WriteRequest } from './kv-backend.js';
 import { FailbackPolicy } from './failback.js';
 import { LeaderFreshness } from './leader-freshness.js';
 import { applyConfToTable, decodeConfEntry, encodeConfContext, type MemberAddress, MemberTable } from './membership.js';
@@ -494,7 +473,8 @@ export class RaftNode implements KvBackend {
     const started = this.enter();
     try {
       const conf = this.raw.status().conf;
-      if (!conf.voters.includes(to)) throw new InvalidArgumentError('to', `${JSON.stringify(to)} is not a voter of this cluster (voters: ${conf.voters.join(', ')})`);
+      if (!conf.voters.includes(to))
+        throw new InvalidArgumentError('to', `${JSON.stringify(to)} is not a voter of this cluster (voters: ${conf.voters.join(', ')})`);
       if (this.raw.leaderId === to) return;
       if (this.raw.role !== 'leader') throw this.notLeader();
       this.checkDeadline(deadline, started, 'transferLeadership');
@@ -507,7 +487,14 @@ export class RaftNode implements KvBackend {
       }
       this.log?.info({ event: 'leadership_transfer_requested', from: this.id, to }, 'leadership transfer requested');
       this.schedule();
-      await withDeadline(waiter.done, deadline, this.clock, () => new DeadlineExceededError(deadline - started, `leadership transfer to ${to}`), waiter.cancel, signal);
+      await withDeadline(
+        waiter.done,
+        deadline,
+        this.clock,
+        () => new DeadlineExceededError(deadline - started, `leadership transfer to ${to}`),
+        waiter.cancel,
+        signal,
+      );
     } finally {
       this.leave();
     }
@@ -537,17 +524,15 @@ export class RaftNode implements KvBackend {
       clientAddress = known.clientAddress;
     }
     // Only shape-checked here: the transport validates the address it can actually dial.
-    if (typeof raftAddress !== 'string' || !/^\S+$/.test(raftAddress)) throw new InvalidArgumentError('raftAddress', `must be a host:port, got ${JSON.stringify(raftAddress)}`);
-    if (typeof clientAddress !== 'string' || !/^\S+$/.test(clientAddress)) throw new InvalidArgumentError('clientAddress', `must be a host:port, got ${JSON.stringify(clientAddress)}`);
+    if (typeof raftAddress !== 'string' || !/^\S+$/.test(raftAddress))
+      throw new InvalidArgumentError('raftAddress', `must be a host:port, got ${JSON.stringify(raftAddress)}`);
+    if (typeof clientAddress !== 'string' || !/^\S+$/.test(clientAddress))
+      throw new InvalidArgumentError('clientAddress', `must be a host:port, got ${JSON.stringify(clientAddress)}`);
     // Already so (e.g. a client retrying a change whose reply it lost): nothing to propose.
     const satisfied = () => {
       const conf = this.raw.status().conf;
       const current = this.members.get(id);
-      return (
-        (learner ? conf.learners : conf.voters).includes(id) &&
-        current?.raftAddress === raftAddress &&
-        current.clientAddress === clientAddress
-      );
+      return (learner ? conf.learners : conf.voters).includes(id) && current?.raftAddress === raftAddress && current.clientAddress === clientAddress;
     };
     await this.changeMembership(
       { type: learner ? 'addLearner' : 'addVoter', nodeId: id, context: encodeConfContext({ raftAddress, clientAddress }) },
@@ -850,7 +835,10 @@ export class RaftNode implements KvBackend {
       // catches up from the log. That removal is history, not the node's fate, when a later entry
       // it already holds adds it back (found by the simulator: the re-added node shut down).
       if (this.addedBackAfter(e.index)) {
-        this.log?.info({ event: 'old_removal_replayed', id: this.id, index: e.index }, `replayed this node's earlier removal at index ${e.index}; the log adds it back later`);
+        this.log?.info(
+          { event: 'old_removal_replayed', id: this.id, index: e.index },
+          `replayed this node's earlier removal at index ${e.index}; the log adds it back later`,
+        );
         return;
       }
       this.log?.warn(

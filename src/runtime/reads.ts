@@ -57,11 +57,13 @@ export class ReadPath {
       }
       case 'follower': {
         if (options.minIndex !== undefined) {
-          if (!Number.isInteger(options.minIndex) || options.minIndex < 0) throw new InvalidArgumentError('minIndex', `must be a non-negative integer, got ${options.minIndex}`);
+          if (!Number.isInteger(options.minIndex) || options.minIndex < 0)
+            throw new InvalidArgumentError('minIndex', `must be a non-negative integer, got ${options.minIndex}`);
           await this.options.waitApplied(options.minIndex, options.deadline, started, 'follower read (minIndex)', options.signal);
         }
         if (options.maxLagMs !== undefined) {
-          if (typeof options.maxLagMs !== 'number' || !(options.maxLagMs >= 0)) throw new InvalidArgumentError('maxLagMs', `must be a non-negative number, got ${options.maxLagMs}`);
+          if (typeof options.maxLagMs !== 'number' || !(options.maxLagMs >= 0))
+            throw new InvalidArgumentError('maxLagMs', `must be a non-negative number, got ${options.maxLagMs}`);
           const lag = this.options.followerLagMs();
           if (lag > options.maxLagMs) throw new StaleReadError(this.options.nodeId, lag, options.maxLagMs);
         }
@@ -89,7 +91,14 @@ export class ReadPath {
   private async linearizable(deadline: number, started: number, signal: AbortSignal | undefined): Promise<void> {
     if (this.batcher.pending >= this.options.maxPendingReads) throw new OverloadedError('pending reads', this.options.maxPendingReads);
     const slot = this.batcher.request();
-    const index = await withDeadline(slot.index, deadline, this.options.timers, () => new DeadlineExceededError(deadline - started, 'linearizable read'), slot.cancel, signal);
+    const index = await withDeadline(
+      slot.index,
+      deadline,
+      this.options.timers,
+      () => new DeadlineExceededError(deadline - started, 'linearizable read'),
+      slot.cancel,
+      signal,
+    );
     await this.options.waitApplied(index, deadline, started, 'linearizable read', signal);
   }
 }

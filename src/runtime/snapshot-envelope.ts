@@ -24,8 +24,7 @@ export function unwrapSnapshotData(data: Uint8Array): { state: Uint8Array; membe
     const env = unpack(data) as Partial<Envelope>;
     if (env && env.magic === MAGIC && env.state instanceof Uint8Array && Array.isArray(env.members)) {
       const members = env.members.filter(
-        (m): m is MemberAddress =>
-          !!m && typeof m.id === 'string' && typeof m.raftAddress === 'string' && typeof m.clientAddress === 'string',
+        (m): m is MemberAddress => !!m && typeof m.id === 'string' && typeof m.raftAddress === 'string' && typeof m.clientAddress === 'string',
       );
       return { state: env.state, members };
     }

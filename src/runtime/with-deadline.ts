@@ -38,11 +38,14 @@ export function withDeadline<T>(
       cancel?.();
       reject(new RequestCancelledError());
     };
-    const handle = timers.setTimeout(() => {
-      if (!settle()) return;
-      cancel?.();
-      reject(timeoutError());
-    }, Math.max(0, deadline - timers.now()));
+    const handle = timers.setTimeout(
+      () => {
+        if (!settle()) return;
+        cancel?.();
+        reject(timeoutError());
+      },
+      Math.max(0, deadline - timers.now()),
+    );
     if (signal?.aborted) {
       onAbort();
       return;

@@ -47,7 +47,9 @@ function handleHttp(node: RaftNode, req: IncomingMessage, res: ServerResponse, e
     res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
   } else if (url === '/readyz') {
     const ok = node.isCaughtUp();
-    res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ready\n' : 'not ready: no leader known, applying behind commit, or its stored data is damaged (see the log)\n');
+    res
+      .writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' })
+      .end(ok ? 'ready\n' : 'not ready: no leader known, applying behind commit, or its stored data is damaged (see the log)\n');
   } else if (url === '/metrics') {
     res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(renderMetrics(node, extraMetrics?.() ?? []));
   } else {
@@ -69,8 +71,16 @@ export function renderMetrics(node: RaftNode, extra: string[] = []): string {
     renderGauge('quorumkv_is_leader', '1 when this node is the leader', s.role === 'leader' ? 1 : 0),
     renderGauge('quorumkv_follower_lag_ms', 'How far behind the leader this node may be (0 on the leader)', node.followerLagMs()),
     renderGauge('quorumkv_pending_proposals', 'Sync writes waiting to apply', node.pendingProposals),
-    renderGauge('quorumkv_parked_waits', 'Requests parked in the runtime (sync writes, applied-index waiters, reads waiting for a read index)', node.parkedWaits),
-    renderGauge('quorumkv_raft_refused_messages_total', 'Peer messages dropped before the core (not a member, not the leader of the term, learner votes, absurd terms)', node.refusedPeerMessages),
+    renderGauge(
+      'quorumkv_parked_waits',
+      'Requests parked in the runtime (sync writes, applied-index waiters, reads waiting for a read index)',
+      node.parkedWaits,
+    ),
+    renderGauge(
+      'quorumkv_raft_refused_messages_total',
+      'Peer messages dropped before the core (not a member, not the leader of the term, learner votes, absurd terms)',
+      node.refusedPeerMessages,
+    ),
     m.fsyncSeconds.render(),
     m.proposals.render(),
     m.proposalsFailed.render(),

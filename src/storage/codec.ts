@@ -99,4 +99,3 @@ function validateCompare(value: unknown, path: string): asserts value is Compare
     throw new InvalidCommandError(`${path}.target must be value, version or modIndex`);
   }
 }
-

@@ -7,7 +7,11 @@
  */
 export class StorageCorruptionError extends Error {
   override name = 'StorageCorruptionError';
-  constructor(readonly file: string, readonly offset: number, readonly detail: string) {
+  constructor(
+    readonly file: string,
+    readonly offset: number,
+    readonly detail: string,
+  ) {
     super(
       `storage corruption in ${file} at byte offset ${offset}: ${detail}; ` +
         'the node refuses to start rather than skip data — restore the data dir from a backup or wipe it and re-add the node',
@@ -21,7 +25,10 @@ export class StorageCorruptionError extends Error {
  */
 export class StorageFailedError extends Error {
   override name = 'StorageFailedError';
-  constructor(readonly dir: string, override readonly cause: unknown) {
+  constructor(
+    readonly dir: string,
+    override readonly cause: unknown,
+  ) {
     super(
       `raft log in ${dir} failed a write or fsync (${cause instanceof Error ? cause.message : String(cause)}); ` +
         'it accepts no more writes — check the disk (space, permissions, I/O errors) and restart the node',

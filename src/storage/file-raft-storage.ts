@@ -230,7 +230,6 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
 
   // ---- LogStorage (reads see only what is durable) ----
 
-
   // ---- writes ----
 
   save(update: StorageUpdate): Promise<void> {
@@ -325,7 +324,10 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
     try {
       if (buffers.length > 0) await this.appendAndSync(Buffer.concat(buffers));
     } catch (err) {
-      this.fail(err, accepted.map((a) => a.job));
+      this.fail(
+        err,
+        accepted.map((a) => a.job),
+      );
       return;
     }
     for (const { job, entries } of accepted) {

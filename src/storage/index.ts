@@ -10,7 +10,12 @@ export { encodeCommand, decodeCommand, validateCommand, MAX_TXN_DEPTH } from './
 export { prefixEnd } from './keyspace.js';
 export { DEFAULT_MAX_SESSIONS, DEFAULT_MAX_RESULTS_PER_SESSION } from './session-table.js';
 export {
-  StorageCorruptionError, StorageFailedError, StorageClosedError, InvalidStorageUpdateError, InvalidCommandError, InvalidSnapshotError,
+  StorageCorruptionError,
+  StorageFailedError,
+  StorageClosedError,
+  InvalidStorageUpdateError,
+  InvalidCommandError,
+  InvalidSnapshotError,
   StateMachineCorruptionError,
 } from './errors.js';
 export { DataDirInconsistentError, DataDirLockedError, DataDirIdentityError } from './errors.js';

@@ -151,8 +151,12 @@ export function decodeStoredValue(storedKey: Uint8Array, bytes: Uint8Array): Sto
   const { body, version } = openRecord(storedKey, bytes);
   const a = unpackBody(body, version, 'stored value');
   if (
-    !Array.isArray(a) || a.length !== 4 || !(a[0] instanceof Uint8Array) ||
-    !Number.isSafeInteger(a[1]) || !Number.isSafeInteger(a[2]) || !Number.isSafeInteger(a[3])
+    !Array.isArray(a) ||
+    a.length !== 4 ||
+    !(a[0] instanceof Uint8Array) ||
+    !Number.isSafeInteger(a[1]) ||
+    !Number.isSafeInteger(a[2]) ||
+    !Number.isSafeInteger(a[3])
   ) {
     throw new DamagedRecordError(`malformed stored value (format ${version})`);
   }

@@ -30,12 +30,7 @@ export interface ApplyOutcome {
   applied: AppliedPosition;
 }
 
-export async function applyEntries(
-  entries: readonly Entry[],
-  view: KvReadView,
-  sessions: SessionTable,
-  applied: AppliedPosition,
-): Promise<ApplyOutcome> {
+export async function applyEntries(entries: readonly Entry[], view: KvReadView, sessions: SessionTable, applied: AppliedPosition): Promise<ApplyOutcome> {
   const overlay = new WriteOverlay(view);
   const tx = sessions.begin();
   const results: (CommandResult | null)[] = [];
@@ -46,10 +41,7 @@ export async function applyEntries(
       results.push(null);
       continue;
     }
-    invariant(
-      entry.index === position.index + 1,
-      () => `apply gap: entry ${entry.index} follows applied index ${position.index}`,
-    );
+    invariant(entry.index === position.index + 1, () => `apply gap: entry ${entry.index} follows applied index ${position.index}`);
     position = { index: entry.index, term: entry.term };
     if (entry.type !== 'normal' || entry.data.length === 0) {
       results.push(null); // no-op or membership change: only the applied index moves

@@ -72,7 +72,10 @@ export class LogState {
   append(entries: readonly Entry[]): void {
     if (entries.length === 0) return;
     const position = entries[0]!.index - this.baseIndex - 1;
-    invariant(position >= 0 && position <= this.ents.length, () => `append at ${entries[0]!.index} does not fit the log [${this.firstIndex()}, ${this.lastIndex()}]`);
+    invariant(
+      position >= 0 && position <= this.ents.length,
+      () => `append at ${entries[0]!.index} does not fit the log [${this.firstIndex()}, ${this.lastIndex()}]`,
+    );
     this.ents.length = position;
     for (const e of entries) this.ents.push(e);
   }
@@ -104,7 +107,12 @@ export function validateSnapshot(snapshot: Snapshot): void {
   if (!meta || !isCount(meta.index) || !isCount(meta.term)) throw new InvalidStorageUpdateError('snapshot meta.index/term must be non-negative integers');
   if (meta.index > 0 && meta.term === 0) throw new InvalidStorageUpdateError(`snapshot at index ${meta.index} has term 0`);
   const conf = meta.conf;
-  if (!conf || !Array.isArray(conf.voters) || !Array.isArray(conf.learners) || ![...conf.voters, ...conf.learners].every((id) => typeof id === 'string' && id !== '')) {
+  if (
+    !conf ||
+    !Array.isArray(conf.voters) ||
+    !Array.isArray(conf.learners) ||
+    ![...conf.voters, ...conf.learners].every((id) => typeof id === 'string' && id !== '')
+  ) {
     throw new InvalidStorageUpdateError('snapshot meta.conf must list voter and learner ids as non-empty strings');
   }
   if (!(snapshot.data instanceof Uint8Array)) throw new InvalidStorageUpdateError('snapshot data must be bytes');

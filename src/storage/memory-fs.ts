@@ -106,8 +106,6 @@ function applyDirOp(entries: Map<string, MemNode>, op: DirOp): void {
   }
 }
 
-const NEVER = new Promise<never>(() => {});
-
 export class MemoryFs implements Fs {
   private root = new MemDir();
   /** Bumped by crash(): handles of an older generation are dead. */
@@ -274,7 +272,9 @@ export class MemoryFs implements Fs {
 
   /** @internal */
   never<T>(): Promise<T> {
-    return NEVER;
+    // A new one each time: a shared never-settling promise would collect every caller's
+    // continuation (and all it references) for as long as the module lives.
+    return new Promise<T>(() => {});
   }
 
   /** @internal */

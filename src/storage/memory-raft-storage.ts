@@ -21,7 +21,6 @@ export class MemoryRaftStorage extends LogStateReads implements RaftStorage {
     this.state = new LogState(options.bootstrap);
   }
 
-
   async save(update: StorageUpdate): Promise<void> {
     this.assertOpen();
     const { snapshot, entries } = new LogProjection(this.state).accept(update); // throws before any change

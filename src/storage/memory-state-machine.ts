@@ -5,8 +5,16 @@ import type { CommandResult, KeyValue } from '../api/command.js';
 import { InvalidSnapshotError, StorageClosedError } from './errors.js';
 import { applyEntries, type KvReadView } from './kv-applier.js';
 import {
-  bytesToKeyString, compareBytes, copyBytes, dataKey, encodeSession, encodeStoredValue, keyStringToBytes, sessionKey,
-  type AppliedPosition, type StoredValue,
+  bytesToKeyString,
+  compareBytes,
+  copyBytes,
+  dataKey,
+  encodeSession,
+  encodeStoredValue,
+  keyStringToBytes,
+  sessionKey,
+  type AppliedPosition,
+  type StoredValue,
 } from './keyspace.js';
 import { SerialQueue } from './serial-queue.js';
 import { DEFAULT_MAX_RESULTS_PER_SESSION, DEFAULT_MAX_SESSIONS, SessionTable } from './session-table.js';

@@ -23,10 +23,7 @@ export class SessionTable {
 
   constructor(readonly limits: SessionLimits) {
     invariant(Number.isSafeInteger(limits.maxSessions) && limits.maxSessions >= 1, 'maxSessions must be a positive integer');
-    invariant(
-      Number.isSafeInteger(limits.maxResultsPerSession) && limits.maxResultsPerSession >= 1,
-      'maxResultsPerSession must be a positive integer',
-    );
+    invariant(Number.isSafeInteger(limits.maxResultsPerSession) && limits.maxResultsPerSession >= 1, 'maxResultsPerSession must be a positive integer');
   }
 
   get size(): number {
@@ -70,7 +67,10 @@ export class SessionTx {
   private live: number;
   private baseCursor: Iterator<string>;
 
-  constructor(readonly base: ReadonlyMap<string, Session>, readonly limits: SessionLimits) {
+  constructor(
+    readonly base: ReadonlyMap<string, Session>,
+    readonly limits: SessionLimits,
+  ) {
     this.live = base.size;
     this.baseCursor = base.keys();
   }

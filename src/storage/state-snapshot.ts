@@ -4,8 +4,15 @@
 import { packr } from './codec.js';
 import { InvalidSnapshotError } from './errors.js';
 import {
-  DATA_PREFIX, SESSION_PREFIX, copyBytes, decodeSession, decodeStoredValue, startsWith,
-  type AppliedPosition, type Session, type StoredValue,
+  DATA_PREFIX,
+  SESSION_PREFIX,
+  copyBytes,
+  decodeSession,
+  decodeStoredValue,
+  startsWith,
+  type AppliedPosition,
+  type Session,
+  type StoredValue,
 } from './keyspace.js';
 
 /** Single msgpack document {format, index, term, pairs}: still decoded, no longer written. */

@@ -357,7 +357,9 @@ export class GrpcTransport implements Transport {
     const port = await new Promise<number>((resolve, reject) => {
       const tls = this.options.tls;
       // Mutual TLS: a peer without a certificate of the cluster CA cannot even connect.
-      const serverCredentials = tls ? ServerCredentials.createSsl(tls.ca, [{ private_key: tls.key, cert_chain: tls.cert }], true) : ServerCredentials.createInsecure();
+      const serverCredentials = tls
+        ? ServerCredentials.createSsl(tls.ca, [{ private_key: tls.key, cert_chain: tls.cert }], true)
+        : ServerCredentials.createInsecure();
       server.bindAsync(formatHostPort(this.listen), serverCredentials, (err, boundPort) => {
         if (err) reject(new Error(`node ${this.selfId} cannot listen on ${this.options.listenAddress}: ${err.message}`));
         else resolve(boundPort);

@@ -160,13 +160,10 @@ export class OutboundPeer {
         continue;
       }
       stream.inflight++;
-      const ok = stream.call.write(
-        { payload, sender_id: this.options.selfId, cluster_name: this.options.clusterName } satisfies MessageBatchPb,
-        () => {
-          stream.inflight--;
-          if (this.stream === stream) this.scheduleFlush();
-        },
-      );
+      const ok = stream.call.write({ payload, sender_id: this.options.selfId, cluster_name: this.options.clusterName } satisfies MessageBatchPb, () => {
+        stream.inflight--;
+        if (this.stream === stream) this.scheduleFlush();
+      });
       this.counters.sentBatches++;
       this.counters.sentMessages += batch.length;
       if (!ok) break;
@@ -179,13 +176,8 @@ export class OutboundPeer {
       inflight: 0,
       accepted: false,
       openTimer: null,
-      call: this.client.makeClientStreamRequest(
-        method.path,
-        method.requestSerialize,
-        method.responseDeserialize,
-        new Metadata(),
-        {},
-        (err) => this.onStreamEnd(stream, err),
+      call: this.client.makeClientStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, new Metadata(), {}, (err) =>
+        this.onStreamEnd(stream, err),
       ),
     };
     stream.call.on('error', () => {}); // reported through the callback; never let it crash the node

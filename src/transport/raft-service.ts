@@ -35,9 +35,7 @@ export interface SnapshotHeaderPb {
   crc32: number;
 }
 
-export type SnapshotChunkPb =
-  | { kind: 'header'; header: SnapshotHeaderPb; data?: undefined }
-  | { kind: 'data'; data: Uint8Array; header?: undefined };
+export type SnapshotChunkPb = { kind: 'header'; header: SnapshotHeaderPb; data?: undefined } | { kind: 'data'; data: Uint8Array; header?: undefined };
 
 export interface SnapshotAckPb {
   accepted: boolean;

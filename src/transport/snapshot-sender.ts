@@ -56,21 +56,14 @@ export function sendSnapshot(options: SnapshotSendOptions): SnapshotTransfer {
   let resolveDone!: (r: SnapshotSendResult) => void;
   const done = new Promise<SnapshotSendResult>((resolve) => (resolveDone = resolve));
   const method = options.service.InstallSnapshot;
-  const call = options.client.makeClientStreamRequest(
-    method.path,
-    method.requestSerialize,
-    method.responseDeserialize,
-    new Metadata(),
-    {},
-    (err, ack) => {
-      finished = true;
-      clearTimeout(openTimer);
-      call.removeListener('drain', pump);
-      if (err) resolveDone({ ok: false, error: `${err.code} ${err.details || err.message}` });
-      else if (!ack?.accepted) resolveDone({ ok: false, error: 'receiver answered without accepting the snapshot' });
-      else resolveDone({ ok: true });
-    },
-  );
+  const call = options.client.makeClientStreamRequest(method.path, method.requestSerialize, method.responseDeserialize, new Metadata(), {}, (err, ack) => {
+    finished = true;
+    clearTimeout(openTimer);
+    call.removeListener('drain', pump);
+    if (err) resolveDone({ ok: false, error: `${err.code} ${err.details || err.message}` });
+    else if (!ack?.accepted) resolveDone({ ok: false, error: 'receiver answered without accepting the snapshot' });
+    else resolveDone({ ok: true });
+  });
   // Failures arrive through the callback; an 'error' event without a listener would crash the node.
   call.on('error', () => {});
   // Without this a peer that accepts TCP but never answers would hold the transfer (and Raft's

@@ -114,7 +114,10 @@ test.serial('del removes a key (then get exits 1); scan lists a prefix with --li
   t.is(again.code, 0, again.stderr);
   t.is(again.stdout, '0\n', 'deleting an absent key removes nothing');
   const after = json(await kv('scan', 'fruit/', '--json'));
-  t.deepEqual(after.items.map((i: any) => i.key), ['fruit/apple', 'fruit/cherry']);
+  t.deepEqual(
+    after.items.map((i: any) => i.key),
+    ['fruit/apple', 'fruit/cherry'],
+  );
   t.false(after.more);
 });
 
@@ -131,7 +134,10 @@ test.serial('status: one row per node with the agreed leader, as a table and as 
   const rows = json(js) as any[];
   t.is(rows.length, 3);
   t.deepEqual(rows.map((r) => r.id).sort(), ['n1', 'n2', 'n3']);
-  t.deepEqual(rows.filter((r) => r.role === 'leader').map((r) => r.id), [leader.id]);
+  t.deepEqual(
+    rows.filter((r) => r.role === 'leader').map((r) => r.id),
+    [leader.id],
+  );
   for (const r of rows) {
     t.is(r.leaderId, leader.id);
     t.true(Number.isInteger(r.lag) && r.lag >= 0, `lag of ${r.id}`);

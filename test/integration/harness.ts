@@ -65,7 +65,11 @@ export class NodeHandle {
   private lineWaiters: { match: (line: string) => boolean; resolve: (line: string) => void }[] = [];
 
   /** configPath: the node's own config file (a joiner's); default the cluster's. */
-  constructor(readonly id: string, readonly dataDir: string, readonly configPath?: string) {}
+  constructor(
+    readonly id: string,
+    readonly dataDir: string,
+    readonly configPath?: string,
+  ) {}
 
   get running(): boolean {
     return !!this.proc && this.proc.exitCode === null && this.proc.signalCode === null;
@@ -136,7 +140,12 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls `probe` every `everyMs` until it returns a truthy value, or throws after `timeoutMs`. */
-export async function eventually<T>(probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, what: string, everyMs = 100): Promise<T> {
+export async function eventually<T>(
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs: number,
+  what: string,
+  everyMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
   for (;;) {

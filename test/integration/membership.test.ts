@@ -30,7 +30,10 @@ test('a joiner is added as a learner, catches up, is promoted; removing a founde
   t.false((await kv.members()).some((m) => m.id === 'n4'));
 
   const asLearner = await kv.addMember({ id: 'n4', raftAddress: n4.raftAddress, clientAddress: n4.clientAddress, learner: true });
-  t.deepEqual(asLearner.find((m) => m.id === 'n4'), { id: 'n4', clientAddress: n4.clientAddress, voter: false });
+  t.deepEqual(
+    asLearner.find((m) => m.id === 'n4'),
+    { id: 'n4', clientAddress: n4.clientAddress, voter: false },
+  );
   t.is(asLearner.filter((m) => m.voter).length, 3, 'a learner does not change the voters');
 
   // The learner serves follower reads of everything written before it joined.
@@ -42,8 +45,17 @@ test('a joiner is added as a learner, catches up, is promoted; removing a founde
   t.is((await onN4.get('before/7', { consistency: 'follower', minIndex: last }))?.text(), 'v7');
 
   const promoted = await kv.promote('n4');
-  t.deepEqual(promoted.find((m) => m.id === 'n4'), { id: 'n4', clientAddress: n4.clientAddress, voter: true });
-  t.deepEqual(promoted.filter((m) => m.voter).map((m) => m.id).sort(), ['n1', 'n2', 'n3', 'n4']);
+  t.deepEqual(
+    promoted.find((m) => m.id === 'n4'),
+    { id: 'n4', clientAddress: n4.clientAddress, voter: true },
+  );
+  t.deepEqual(
+    promoted
+      .filter((m) => m.voter)
+      .map((m) => m.id)
+      .sort(),
+    ['n1', 'n2', 'n3', 'n4'],
+  );
   // Every node, the newcomer included, applies the new configuration.
   await eventually(
     async () => {

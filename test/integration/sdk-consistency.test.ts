@@ -152,7 +152,10 @@ test.serial('scan: a prefix with a limit pages through every key once, in order,
   t.deepEqual(all, keys);
 
   const range = await kv.scan({ start: 'scan/05', end: 'scan/08' });
-  t.deepEqual(range.items.map((i) => i.keyText()), ['scan/05', 'scan/06', 'scan/07']);
+  t.deepEqual(
+    range.items.map((i) => i.keyText()),
+    ['scan/05', 'scan/06', 'scan/07'],
+  );
 
   // A follower scan with a read-your-writes floor sees the same keys.
   const last = await kv.put('scan/99', 'val:scan/99');
@@ -160,7 +163,10 @@ test.serial('scan: a prefix with a limit pages through every key once, in order,
   const follower = cluster.live().find((h) => h.id !== leader.id)!;
   const fpage = await pinnedTo(follower).scan({ prefix: 'scan/', consistency: 'follower', minIndex: last.index });
   t.is(fpage.servedBy, follower.id);
-  t.deepEqual(fpage.items.map((i) => i.keyText()), [...keys, 'scan/99']);
+  t.deepEqual(
+    fpage.items.map((i) => i.keyText()),
+    [...keys, 'scan/99'],
+  );
 });
 
 test.serial('cas: succeeds only when the expected value (or absence) matches; a failed cas changes nothing', async (t) => {

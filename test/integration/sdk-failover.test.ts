@@ -117,7 +117,16 @@ test.serial('SIGKILL of the leader under 8 writing clients: acked writes survive
   const kvs = await Promise.all(Array.from({ length: WORKERS }, (_, i) => client({ clientId: `fo-worker-${i}` })));
   let running = true;
   let failedOver = false;
-  const logs = Promise.all(kvs.map((kv, i) => worker(kv, i, () => running, () => failedOver)));
+  const logs = Promise.all(
+    kvs.map((kv, i) =>
+      worker(
+        kv,
+        i,
+        () => running,
+        () => failedOver,
+      ),
+    ),
+  );
   try {
     await sleep(1_000);
     await cluster.kill(old.id);

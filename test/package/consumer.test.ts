@@ -105,7 +105,22 @@ test.after.always(async () => {
 
 test.serial('the tarball holds the built package (ESM, CommonJS, types, proto, LICENSE) and no sources or tests', (t) => {
   const files = pack.files.map((f) => f.path);
-  for (const want of ['LICENSE', 'README.md', 'package.json', 'bin/quorumkv.js', 'proto/kv.proto', 'proto/raft.proto', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json', 'dist/esm/process/index.js', 'dist/cjs/process/index.js', 'dist/esm/process/main.js']) {
+  for (const want of [
+    'LICENSE',
+    'README.md',
+    'package.json',
+    'bin/quorumkv.js',
+    'proto/kv.proto',
+    'proto/raft.proto',
+    'dist/esm/index.js',
+    'dist/esm/index.d.ts',
+    'dist/cjs/index.js',
+    'dist/cjs/index.d.ts',
+    'dist/cjs/package.json',
+    'dist/esm/process/index.js',
+    'dist/cjs/process/index.js',
+    'dist/esm/process/main.js',
+  ]) {
     t.true(files.includes(want), `tarball lacks ${want}`);
   }
   const unwanted = files.filter((f) => /^(src|test|bench|\.ci|scripts|node_modules)\//.test(f) || f.startsWith('tsconfig') || f === 'dist/.build-stamp');
@@ -234,7 +249,10 @@ ${badLine}
   t.is(errors.length, 1, r.stdout);
   // tsc reports the position of the offending property (line 4, column of `consistency`).
   const column = badLine.indexOf('consistency') + 1;
-  t.true((errors[0] ?? '').startsWith(`wrong-option.ts(4,${column}): error TS2322: Type '"bogus"' is not assignable to type 'Consistency | undefined'`), r.stdout);
+  t.true(
+    (errors[0] ?? '').startsWith(`wrong-option.ts(4,${column}): error TS2322: Type '"bogus"' is not assignable to type 'Consistency | undefined'`),
+    r.stdout,
+  );
 });
 
 test.serial('the installed bin runs the compiled CLI: --version, then put and get against the cluster', async (t) => {

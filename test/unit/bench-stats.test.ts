@@ -170,7 +170,10 @@ test('targets: MISS when a number is just past its limit', (t) => {
 test('targets: SKIP (never PASS) when the data is missing, a phase had no successful op, or the leader is unknown', (t) => {
   const noOps = { ...load('put-sync', 1, 0, 1), ops: 0, latency: undefined };
   const checks = evaluateTargets({ load: [noOps, load('get-follower', 64, 100, 1)] });
-  t.true(checks.every((c) => c.status === 'SKIP'), JSON.stringify(checks));
+  t.true(
+    checks.every((c) => c.status === 'SKIP'),
+    JSON.stringify(checks),
+  );
   const noEnd = evaluateTargets({ floor, load: [], leader: { before, changes: [] } });
   t.is(noEnd.find((c) => c.id === 'no-leader-change')!.status, 'SKIP');
 });
@@ -200,7 +203,14 @@ test('agreedLeader needs every node answering, one leader, and the same leader a
 // ---- rendering and profiles ----
 
 test('renderTable pads columns and right-aligns numbers', (t) => {
-  const out = renderTable(['op', 'ops/s'], [['put', '5'], ['linearizable get', '1234']], [false, true]);
+  const out = renderTable(
+    ['op', 'ops/s'],
+    [
+      ['put', '5'],
+      ['linearizable get', '1234'],
+    ],
+    [false, true],
+  );
   t.is(out, ['op                ops/s', '----------------  -----', 'put                   5', 'linearizable get   1234'].join('\n'));
   t.throws(() => renderTable(['a', 'b'], [['1']]), { instanceOf: RangeError });
 });
@@ -219,7 +229,13 @@ test('selfTimes bills each sample to its own node, by function and by file', (t)
   t.is(byFn[0]!.name, 'encode node_modules/msgpackr/pack.js:10');
   t.is(byFn[0]!.ms, 3);
   t.is(byFn[0]!.percent, 75);
-  t.deepEqual(selfTimes(profile, 'file').map((r) => [r.name, r.ms]), [['node_modules/msgpackr/pack.js', 3], ['src/raft/raft.ts', 1]]);
+  t.deepEqual(
+    selfTimes(profile, 'file').map((r) => [r.name, r.ms]),
+    [
+      ['node_modules/msgpackr/pack.js', 3],
+      ['src/raft/raft.ts', 1],
+    ],
+  );
 });
 
 // ---- argument parsing ----
@@ -238,7 +254,18 @@ test('bench args: defaults, --quick shortens the run, explicit values win', (t) 
   t.is(q.durationMs, 1000);
   t.true(q.microMaxTimeS < d.microMaxTimeS);
 
-  const o = parseBenchArgs(['--quick', '--duration-ms', '2500', '--value-size=1024', '--concurrency', '64,1,16,1', '--json-out', 'x.json', '--profile-dir', 'p']);
+  const o = parseBenchArgs([
+    '--quick',
+    '--duration-ms',
+    '2500',
+    '--value-size=1024',
+    '--concurrency',
+    '64,1,16,1',
+    '--json-out',
+    'x.json',
+    '--profile-dir',
+    'p',
+  ]);
   t.is(o.durationMs, 2500, 'an explicit duration overrides --quick');
   t.is(o.valueSize, 1024);
   t.deepEqual(o.concurrency, [1, 16, 64], 'sorted and deduplicated');

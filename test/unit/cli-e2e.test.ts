@@ -21,10 +21,15 @@ interface Run {
 
 function cli(...args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, timeout: 30_000, env: { ...process.env, QUORUMKV_ENDPOINTS: '' } }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', MAIN, ...args],
+      { cwd: ROOT, timeout: 30_000, env: { ...process.env, QUORUMKV_ENDPOINTS: '' } },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -75,7 +80,10 @@ test.serial('scan lists a prefix with --limit; del removes a key; put --async is
   const scan = await cli('scan', 'scan:', '--limit', '1', '--endpoints', node.address, '--json');
   t.is(scan.code, 0, scan.stderr);
   const s = json(scan);
-  t.deepEqual(s.items.map((i: any) => [i.key, i.value]), [['scan:a', '1']]);
+  t.deepEqual(
+    s.items.map((i: any) => [i.key, i.value]),
+    [['scan:a', '1']],
+  );
   t.true(s.more);
   const del = await cli('del', 'scan:a', '--endpoints', node.address, '--json');
   t.is(del.code, 0);

@@ -70,10 +70,16 @@ test('put, get, delete, scan, deleteRange, cas and txn work end to end', async (
   t.is(detail.servedBy, 'n1');
 
   const page = await kv.scan({ prefix: 'user:', limit: 1 });
-  t.deepEqual(page.items.map((i) => i.keyText()), ['user:1']);
+  t.deepEqual(
+    page.items.map((i) => i.keyText()),
+    ['user:1'],
+  );
   t.true(page.more);
   const rest = await kv.scan({ prefix: 'user:', continueFrom: page.continueFrom! });
-  t.deepEqual(rest.items.map((i) => i.keyText()), ['user:2']);
+  t.deepEqual(
+    rest.items.map((i) => i.keyText()),
+    ['user:2'],
+  );
   t.false(rest.more);
   const all: string[] = [];
   for await (const item of kv.scanAll({ limit: 1 })) all.push(item.keyText());
@@ -87,7 +93,10 @@ test('put, get, delete, scan, deleteRange, cas and txn work end to end', async (
 
   const txn = await kv.txn({
     compares: [{ key: 'fresh', target: 'version', result: 'eq', number: 1 }],
-    success: [{ op: 'put', key: 'txn', value: 'yes' }, { op: 'delete', key: 'fresh' }],
+    success: [
+      { op: 'put', key: 'txn', value: 'yes' },
+      { op: 'delete', key: 'fresh' },
+    ],
     failure: [{ op: 'put', key: 'txn', value: 'no' }],
   });
   t.true(txn.succeeded);
@@ -100,9 +109,16 @@ test('put, get, delete, scan, deleteRange, cas and txn work end to end', async (
   t.is((await kv.scan({ prefix: 'user:' })).items.length, 0);
 
   const writes = n.backend.callsOf('write');
-  t.true(writes.every((c) => c.write!.command.clientId === kv.clientId), 'every write carries the session');
+  t.true(
+    writes.every((c) => c.write!.command.clientId === kv.clientId),
+    'every write carries the session',
+  );
   const seqs = writes.map((c) => c.write!.command.seq);
-  t.deepEqual(seqs, [...seqs].sort((a, b) => a - b), 'seqs increase');
+  t.deepEqual(
+    seqs,
+    [...seqs].sort((a, b) => a - b),
+    'seqs increase',
+  );
   t.is(new Set(seqs).size, seqs.length, 'one seq per write');
 });
 
@@ -227,14 +243,17 @@ test('async writes return a receipt; waitFor resolves when committed and rejects
   t.is(err!.index, receipt.index);
 });
 
-test("status reports every node, including one that cannot be reached", async (t) => {
+test('status reports every node, including one that cannot be reached', async (t) => {
   const leader = await fakeNode('n1');
   const follower = await fakeNode('n2');
   follower.backend.follower = { leaderId: 'n1', leaderAddress: leader.address };
   const dead = await deadAddress();
   const kv = await client([leader.address, follower.address, dead], { deadlineMs: 1_000 });
   const all = await kv.status();
-  t.deepEqual(all.map((s) => s.endpoint), [leader.address, follower.address, dead]);
+  t.deepEqual(
+    all.map((s) => s.endpoint),
+    [leader.address, follower.address, dead],
+  );
   t.is(all[0]!.status?.role, 'leader');
   t.is(all[1]!.status?.leaderId, 'n1');
   t.truthy(all[2]!.error);

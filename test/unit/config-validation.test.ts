@@ -54,22 +54,26 @@ test('wrong type of a node', (t) => rejects(t, (c) => (c.nodes[2] = 'n3'), 'node
 test('duplicate id', (t) => rejects(t, (c) => (c.nodes[2].id = 'n1'), 'nodes[2].id', /duplicate id n1 \(also nodes\[0\]\.id\)/));
 test('duplicate address', (t) =>
   rejects(t, (c) => (c.nodes[1].clientAddress = '127.0.0.1:7001'), 'nodes[1].clientAddress', /duplicate address 127\.0\.0\.1:7001/));
-test('raft and client address clash', (t) =>
-  rejects(t, (c) => (c.nodes[1].raftAddress = '127.0.0.1:7001'), 'nodes[1].raftAddress', /duplicate address/));
+test('raft and client address clash', (t) => rejects(t, (c) => (c.nodes[1].raftAddress = '127.0.0.1:7001'), 'nodes[1].raftAddress', /duplicate address/));
 test('duplicate port behind a wildcard host', (t) =>
   rejects(t, (c) => (c.nodes[1].clientAddress = '0.0.0.0:7001'), 'nodes[1].clientAddress', /duplicate port 7001/));
 test('address without a port', (t) => rejects(t, (c) => (c.nodes[0].raftAddress = '127.0.0.1'), 'nodes[0].raftAddress', /host:port/));
 test('port out of range', (t) => rejects(t, (c) => (c.nodes[0].raftAddress = '127.0.0.1:70000'), 'nodes[0].raftAddress', /between 1 and 65535/));
-test('heartbeat not below election', (t) =>
-  rejects(t, (c) => (c.raft.heartbeatTicks = 30), 'raft.heartbeatTicks', /must be less than raft\.electionTicks/));
+test('heartbeat not below election', (t) => rejects(t, (c) => (c.raft.heartbeatTicks = 30), 'raft.heartbeatTicks', /must be less than raft\.electionTicks/));
 test('non-positive tick', (t) => rejects(t, (c) => (c.raft.tickMs = 0), 'raft.tickMs', /between 1 and/));
 test('fractional number', (t) => rejects(t, (c) => (c.raft.electionTicks = 10.5), 'raft.electionTicks', /integer/));
 test('unknown field (a typo)', (t) => rejects(t, (c) => (c.nodes[0].dataDri = 'x'), 'nodes[0].dataDri', /unknown field/));
 test('shared data directory', (t) => rejects(t, (c) => (c.nodes[1].dataDir = './data/n1'), 'nodes[1].dataDir', /duplicate data directory/));
 test('bad node id', (t) => rejects(t, (c) => (c.nodes[0].id = 'n 1'), 'nodes[0].id', /letters, digits/));
-test('only learners', (t) => rejects(t, (c) => {
-  for (const n of c.nodes) n.learner = true;
-}, 'nodes', /at least one node must be a voter/));
+test('only learners', (t) =>
+  rejects(
+    t,
+    (c) => {
+      for (const n of c.nodes) n.learner = true;
+    },
+    'nodes',
+    /at least one node must be a voter/,
+  ));
 test('preferred leader unknown', (t) => rejects(t, (c) => (c.preferredLeader = 'n9'), 'preferredLeader', /unknown node id n9/));
 test('bad log level', (t) => rejects(t, (c) => (c.logLevel = 'loud'), 'logLevel', /not one of/));
 

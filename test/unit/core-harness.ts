@@ -3,7 +3,13 @@
 import { MemoryStorage, RawNode, type Message, type RaftConfig, type Ready } from '../../src/raft/index.js';
 
 export const message = (m: Partial<Message> & Pick<Message, 'type' | 'from' | 'to' | 'term'>): Message => ({
-  logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, ...m,
+  logTerm: 0,
+  index: 0,
+  entries: [],
+  commit: 0,
+  reject: false,
+  rejectHint: 0,
+  ...m,
 });
 
 /** Persist one Ready the way the runtime does (snapshot, entries, hard state), then advance. */

@@ -47,32 +47,82 @@ async function roundTrip(err: Error): Promise<{ rebuilt: Error; code: number }> 
 }
 
 const cases: [string, () => Error, number, (e: Error) => Record<string, unknown>][] = [
-  ['NotLeaderError', () => new NotLeaderError('n2', 'n1', '127.0.0.1:7001'), grpc.status.FAILED_PRECONDITION, (e) => {
-    const x = e as NotLeaderError;
-    return { nodeId: x.nodeId, leaderId: x.leaderId, leaderAddress: x.leaderAddress };
-  }],
-  ['InvalidArgumentError', () => new InvalidArgumentError('key', 'must not be empty'), grpc.status.INVALID_ARGUMENT, (e) => ({ field: (e as InvalidArgumentError).field })],
-  ['DeadlineExceededError', () => new DeadlineExceededError(750, 'put'), grpc.status.DEADLINE_EXCEEDED, (e) => ({ deadlineMs: (e as DeadlineExceededError).deadlineMs })],
-  ['OverloadedError', () => new OverloadedError('proposals', 10_000), grpc.status.RESOURCE_EXHAUSTED, (e) => {
-    const x = e as OverloadedError;
-    return { queue: x.queue, limit: x.limit };
-  }],
-  ['StaleReadError', () => new StaleReadError('n3', 1200, 500), grpc.status.FAILED_PRECONDITION, (e) => {
-    const x = e as StaleReadError;
-    return { nodeId: x.nodeId, lagMs: x.lagMs, maxLagMs: x.maxLagMs };
-  }],
+  [
+    'NotLeaderError',
+    () => new NotLeaderError('n2', 'n1', '127.0.0.1:7001'),
+    grpc.status.FAILED_PRECONDITION,
+    (e) => {
+      const x = e as NotLeaderError;
+      return { nodeId: x.nodeId, leaderId: x.leaderId, leaderAddress: x.leaderAddress };
+    },
+  ],
+  [
+    'InvalidArgumentError',
+    () => new InvalidArgumentError('key', 'must not be empty'),
+    grpc.status.INVALID_ARGUMENT,
+    (e) => ({ field: (e as InvalidArgumentError).field }),
+  ],
+  [
+    'DeadlineExceededError',
+    () => new DeadlineExceededError(750, 'put'),
+    grpc.status.DEADLINE_EXCEEDED,
+    (e) => ({ deadlineMs: (e as DeadlineExceededError).deadlineMs }),
+  ],
+  [
+    'OverloadedError',
+    () => new OverloadedError('proposals', 10_000),
+    grpc.status.RESOURCE_EXHAUSTED,
+    (e) => {
+      const x = e as OverloadedError;
+      return { queue: x.queue, limit: x.limit };
+    },
+  ],
+  [
+    'StaleReadError',
+    () => new StaleReadError('n3', 1200, 500),
+    grpc.status.FAILED_PRECONDITION,
+    (e) => {
+      const x = e as StaleReadError;
+      return { nodeId: x.nodeId, lagMs: x.lagMs, maxLagMs: x.maxLagMs };
+    },
+  ],
   ['ShuttingDownError', () => new ShuttingDownError('n2'), grpc.status.UNAVAILABLE, (e) => ({ nodeId: (e as ShuttingDownError).nodeId })],
-  ['StaleSequenceError', () => new StaleSequenceError('client-é/1', 42), grpc.status.ABORTED, (e) => {
-    const x = e as StaleSequenceError;
-    return { clientId: x.clientId, seq: x.seq };
-  }],
-  ['ReceiptTooOldError', () => new ReceiptTooOldError(3, 17, 900), grpc.status.OUT_OF_RANGE, (e) => {
-    const x = e as ReceiptTooOldError;
-    return { term: x.term, index: x.index, snapshotIndex: x.snapshotIndex };
-  }],
-  ['ProposalDroppedError', () => new ProposalDroppedError('leadership transfer in progress'), grpc.status.UNAVAILABLE, (e) => ({ reason: (e as ProposalDroppedError).reason })],
-  ['ConfChangeRejectedError', () => new ConfChangeRejectedError('another change is pending'), grpc.status.FAILED_PRECONDITION, (e) => ({ reason: (e as ConfChangeRejectedError).reason })],
-  ['ReplicaCorruptedError', () => new ReplicaCorruptedError('n3', 'state machine in /data/n3/kv is corrupted at key 6b'), grpc.status.DATA_LOSS, (e) => ({ nodeId: (e as ReplicaCorruptedError).nodeId })],
+  [
+    'StaleSequenceError',
+    () => new StaleSequenceError('client-é/1', 42),
+    grpc.status.ABORTED,
+    (e) => {
+      const x = e as StaleSequenceError;
+      return { clientId: x.clientId, seq: x.seq };
+    },
+  ],
+  [
+    'ReceiptTooOldError',
+    () => new ReceiptTooOldError(3, 17, 900),
+    grpc.status.OUT_OF_RANGE,
+    (e) => {
+      const x = e as ReceiptTooOldError;
+      return { term: x.term, index: x.index, snapshotIndex: x.snapshotIndex };
+    },
+  ],
+  [
+    'ProposalDroppedError',
+    () => new ProposalDroppedError('leadership transfer in progress'),
+    grpc.status.UNAVAILABLE,
+    (e) => ({ reason: (e as ProposalDroppedError).reason }),
+  ],
+  [
+    'ConfChangeRejectedError',
+    () => new ConfChangeRejectedError('another change is pending'),
+    grpc.status.FAILED_PRECONDITION,
+    (e) => ({ reason: (e as ConfChangeRejectedError).reason }),
+  ],
+  [
+    'ReplicaCorruptedError',
+    () => new ReplicaCorruptedError('n3', 'state machine in /data/n3/kv is corrupted at key 6b'),
+    grpc.status.DATA_LOSS,
+    (e) => ({ nodeId: (e as ReplicaCorruptedError).nodeId }),
+  ],
 ];
 
 for (const [name, make, code, fields] of cases) {

@@ -4,7 +4,18 @@
 // calls with a given error, by hanging until the deadline, or by reporting a lost receipt.
 // Membership is a list the add/remove calls edit (self is a voter at clientAddress).
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { AddMemberOptions, GetResult, KvBackend, NodeStatus, RangeResult, ReadOptions, RemoveMemberOptions, WaitOutcome, WriteAck, WriteRequest } from '../../src/runtime/kv-backend.js';
+import type {
+  AddMemberOptions,
+  GetResult,
+  KvBackend,
+  NodeStatus,
+  RangeResult,
+  ReadOptions,
+  RemoveMemberOptions,
+  WaitOutcome,
+  WriteAck,
+  WriteRequest,
+} from '../../src/runtime/kv-backend.js';
 import { DeadlineExceededError, InvalidArgumentError, NotLeaderError } from '../../src/api/errors.js';
 import { ConfChangeRejectedError } from '../../src/raft/errors.js';
 import { startKvServer } from '../../src/server/kv-service.js';
@@ -136,7 +147,7 @@ export class FakeKvBackend implements KvBackend {
             const eq = kv !== undefined && Buffer.compare(kv.value, c.value ?? new Uint8Array()) === 0;
             return c.result === 'eq' ? eq : !eq;
           }
-          const n = c.target === 'version' ? kv?.version ?? 0 : kv?.modIndex ?? 0;
+          const n = c.target === 'version' ? (kv?.version ?? 0) : (kv?.modIndex ?? 0);
           const want = c.number ?? 0;
           return { eq: n === want, neq: n !== want, lt: n < want, gt: n > want }[c.result];
         });

@@ -58,7 +58,10 @@ test('PingStream answers every request with its id, in any id order, then ends w
   t.is(out.status.code, grpc.status.OK, out.status.details);
   t.is(out.error, undefined);
   // One answer per request, each carrying exactly a sent id (the repeated ones included).
-  t.deepEqual([...out.answers].sort((a, b) => a - b), [...ids].sort((a, b) => a - b));
+  t.deepEqual(
+    [...out.answers].sort((a, b) => a - b),
+    [...ids].sort((a, b) => a - b),
+  );
   t.is(node.backend.calls.length, before, 'a ping must not reach the backend');
 });
 

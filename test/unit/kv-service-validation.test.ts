@@ -68,7 +68,12 @@ const rejected: [string, KvMethodName, () => Buffer, string][] = [
   ['scan limit above the maximum', 'Scan', () => encode('Scan', { prefix: Buffer.from('a'), limit: 10_001 }), 'limit'],
   ['continuation outside the range', 'Scan', () => encode('Scan', { prefix: Buffer.from('a'), continueFrom: Buffer.from('b') }), 'continueFrom'],
   ['seq 0 with a client id', 'Put', () => encode('Put', { key: Buffer.from('k'), value: Buffer.from('v'), clientId: 'c1', seq: 0 }), 'seq'],
-  ['firstUnacked above seq', 'Put', () => encode('Put', { key: Buffer.from('k'), value: Buffer.from('v'), clientId: 'c1', seq: 2, firstUnacked: 3 }), 'firstUnacked'],
+  [
+    'firstUnacked above seq',
+    'Put',
+    () => encode('Put', { key: Buffer.from('k'), value: Buffer.from('v'), clientId: 'c1', seq: 2, firstUnacked: 3 }),
+    'firstUnacked',
+  ],
   [
     'txn compare without a target',
     'Txn',
@@ -144,7 +149,13 @@ test.serial("the call's gRPC deadline becomes the backend deadline; no deadline 
 
   const def = kvServiceDefinition().Get;
   await new Promise<void>((resolve) =>
-    client.makeUnaryRequest(def.path, (b: Buffer) => b, (b: Buffer) => b, encode('Get', { key: Buffer.from('k') }), () => resolve()),
+    client.makeUnaryRequest(
+      def.path,
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      encode('Get', { key: Buffer.from('k') }),
+      () => resolve(),
+    ),
   );
   const defaulted = node.backend.callsOf('get').at(-1)!.deadline! - Date.now();
   t.true(defaulted > 4_000 && defaulted <= DEFAULT_KV_LIMITS.defaultDeadlineMs, `default deadline ${defaulted} ms away`);

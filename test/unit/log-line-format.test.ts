@@ -2,7 +2,17 @@ import test from 'ava';
 import { formatLogLine } from '../../src/process/log-line-format.js';
 
 test('a pino record becomes time, level, message and its own fields', (t) => {
-  const line = JSON.stringify({ level: 40, time: Date.UTC(2026, 0, 1, 12, 34, 56, 789), pid: 1, name: 'quorumkv', node: 'n1', event: 'log.slow_fsync', msg: 'log.slow_fsync', ms: 193, file: 'a b' });
+  const line = JSON.stringify({
+    level: 40,
+    time: Date.UTC(2026, 0, 1, 12, 34, 56, 789),
+    pid: 1,
+    name: 'quorumkv',
+    node: 'n1',
+    event: 'log.slow_fsync',
+    msg: 'log.slow_fsync',
+    ms: 193,
+    file: 'a b',
+  });
   t.is(formatLogLine(line), '12:34:56.789 WARN  log.slow_fsync ms=193 file="a b"');
 });
 

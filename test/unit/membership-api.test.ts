@@ -95,7 +95,10 @@ test.serial('SDK: add a learner, promote it, remove it; each call returns the re
   t.true(call.deadline! > Date.now(), 'the call deadline reaches the backend');
 
   const promoted = await kv.promote('m4');
-  t.deepEqual(promoted.find((m) => m.id === 'm4'), { id: 'm4', clientAddress: '127.0.0.1:8004', voter: true });
+  t.deepEqual(
+    promoted.find((m) => m.id === 'm4'),
+    { id: 'm4', clientAddress: '127.0.0.1:8004', voter: true },
+  );
   t.deepEqual(n.backend.callsOf('addMember')[1]!.member, { id: 'm4', raftAddress: '', clientAddress: '', learner: false }, 'promotion sends the id alone');
   t.is(n.backend.members.get('m4')!.raftAddress, '127.0.0.1:7004', 'promotion keeps the raft address');
   t.deepEqual(await kv.members(), promoted);
@@ -144,9 +147,14 @@ const MAIN = path.join(ROOT, 'src/process/main.ts');
 
 function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, timeout: 30_000, env: { ...process.env, QUORUMKV_ENDPOINTS: '' } }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', MAIN, ...args],
+      { cwd: ROOT, timeout: 30_000, env: { ...process.env, QUORUMKV_ENDPOINTS: '' } },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -167,7 +175,13 @@ test.serial('CLI: member add/promote/list/remove print the members and exit 0; m
 
   const list = await cli('member', 'list', ...ep, '--json');
   t.is(list.code, 0, list.stderr);
-  t.deepEqual(JSON.parse(list.stdout).map((m: { id: string; voter: boolean }) => [m.id, m.voter]), [['c1', true], ['c4', true]]);
+  t.deepEqual(
+    JSON.parse(list.stdout).map((m: { id: string; voter: boolean }) => [m.id, m.voter]),
+    [
+      ['c1', true],
+      ['c4', true],
+    ],
+  );
 
   const refused = await cli('member', 'add', 'c4', '--raft-address', '127.0.0.1:7004', '--client-address', '127.0.0.1:8004', '--learner', ...ep, '--json');
   t.is(refused.code, 4, refused.stderr);

@@ -5,8 +5,17 @@ import { eventually, putCommand, sleep, startCluster } from './node-harness.js';
 
 function leaderStatus(overrides: Partial<RaftStatus> = {}, preferred: Partial<NonNullable<RaftStatus['progress']>[string]> = {}): RaftStatus {
   return {
-    id: 'n2', role: 'leader', term: 3, vote: 'n2', leaderId: 'n2', commit: 100, applied: 100, lastIndex: 100, firstIndex: 1,
-    conf: { voters: ['n1', 'n2', 'n3'], learners: [] }, leadTransferee: '',
+    id: 'n2',
+    role: 'leader',
+    term: 3,
+    vote: 'n2',
+    leaderId: 'n2',
+    commit: 100,
+    applied: 100,
+    lastIndex: 100,
+    firstIndex: 1,
+    conf: { voters: ['n1', 'n2', 'n3'], learners: [] },
+    leadTransferee: '',
     progress: {
       n1: { match: 100, next: 101, state: 'replicate', recentActive: true, isLearner: false, ...preferred },
       n2: { match: 100, next: 101, state: 'replicate', recentActive: true, isLearner: false },
@@ -65,18 +74,26 @@ test.serial('leadership returns to the preferred node after it was isolated and 
   await eventually(async () => ((await c.node('n1').status()).role === 'leader' ? true : undefined), 10_000, 'n1 leads (failback at start)');
   // Fail over away from n1.
   c.network.isolate('n1');
-  const other = await eventually(async () => {
-    for (const id of ['n2', 'n3']) if ((await c.node(id).status()).role === 'leader') return id;
-    return undefined;
-  }, 10_000, 'a new leader among n2, n3');
+  const other = await eventually(
+    async () => {
+      for (const id of ['n2', 'n3']) if ((await c.node(id).status()).role === 'leader') return id;
+      return undefined;
+    },
+    10_000,
+    'a new leader among n2, n3',
+  );
   t.not(other, 'n1');
   const failoverTerm = (await c.node(other).status()).term;
   c.network.heal();
   // n1 may still believe in its old, stale term right after the heal: wait for a newer one.
-  const back = await eventually(async () => {
-    const s = await c.node('n1').status();
-    return s.role === 'leader' && s.term > failoverTerm ? s : undefined;
-  }, 15_000, 'leadership back on n1');
+  const back = await eventually(
+    async () => {
+      const s = await c.node('n1').status();
+      return s.role === 'leader' && s.term > failoverTerm ? s : undefined;
+    },
+    15_000,
+    'leadership back on n1',
+  );
   t.is((await c.node(other).status()).leaderId, 'n1', `${other} follows n1 again (term ${back.term})`);
 });
 
@@ -84,10 +101,14 @@ test.serial('leadership returns to the preferred node while writes keep coming',
   const c = await startCluster(t, { preferredLeader: 'n1', failbackHoldMs: 2000 });
   await eventually(async () => ((await c.node('n1').status()).role === 'leader' ? true : undefined), 10_000, 'n1 leads (failback at start)');
   c.network.isolate('n1');
-  const other = await eventually(async () => {
-    for (const id of ['n2', 'n3']) if ((await c.node(id).status()).role === 'leader') return id;
-    return undefined;
-  }, 10_000, 'a new leader among n2, n3');
+  const other = await eventually(
+    async () => {
+      for (const id of ['n2', 'n3']) if ((await c.node(id).status()).role === 'leader') return id;
+      return undefined;
+    },
+    10_000,
+    'a new leader among n2, n3',
+  );
   const failoverTerm = (await c.node(other).status()).term;
   // Steady writes for the rest of the test, to the leader of the newest term (bounded: 20 s).
   let writing = true;
@@ -100,9 +121,10 @@ test.serial('leadership returns to the preferred node while writes keep coming',
     while (writing && Date.now() < until) {
       const leaders = [...c.nodes.values()].filter((n) => n.raftStatus().role === 'leader');
       const leader = leaders.sort((a, b) => b.raftStatus().term - a.raftStatus().term)[0];
-      const ok = await leader
-        ?.write({ command: putCommand(`load-${seq++}`, 'x'), durability: 'sync', deadline: Date.now() + 1000 })
-        .then(() => true, () => false);
+      const ok = await leader?.write({ command: putCommand(`load-${seq++}`, 'x'), durability: 'sync', deadline: Date.now() + 1000 }).then(
+        () => true,
+        () => false,
+      );
       if (ok) acked++;
       // Refusals settle in microtasks: yield to timers so the cluster (same process) keeps ticking.
       else await sleep(5);
@@ -116,10 +138,14 @@ test.serial('leadership returns to the preferred node while writes keep coming',
   await eventually(() => acked >= 200 || undefined, 10_000, 'writes flowing on the new leader');
   const ackedBeforeHeal = acked;
   c.network.heal();
-  const back = await eventually(async () => {
-    const s = await c.node('n1').status();
-    return s.role === 'leader' && s.term > failoverTerm ? s : undefined;
-  }, 15_000, 'leadership back on n1 under load');
+  const back = await eventually(
+    async () => {
+      const s = await c.node('n1').status();
+      return s.role === 'leader' && s.term > failoverTerm ? s : undefined;
+    },
+    15_000,
+    'leadership back on n1 under load',
+  );
   t.true(acked > ackedBeforeHeal, `writes kept being acknowledged during the failback (${acked - ackedBeforeHeal})`);
   writing = false;
   await writer;

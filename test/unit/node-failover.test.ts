@@ -16,10 +16,14 @@ test('isolating the leader: its writes fail or are lost, the others elect a new 
   syncWrite.catch(() => {});
 
   const others = [...c.nodes.values()].filter((n) => n !== old);
-  const fresh = await eventually(async () => {
-    for (const n of others) if ((await n.status()).role === 'leader') return n;
-    return undefined;
-  }, 5000, 'a new leader among the connected nodes');
+  const fresh = await eventually(
+    async () => {
+      for (const n of others) if ((await n.status()).role === 'leader') return n;
+      return undefined;
+    },
+    5000,
+    'a new leader among the connected nodes',
+  );
   t.not(fresh.id, old.id);
   const after = await fresh.write({ command: putCommand('after', '2'), durability: 'sync', deadline: soon() });
   // The old leader steps down (check-quorum) and refuses new writes.

@@ -91,13 +91,17 @@ export async function startCluster(
     },
     node: (id) => nodes.get(id)!,
     leader: () =>
-      eventually(async () => {
-        for (const n of nodes.values()) {
-          const s = await n.status().catch(() => undefined);
-          if (s?.role === 'leader') return n;
-        }
-        return undefined;
-      }, 5000, 'a leader'),
+      eventually(
+        async () => {
+          for (const n of nodes.values()) {
+            const s = await n.status().catch(() => undefined);
+            if (s?.role === 'leader') return n;
+          }
+          return undefined;
+        },
+        5000,
+        'a leader',
+      ),
     stopAll: async () => {
       await Promise.all([...nodes.values()].map((n) => n.stop()));
     },

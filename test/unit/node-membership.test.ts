@@ -3,7 +3,7 @@
 // for it instead of failing, promotion by id keeps the learner's addresses, and non-leaders refuse.
 import test from 'ava';
 import { InvalidArgumentError, NotLeaderError } from '../../src/api/errors.js';
-import { startCluster } from './node-harness.js';
+import { eventually, startCluster } from './node-harness.js';
 
 const soon = (ms = 5000) => Date.now() + ms;
 
@@ -18,7 +18,13 @@ test('concurrent changes both apply; repeating an applied change proposes nothin
     leader.addMember('n5', 'memory:n5', 'client-n5:1', { learner: true, deadline: soon() }),
   ]);
   let st = await leader.status();
-  t.deepEqual(st.members.filter((m) => !m.voter).map((m) => m.id).sort(), ['n4', 'n5']);
+  t.deepEqual(
+    st.members
+      .filter((m) => !m.voter)
+      .map((m) => m.id)
+      .sort(),
+    ['n4', 'n5'],
+  );
 
   const lastIndex = st.lastIndex;
   await leader.addMember('n4', 'memory:n4', 'client-n4:1', { learner: true, deadline: soon() });
@@ -27,7 +33,10 @@ test('concurrent changes both apply; repeating an applied change proposes nothin
 
   await leader.addMember('n4', '', '', { deadline: soon() });
   st = await leader.status();
-  t.deepEqual(st.members.find((m) => m.id === 'n4'), { id: 'n4', clientAddress: 'client-n4:1', voter: true });
+  t.deepEqual(
+    st.members.find((m) => m.id === 'n4'),
+    { id: 'n4', clientAddress: 'client-n4:1', voter: true },
+  );
   t.is(leader.raftStatus().conf.voters.length, 4);
   // Promotion again (a retry) is a no-op too.
   await leader.addMember('n4', '', '', { deadline: soon() });
@@ -44,6 +53,8 @@ test('promotion by id needs a known learner; followers refuse membership changes
   await t.throwsAsync(leader.addMember('n9', '', '', { deadline: soon() }), { instanceOf: InvalidArgumentError });
   await t.throwsAsync(leader.addMember('n9', '', '', { learner: true, deadline: soon() }), { instanceOf: InvalidArgumentError });
   const follower = [...c.nodes.values()].find((n) => n !== leader)!;
+  // A follower learns who leads from the leader's first append or heartbeat, a moment after the vote.
+  await eventually(() => follower.raftStatus().leaderId === leader.raftStatus().id || undefined, 5000, 'the follower to know the leader');
   const err = await t.throwsAsync(follower.removeMember('n3', { deadline: soon() }), { instanceOf: NotLeaderError });
   t.is((err as NotLeaderError).leaderId, leader.raftStatus().id);
   await t.throwsAsync(follower.addMember('n3', '', '', { deadline: soon() }), { instanceOf: NotLeaderError });

@@ -7,10 +7,14 @@ const soon = (ms = 3000) => Date.now() + ms;
 test('three nodes elect exactly one leader and every node learns who it is', async (t) => {
   const c = await startCluster(t);
   const leader = await c.leader();
-  const statuses = await eventually(async () => {
-    const all = await Promise.all([...c.nodes.values()].map((n) => n.status()));
-    return all.every((s) => s.leaderId === leader.id) ? all : undefined;
-  }, 5000, 'all nodes to agree on the leader');
+  const statuses = await eventually(
+    async () => {
+      const all = await Promise.all([...c.nodes.values()].map((n) => n.status()));
+      return all.every((s) => s.leaderId === leader.id) ? all : undefined;
+    },
+    5000,
+    'all nodes to agree on the leader',
+  );
   t.is(statuses.filter((s) => s.role === 'leader').length, 1);
   const ls = await leader.status();
   t.is(ls.leaderClientAddress, `client-${leader.id}:1`);
@@ -40,7 +44,10 @@ test('a sync write is applied on the leader and readable on every node with minI
   const fl = await follower.get(bytes('k'), { consistency: 'linearizable', deadline: soon() });
   t.is(text(fl.kv?.value), 'v1');
   const scan = await follower.scan(bytes(''), bytes(''), 10, { consistency: 'linearizable', deadline: soon() });
-  t.deepEqual(scan.items.map((kv) => text(kv.key)), ['k']);
+  t.deepEqual(
+    scan.items.map((kv) => text(kv.key)),
+    ['k'],
+  );
 });
 
 test('concurrent linearizable reads are batched into few ReadIndex rounds and all see the write', async (t) => {
@@ -48,9 +55,7 @@ test('concurrent linearizable reads are batched into few ReadIndex rounds and al
   const leader = await c.leader();
   await leader.write({ command: putCommand('b', 'x'), durability: 'sync', deadline: soon() });
   const before = leader.metrics.readIndexRounds.get();
-  const reads = await Promise.all(
-    Array.from({ length: 50 }, () => leader.get(bytes('b'), { consistency: 'linearizable', deadline: soon() })),
-  );
+  const reads = await Promise.all(Array.from({ length: 50 }, () => leader.get(bytes('b'), { consistency: 'linearizable', deadline: soon() })));
   t.true(reads.every((r) => text(r.kv?.value) === 'x'));
   const rounds = leader.metrics.readIndexRounds.get() - before;
   t.true(rounds >= 1 && rounds < 50, `50 reads used ${rounds} rounds`);
@@ -95,25 +100,22 @@ test('follower read with minIndex waits for the index and maxLagMs is honoured',
   await leader.write({ command: putCommand('later', 'ok'), durability: 'sync', deadline: soon() });
   t.is(text((await pendingRead).kv?.value), 'ok');
   // A caught-up follower is within a generous lag bound.
-  const fresh = await eventually(() =>
-    follower.get(bytes('later'), { consistency: 'follower', maxLagMs: 2000, deadline: soon() }).catch(() => undefined),
-  );
+  const fresh = await eventually(() => follower.get(bytes('later'), { consistency: 'follower', maxLagMs: 2000, deadline: soon() }).catch(() => undefined));
   t.is(text(fresh.kv?.value), 'ok');
   // Cut the follower off: its lag grows and a tight bound is refused.
   c.network.isolate(follower.id);
   const stale = await eventually(
     () =>
-      follower
-        .get(bytes('later'), { consistency: 'follower', maxLagMs: 50, deadline: soon() })
-        .then(() => undefined, (err: Error) => err),
+      follower.get(bytes('later'), { consistency: 'follower', maxLagMs: 50, deadline: soon() }).then(
+        () => undefined,
+        (err: Error) => err,
+      ),
     3000,
     'a StaleReadError',
   );
   t.is(stale.name, 'StaleReadError');
   // minIndex beyond what the isolated node can reach times out with a deadline error.
-  const late = await t.throwsAsync(
-    follower.get(bytes('later'), { consistency: 'follower', minIndex: 1_000_000, deadline: Date.now() + 100 }),
-  );
+  const late = await t.throwsAsync(follower.get(bytes('later'), { consistency: 'follower', minIndex: 1_000_000, deadline: Date.now() + 100 }));
   t.is(late!.name, 'DeadlineExceededError');
 });
 

@@ -21,6 +21,8 @@ test('a follower refuses writes with a hint that names the leader its core knows
   const c = await startCluster(t, { size: 3 });
   const leader = await c.leader();
   const follower = [...c.nodes.values()].find((n) => n !== leader)!;
-  const err = await t.throwsAsync(follower.write({ command: putCommand('k', 'v'), durability: 'sync', deadline: Date.now() + 2000 }), { instanceOf: NotLeaderError });
+  const err = await t.throwsAsync(follower.write({ command: putCommand('k', 'v'), durability: 'sync', deadline: Date.now() + 2000 }), {
+    instanceOf: NotLeaderError,
+  });
   t.is(err?.leaderId, follower.raftStatus().leaderId);
 });

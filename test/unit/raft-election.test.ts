@@ -11,7 +11,11 @@ test('a node that times out wins the election, and everyone follows it in the ne
   }
   t.is(net.role('n2'), 'follower');
   // The leader's no-op of term 1 commits and is applied everywhere.
-  for (const id of ['n1', 'n2', 'n3']) t.deepEqual(net.get(id).applied.map((e) => [e.index, e.term]), [[1, 1]]);
+  for (const id of ['n1', 'n2', 'n3'])
+    t.deepEqual(
+      net.get(id).applied.map((e) => [e.index, e.term]),
+      [[1, 1]],
+    );
   // Pre-vote happened first and did not bump anybody's term.
   t.true(net.delivered.some((m) => m.type === 'preVote'));
 });

@@ -52,7 +52,10 @@ test('a new leader defers ReadIndex until it has committed an entry of its own t
   t.is(n2.raw.status().commit, 2); // still the old term's commit index
   n2.raw.readIndex('r2');
   net.flush('n2');
-  t.false(net.outbox.some((m) => m.context === 'r2'), 'no read heartbeat before the no-op commits');
+  t.false(
+    net.outbox.some((m) => m.context === 'r2'),
+    'no read heartbeat before the no-op commits',
+  );
   net.tick('n2', net.heartbeatTicks);
   for (let i = 0; i < 4; i++) {
     net.flush();

@@ -28,7 +28,10 @@ test('a follower with a divergent uncommitted suffix is overwritten, with fast b
   t.deepEqual(net.log('n1'), net.log('n2'));
   t.is(net.get('n1').storage.lastIndex(), 82); // 81 + the term-3 no-op
   t.false(net.log('n1').some((e) => e.includes('lost')));
-  t.deepEqual(net.appliedValues('n1'), Array.from({ length: 50 }, (_, i) => `new${i}`));
+  t.deepEqual(
+    net.appliedValues('n1'),
+    Array.from({ length: 50 }, (_, i) => `new${i}`),
+  );
   // One-index-at-a-time backtracking would need ~31 rejected round trips here.
   const rejects = net.delivered.filter((m) => m.type === 'appResp' && m.from === 'n1' && m.reject);
   t.true(rejects.length >= 1 && rejects.length <= 3, `${rejects.length} rejected appends`);
@@ -73,7 +76,10 @@ test('figure 8: a leader does not commit an entry of an earlier term by counting
   for (const from of ['n2', 'n3']) n1.step({ ...emptyMessage('appResp', from, 'n1', 4), index: 3 });
   net.flush('n1');
   t.is(n1.status().commit, 3);
-  t.deepEqual(net.get('n1').applied.map((e) => `${e.index}@${e.term}`), ['2@2', '3@4']); // 1 was applied before the restart
+  t.deepEqual(
+    net.get('n1').applied.map((e) => `${e.index}@${e.term}`),
+    ['2@2', '3@4'],
+  ); // 1 was applied before the restart
 
   // n5's conflicting index 2 is overwritten once it hears from the leader.
   net.drop();

@@ -13,7 +13,10 @@ test('leadership transfer waits for the target to catch up, then sends TimeoutNo
   net.flush('n1');
   t.is(net.get('n1').raw.status().leadTransferee, 'n3');
   t.throws(() => net.propose('n1', 'during'), { name: 'ProposalDroppedError' });
-  t.false(net.outbox.some((m) => m.type === 'timeoutNow'), 'no TimeoutNow to a lagging target');
+  t.false(
+    net.outbox.some((m) => m.type === 'timeoutNow'),
+    'no TimeoutNow to a lagging target',
+  );
 
   net.heal();
   net.tick('n1', net.heartbeatTicks);

@@ -16,7 +16,13 @@ test('withDeadline rejects at the deadline, calls cancel once, and ignores a lat
   let cancels = 0;
   let settle!: (v: string) => void;
   const work = new Promise<string>((resolve) => (settle = resolve));
-  const raced = withDeadline(work, Date.now() + 20, SYSTEM_CLOCK, () => new DeadlineExceededError(20, 'test'), () => cancels++);
+  const raced = withDeadline(
+    work,
+    Date.now() + 20,
+    SYSTEM_CLOCK,
+    () => new DeadlineExceededError(20, 'test'),
+    () => cancels++,
+  );
   await t.throwsAsync(raced, { instanceOf: DeadlineExceededError });
   settle('late');
   await new Promise((r) => setTimeout(r, 5));
@@ -25,11 +31,32 @@ test('withDeadline rejects at the deadline, calls cancel once, and ignores a lat
 
 test('withDeadline passes results and errors through and then never cancels', async (t) => {
   let cancels = 0;
-  t.is(await withDeadline(Promise.resolve(7), Date.now() + 1000, SYSTEM_CLOCK, () => new Error('x'), () => cancels++), 7);
-  await t.throwsAsync(withDeadline(Promise.reject(new RangeError('boom')), Date.now() + 1000, SYSTEM_CLOCK, () => new Error('x'), () => cancels++), { instanceOf: RangeError });
+  t.is(
+    await withDeadline(
+      Promise.resolve(7),
+      Date.now() + 1000,
+      SYSTEM_CLOCK,
+      () => new Error('x'),
+      () => cancels++,
+    ),
+    7,
+  );
+  await t.throwsAsync(
+    withDeadline(
+      Promise.reject(new RangeError('boom')),
+      Date.now() + 1000,
+      SYSTEM_CLOCK,
+      () => new Error('x'),
+      () => cancels++,
+    ),
+    { instanceOf: RangeError },
+  );
   t.is(cancels, 0);
   // A deadline already in the past still rejects (on the next timer turn), not synchronously.
-  await t.throwsAsync(withDeadline(never<number>(), Date.now() - 5, SYSTEM_CLOCK, () => new DeadlineExceededError(0, 'past')), { instanceOf: DeadlineExceededError });
+  await t.throwsAsync(
+    withDeadline(never<number>(), Date.now() - 5, SYSTEM_CLOCK, () => new DeadlineExceededError(0, 'past')),
+    { instanceOf: DeadlineExceededError },
+  );
 });
 
 test('IndexWaiters.remove unparks exactly that waiter and keeps the heap ordered', (t) => {

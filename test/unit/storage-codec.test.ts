@@ -1,8 +1,6 @@
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import {
-  InvalidCommandError, MAX_TXN_DEPTH, decodeCommand, encodeCommand, type Command, type Op,
-} from '../../src/storage/index.js';
+import { InvalidCommandError, MAX_TXN_DEPTH, decodeCommand, encodeCommand, type Command, type Op } from '../../src/storage/index.js';
 import { packr } from '../../src/storage/codec.js';
 
 const b = (s: string) => new TextEncoder().encode(s);
@@ -18,7 +16,10 @@ test('commands round-trip through encode/decode, including nested txns', (t) => 
         { key: b('k'), target: 'value', result: 'eq', value: b('v') },
         { key: b('k'), target: 'modIndex', result: 'lt', number: 9 },
       ],
-      success: [{ op: 'put', key: b('k'), value: new Uint8Array() }, { op: 'deleteRange', start: b('a'), end: new Uint8Array() }],
+      success: [
+        { op: 'put', key: b('k'), value: new Uint8Array() },
+        { op: 'deleteRange', start: b('a'), end: new Uint8Array() },
+      ],
       failure: [{ op: 'txn', compares: [], success: [{ op: 'delete', key: b('x') }], failure: [] }],
     },
   };
@@ -38,7 +39,12 @@ test('garbage and malformed commands raise InvalidCommandError, never anything e
     { clientId: '', seq: 0, firstUnacked: 0, op: { op: 'put', key: new Uint8Array(), value: b('v') } },
     { clientId: '', seq: 0, firstUnacked: 0, op: { op: 'put', key: 'k', value: b('v') } },
     { clientId: '', seq: 0, firstUnacked: 0, op: { op: 'increment', key: b('k') } },
-    { clientId: '', seq: 0, firstUnacked: 0, op: { op: 'txn', compares: [{ key: b('k'), target: 'value', result: 'lt', value: b('') }], success: [], failure: [] } },
+    {
+      clientId: '',
+      seq: 0,
+      firstUnacked: 0,
+      op: { op: 'txn', compares: [{ key: b('k'), target: 'value', result: 'lt', value: b('') }], success: [], failure: [] },
+    },
     { clientId: '', seq: 0, firstUnacked: 0, op: { op: 'txn', compares: [{ key: b('k'), target: 'version', result: 'eq' }], success: [], failure: [] } },
     { clientId: '', seq: 0, firstUnacked: 0, op: { op: 'txn', compares: {}, success: [], failure: [] } },
   ];

@@ -135,5 +135,8 @@ test('the durable Raft log over MemoryFs: what save() acknowledged survives a cr
   reopened = await FileRaftStorage.open({ dir: '/data/raft', bootstrap, fs });
   t.is(reopened.lastIndex(), 3, 'the torn record is cut off, everything acknowledged is there');
   t.deepEqual(reopened.initialState().hardState, { term: 2, vote: 'n1', commit: 2 });
-  t.deepEqual(reopened.entries(1, 4).map((e) => `${e.term}:${text(e.data)}`), ['1:e1', '2:e2', '2:e3']);
+  t.deepEqual(
+    reopened.entries(1, 4).map((e) => `${e.term}:${text(e.data)}`),
+    ['1:e1', '2:e2', '2:e3'],
+  );
 });

@@ -4,9 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CompactedError, UnavailableError } from '../../src/raft/log-storage.js';
 import type { ConfState, Entry, RaftLogger } from '../../src/raft/types.js';
-import {
-  FileRaftStorage, InvalidStorageUpdateError, MemoryRaftStorage, StorageCorruptionError, type RaftStorage,
-} from '../../src/storage/index.js';
+import { FileRaftStorage, InvalidStorageUpdateError, MemoryRaftStorage, StorageCorruptionError, type RaftStorage } from '../../src/storage/index.js';
 import { packr } from '../../src/storage/codec.js';
 import { frameRecord } from '../../src/storage/record-file.js';
 
@@ -42,11 +40,14 @@ async function segmentFile(dir: string): Promise<string> {
 // ---------- behaviour shared by the durable log and its in-memory twin ----------
 
 const impls: [string, (t: ExecutionContext) => Promise<RaftStorage>][] = [
-  ['file', async (t) => {
-    const s = await FileRaftStorage.open({ dir: await tempDir(t), bootstrap: conf });
-    t.teardown(() => s.close());
-    return s;
-  }],
+  [
+    'file',
+    async (t) => {
+      const s = await FileRaftStorage.open({ dir: await tempDir(t), bootstrap: conf });
+      t.teardown(() => s.close());
+      return s;
+    },
+  ],
   ['memory', async () => new MemoryRaftStorage({ bootstrap: conf })],
 ];
 
@@ -64,7 +65,10 @@ for (const [name, make] of impls) {
     const s = await make(t);
     await s.save({ entries: range(1, 5, 1) });
     await s.save({ entries: range(4, 6, 2, 'new') });
-    t.deepEqual(s.entries(1, 7).map((e) => e.term), [1, 1, 1, 2, 2, 2]);
+    t.deepEqual(
+      s.entries(1, 7).map((e) => e.term),
+      [1, 1, 1, 2, 2, 2],
+    );
     t.is(decodeData(s.entries(4, 5)[0]!), 'new');
   });
 
@@ -107,7 +111,11 @@ for (const [name, make] of impls) {
     const s = await make(t);
     await s.save({ entries: range(1, 5, 1) });
     const data = new Uint8Array([9, 8, 7]);
-    await s.save({ snapshot: { meta: { index: 20, term: 3, conf: { voters: ['n1'], learners: ['n9'] } }, data }, entries: [], hardState: { term: 3, vote: '', commit: 20 } });
+    await s.save({
+      snapshot: { meta: { index: 20, term: 3, conf: { voters: ['n1'], learners: ['n9'] } }, data },
+      entries: [],
+      hardState: { term: 3, vote: '', commit: 20 },
+    });
     t.is(s.firstIndex(), 21);
     t.is(s.lastIndex(), 20);
     t.is(s.term(20), 3);
@@ -143,7 +151,15 @@ test('file: suffix truncation survives reopen', async (t) => {
   const s2 = await FileRaftStorage.open({ dir, bootstrap: conf });
   t.teardown(() => s2.close());
   t.is(s2.lastIndex(), 4, 'the old entry 5 stays truncated');
-  t.deepEqual(s2.entries(1, 5).map((e) => [e.term, decodeData(e)]), [[1, 'v1'], [1, 'v2'], [2, 'replaced'], [2, 'replaced']]);
+  t.deepEqual(
+    s2.entries(1, 5).map((e) => [e.term, decodeData(e)]),
+    [
+      [1, 'v1'],
+      [1, 'v2'],
+      [2, 'replaced'],
+      [2, 'replaced'],
+    ],
+  );
 });
 
 test('file: concurrent saves are group-committed and each resolves only once durable', async (t) => {
@@ -184,7 +200,10 @@ test('file: a save truncated mid-record is cut off on reopen, keeping everything
   t.teardown(() => s2.close());
   t.is(s2.lastIndex(), 3);
   t.is(s2.initialState().hardState.commit, 3);
-  t.deepEqual(logger.warnings.map((w) => w.event), ['log.torn_tail_truncated']);
+  t.deepEqual(
+    logger.warnings.map((w) => w.event),
+    ['log.torn_tail_truncated'],
+  );
   t.deepEqual(logger.warnings[0]!.fields, { file, offset: goodSize, bytesDropped: 50 });
   t.is((await stat(file)).size, goodSize, 'the torn bytes are removed from the file');
   await s2.save({ entries: [ent(4, 1, 'after')] }); // appends cleanly after the cut
@@ -262,7 +281,8 @@ test('file: compaction keeps term(snapshot index), bounds the files on disk and 
   let maxBytes = 0;
   for (let round = 0; round < 10; round++) {
     const lo = round * 100 + 1;
-    for (let i = lo; i < lo + 100; i += 20) await s.save({ entries: range(i, i + 19, round + 1, payload), hardState: { term: round + 1, vote: '', commit: i + 19 } });
+    for (let i = lo; i < lo + 100; i += 20)
+      await s.save({ entries: range(i, i + 19, round + 1, payload), hardState: { term: round + 1, vote: '', commit: i + 19 } });
     const snapIndex = lo + 89;
     await s.compact({ meta: { index: snapIndex, term: round + 1, conf }, data: new TextEncoder().encode(`state@${snapIndex}`) }, 30);
     t.is(s.firstIndex(), snapIndex - 30 + 1);
@@ -302,7 +322,11 @@ test('file: an installed snapshot survives reopen and later appends follow it', 
   const dir = await tempDir(t);
   const s1 = await FileRaftStorage.open({ dir, bootstrap: conf });
   await s1.save({ entries: range(1, 5, 1) });
-  await s1.save({ snapshot: { meta: { index: 50, term: 4, conf }, data: new Uint8Array([42]) }, entries: [ent(51, 4)], hardState: { term: 4, vote: '', commit: 50 } });
+  await s1.save({
+    snapshot: { meta: { index: 50, term: 4, conf }, data: new Uint8Array([42]) },
+    entries: [ent(51, 4)],
+    hardState: { term: 4, vote: '', commit: 50 },
+  });
   await s1.save({ entries: [ent(52, 4)] });
   await s1.close();
   t.is((await readdir(dir)).length, 2);
@@ -356,7 +380,10 @@ test('file: a save is invisible to reads until its fsync completes; slow fsyncs 
   await saving;
   t.is(s.lastIndex(), 2);
   t.is(fsyncMs.length, 1);
-  t.deepEqual(logger.warnings.map((w) => w.event), ['log.slow_fsync']);
+  t.deepEqual(
+    logger.warnings.map((w) => w.event),
+    ['log.slow_fsync'],
+  );
   await s.close();
   await t.throwsAsync(s.save({ entries: [ent(3, 1)] }), { name: 'StorageClosedError' });
 });

@@ -5,8 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Entry } from '../../src/raft/types.js';
 import {
-  InvalidSnapshotError, LevelStateMachine, MemoryStateMachine, encodeCommand, prefixEnd,
-  type Command, type CommandResult, type Op, type StateMachine,
+  InvalidSnapshotError,
+  LevelStateMachine,
+  MemoryStateMachine,
+  encodeCommand,
+  prefixEnd,
+  type Command,
+  type CommandResult,
+  type Op,
+  type StateMachine,
 } from '../../src/storage/index.js';
 
 const te = new TextEncoder();
@@ -25,7 +32,10 @@ async function tempDir(t: ExecutionContext): Promise<string> {
 /** Feeds commands to a machine as consecutive log entries. */
 class Log {
   index = 0;
-  constructor(readonly sm: StateMachine, readonly term = 1) {
+  constructor(
+    readonly sm: StateMachine,
+    readonly term = 1,
+  ) {
     this.index = sm.appliedIndex();
   }
   entry(op: Op, session: Partial<Command> = {}): Entry {
@@ -51,11 +61,14 @@ async function dump(sm: StateMachine): Promise<[string, string, number, number, 
 }
 
 const impls: [string, (t: ExecutionContext, opts?: { maxSessions?: number }) => Promise<StateMachine>][] = [
-  ['level', async (t, opts) => {
-    const sm = await LevelStateMachine.open({ dir: await tempDir(t), ...opts });
-    t.teardown(() => sm.close());
-    return sm;
-  }],
+  [
+    'level',
+    async (t, opts) => {
+      const sm = await LevelStateMachine.open({ dir: await tempDir(t), ...opts });
+      t.teardown(() => sm.close());
+      return sm;
+    },
+  ],
   ['memory', async (_t, opts) => new MemoryStateMachine(opts)],
 ];
 
@@ -79,24 +92,45 @@ for (const [name, make] of impls) {
     const log = new Log(await make(t));
     await log.apply(...['a', 'b', 'ba', 'bb', 'c', 'd'].map((k) => log.entry(put(k, k.toUpperCase()))));
     const page1 = await log.sm.scan({ start: b('b'), end: b('d'), limit: 2 });
-    t.deepEqual(page1.items.map((kv) => s(kv.key)), ['b', 'ba']);
+    t.deepEqual(
+      page1.items.map((kv) => s(kv.key)),
+      ['b', 'ba'],
+    );
     t.is(s(page1.continueFrom!), 'bb');
     const page2 = await log.sm.scan({ start: page1.continueFrom!, end: b('d'), limit: 2 });
-    t.deepEqual(page2.items.map((kv) => s(kv.key)), ['bb', 'c']);
+    t.deepEqual(
+      page2.items.map((kv) => s(kv.key)),
+      ['bb', 'c'],
+    );
     t.is(page2.continueFrom, undefined);
     const open = await log.sm.scan({ start: b('c'), end: new Uint8Array(), limit: 10 });
-    t.deepEqual(open.items.map((kv) => [s(kv.key), s(kv.value)]), [['c', 'C'], ['d', 'D']]);
+    t.deepEqual(
+      open.items.map((kv) => [s(kv.key), s(kv.value)]),
+      [
+        ['c', 'C'],
+        ['d', 'D'],
+      ],
+    );
     const prefix = await log.sm.scan({ start: b('b'), end: prefixEnd(b('b')), limit: 10 });
-    t.deepEqual(prefix.items.map((kv) => s(kv.key)), ['b', 'ba', 'bb']);
+    t.deepEqual(
+      prefix.items.map((kv) => s(kv.key)),
+      ['b', 'ba', 'bb'],
+    );
   });
 
   test(`${name}: deleteRange deletes [start, end) and counts; a prefix range works`, async (t) => {
     const log = new Log(await make(t));
     await log.apply(...['a', 'b1', 'b2', 'b3', 'c'].map((k) => log.entry(put(k, 'x'))));
     t.deepEqual((await log.one({ op: 'deleteRange', start: b('b'), end: prefixEnd(b('b')) })).result, { op: 'deleteRange', deleted: 3 });
-    t.deepEqual((await dump(log.sm)).map((r) => r[0]), ['a', 'c']);
+    t.deepEqual(
+      (await dump(log.sm)).map((r) => r[0]),
+      ['a', 'c'],
+    );
     t.deepEqual((await log.one({ op: 'deleteRange', start: b('b'), end: new Uint8Array() })).result, { op: 'deleteRange', deleted: 1 });
-    t.deepEqual((await dump(log.sm)).map((r) => r[0]), ['a']);
+    t.deepEqual(
+      (await dump(log.sm)).map((r) => r[0]),
+      ['a'],
+    );
   });
 
   test(`${name}: later entries in one batch see earlier writes of the batch`, async (t) => {
@@ -108,13 +142,16 @@ for (const [name, make] of impls) {
       log.entry({ op: 'deleteRange', start: b('a'), end: b('z') }),
       log.entry(put('after', '1')),
     );
-    t.deepEqual(results.map((r) => r?.result), [
-      { op: 'put', prevExisted: false },
-      { op: 'put', prevExisted: true },
-      { op: 'txn', succeeded: true, results: [{ op: 'put', prevExisted: false }] },
-      { op: 'deleteRange', deleted: 2 },
-      { op: 'put', prevExisted: false },
-    ]);
+    t.deepEqual(
+      results.map((r) => r?.result),
+      [
+        { op: 'put', prevExisted: false },
+        { op: 'put', prevExisted: true },
+        { op: 'txn', succeeded: true, results: [{ op: 'put', prevExisted: false }] },
+        { op: 'deleteRange', deleted: 2 },
+        { op: 'put', prevExisted: false },
+      ],
+    );
     t.deepEqual(await dump(log.sm), [['after', '1', 1, 5, 5]]);
   });
 
@@ -128,12 +165,17 @@ for (const [name, make] of impls) {
       failure: [{ op: 'txn', compares: [{ key: b('missing'), target: 'version', result: 'eq', number: 0 }], success: [put('fallback', '1')], failure: [] }],
     });
     t.deepEqual((await log.one(cas('other'))).result, {
-      op: 'txn', succeeded: false, results: [{ op: 'txn', succeeded: true, results: [{ op: 'put', prevExisted: false }] }],
+      op: 'txn',
+      succeeded: false,
+      results: [{ op: 'txn', succeeded: true, results: [{ op: 'put', prevExisted: false }] }],
     });
     t.deepEqual((await log.one(cas('v'))).result, { op: 'txn', succeeded: true, results: [{ op: 'put', prevExisted: true }] });
     t.is(s((await log.sm.get(b('k')))!.value), 'swapped');
     const guard = (result: 'lt' | 'gt' | 'neq', n: number): Op => ({
-      op: 'txn', compares: [{ key: b('k'), target: 'modIndex', result, number: n }], success: [], failure: [],
+      op: 'txn',
+      compares: [{ key: b('k'), target: 'modIndex', result, number: n }],
+      success: [],
+      failure: [],
     });
     const ok = async (op: Op) => ((await log.one(op)).result as { succeeded: boolean }).succeeded;
     t.true(await ok(guard('gt', 2))); // modIndex is 3
@@ -157,7 +199,10 @@ for (const [name, make] of impls) {
     t.like(results[3], { index: 4, result: { op: 'error', name: 'InvalidCommandError' } });
     t.deepEqual(results[4]?.result, { op: 'put', prevExisted: false });
     t.is(log.sm.appliedIndex(), 5);
-    t.deepEqual((await dump(log.sm)).map((r) => r[0]), ['y']);
+    t.deepEqual(
+      (await dump(log.sm)).map((r) => r[0]),
+      ['y'],
+    );
   });
 
   test(`${name}: a retried (clientId, seq) is applied once, even out of order and within one batch`, async (t) => {
@@ -170,12 +215,24 @@ for (const [name, make] of impls) {
     // seq 6 lands before seq 5; both apply once; retries of each are answered from the table.
     const r6 = await log.one(put('six', '6'), { ...c, seq: 6 });
     const r5 = await log.one(put('five', '5'), { ...c, seq: 5 });
-    const batch = await log.apply(log.entry(put('six', 'X'), { ...c, seq: 6 }), log.entry(put('seven', '7'), { ...c, seq: 7 }), log.entry(put('seven', 'Y'), { ...c, seq: 7 }));
+    const batch = await log.apply(
+      log.entry(put('six', 'X'), { ...c, seq: 6 }),
+      log.entry(put('seven', '7'), { ...c, seq: 7 }),
+      log.entry(put('seven', 'Y'), { ...c, seq: 7 }),
+    );
     t.deepEqual(batch[0], { ...r6, duplicate: true });
     t.false(batch[1]!.duplicate ?? false);
     t.deepEqual(batch[2], { ...batch[1]!, duplicate: true });
-    t.deepEqual((await log.one(put('five', 'Z'), { ...c, seq: 5 })), { ...r5, duplicate: true });
-    t.deepEqual((await dump(log.sm)).map((r) => [r[0], r[1], r[2]]), [['five', '5', 1], ['n', 'a', 1], ['seven', '7', 1], ['six', '6', 1]]);
+    t.deepEqual(await log.one(put('five', 'Z'), { ...c, seq: 5 }), { ...r5, duplicate: true });
+    t.deepEqual(
+      (await dump(log.sm)).map((r) => [r[0], r[1], r[2]]),
+      [
+        ['five', '5', 1],
+        ['n', 'a', 1],
+        ['seven', '7', 1],
+        ['six', '6', 1],
+      ],
+    );
     // The client acknowledges everything below 7: a late retry of 5 cannot be answered any more.
     await log.one(put('eight', '8'), { clientId: 'c1', firstUnacked: 7, seq: 8 });
     const stale = await log.one(put('five', 'late'), { clientId: 'c1', firstUnacked: 1, seq: 5 });
@@ -256,7 +313,10 @@ test('level: a snapshot is a consistent view while applies continue', async (t) 
   t.is(snap.index, 1);
   const fresh = new MemoryStateMachine();
   await fresh.restore({ meta: { index: snap.index, term: 1, conf }, data: snap.data });
-  t.deepEqual((await dump(fresh)).map((r) => r[0]), ['a']);
+  t.deepEqual(
+    (await dump(fresh)).map((r) => r[0]),
+    ['a'],
+  );
 });
 
 test('redelivered entries at or below the applied index are not applied twice', async (t) => {
@@ -275,5 +335,5 @@ test('prefixEnd gives the exclusive upper bound of a prefix', (t) => {
   t.deepEqual(prefixEnd(new Uint8Array()), new Uint8Array());
   const fromGrpc = Buffer.from('ab');
   t.deepEqual([...prefixEnd(fromGrpc)], [...b('ac')]);
-  t.is(fromGrpc.toString(), 'ab', "a Buffer prefix is not modified (Buffer.slice is a view)");
+  t.is(fromGrpc.toString(), 'ab', 'a Buffer prefix is not modified (Buffer.slice is a view)');
 });

@@ -17,7 +17,10 @@ test('a chunked snapshot of many pairs round-trips in key order', (t) => {
   const decoded = decodeStateSnapshot(encodeStateSnapshot({ index: 2500, term: 3 }, input));
   t.deepEqual(decoded.applied, { index: 2500, term: 3 });
   t.is(decoded.pairs.length, 2500);
-  t.deepEqual(decoded.pairs.map(([k]) => [...k]), input.map(([k]) => [...k]));
+  t.deepEqual(
+    decoded.pairs.map(([k]) => [...k]),
+    input.map(([k]) => [...k]),
+  );
   t.is(new TextDecoder().decode(decoded.data[2499]![1].value), 'v2499');
 });
 

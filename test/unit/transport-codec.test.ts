@@ -45,7 +45,10 @@ test('decode rejects malformed input with MalformedMessageError naming the field
     [[{ ...appMessage(), entries: [{ term: 1, index: 1, type: 'normal', data: 'text' }] }], '[0].entries[0].data'],
     [[{ ...appMessage(), entries: [{ term: 1, index: 1, type: 'weird', data: new Uint8Array(0) }] }], '[0].entries[0].type'],
     [[{ ...emptyMessage('snap', 'a', 'b', 1) }], '[0].snapshot'],
-    [[{ ...appMessage(), snapshot: { meta: { index: 1, term: 1, conf: { voters: [1], learners: [] } }, data: new Uint8Array(0) } }], '[0].snapshot.meta.conf.voters[0]'],
+    [
+      [{ ...appMessage(), snapshot: { meta: { index: 1, term: 1, conf: { voters: [1], learners: [] } }, data: new Uint8Array(0) } }],
+      '[0].snapshot.meta.conf.voters[0]',
+    ],
     [[null], '[0]'],
   ];
   for (const [value, path] of cases) {

@@ -86,10 +86,19 @@ test('three transports exchange batches in order', async (t) => {
     await new Promise((r) => setImmediate(r));
   }
   await eventually(t, 'all messages delivered', () => n2.received.length === 500 && n3.received.length === 500 && n1.received.length === 5);
-  t.deepEqual(n2.received.map((m) => m.commit), Array.from({ length: 500 }, (_, i) => i));
-  t.deepEqual(n3.received.map((m) => m.commit), Array.from({ length: 500 }, (_, i) => i));
+  t.deepEqual(
+    n2.received.map((m) => m.commit),
+    Array.from({ length: 500 }, (_, i) => i),
+  );
+  t.deepEqual(
+    n3.received.map((m) => m.commit),
+    Array.from({ length: 500 }, (_, i) => i),
+  );
   t.true(n2.received.every((m) => m.from === 'n1' && m.to === 'n2'));
-  t.deepEqual(n1.received.map((m) => m.commit), [0, 1, 2, 3, 4]);
+  t.deepEqual(
+    n1.received.map((m) => m.commit),
+    [0, 1, 2, 3, 4],
+  );
   const s = n1.transport.stats();
   t.is(s.peers.n2!.sentMessages, 500);
   t.is(s.peers.n2!.droppedMessages, 0);
@@ -200,7 +209,10 @@ test('a corrupted snapshot chunk is rejected, delivers nothing and reports not o
   a.transport.send([snapMessage('a', 'b', bytesOf(1024 * 1024, 9))]);
   await eventually(t, 'snapshot status', () => a.snapshots.length === 1);
   t.deepEqual(a.snapshots, [{ to: 'b', ok: false }]);
-  t.false(b.received.some((m) => m.type === 'snap'), 'nothing delivered');
+  t.false(
+    b.received.some((m) => m.type === 'snap'),
+    'nothing delivered',
+  );
   t.is(b.transport.stats().inbound.snapshotsRejected, 1);
   t.is(a.transport.stats().peers.b!.snapshotsFailed, 1);
 
@@ -272,7 +284,10 @@ test('malformed batches are dropped without crashing the server; later valid bat
   call.write(batch(encodeMessages([heartbeat('x', 'b', 42)]))); // valid
   call.end();
   t.is(await result, null, 'the stream itself completes normally');
-  t.deepEqual(b.received.map((m) => m.commit), [42]);
+  t.deepEqual(
+    b.received.map((m) => m.commit),
+    [42],
+  );
   const inbound = b.transport.stats().inbound;
   t.is(inbound.malformedBatches, 3);
   t.is(inbound.misroutedMessages, 2);
@@ -322,7 +337,15 @@ test('invalid options are rejected with the field named', (t) => {
     [{ listenAddress: 'nope' }, 'listenAddress'],
     [{ clusterName: '' }, 'clusterName'],
     [{ peers: [{ id: 'b', raftAddress: '127.0.0.1' }] }, 'peers[0].raftAddress'],
-    [{ peers: [{ id: 'b', raftAddress: '127.0.0.1:1' }, { id: 'b', raftAddress: '127.0.0.1:2' }] }, 'peers[1].id'],
+    [
+      {
+        peers: [
+          { id: 'b', raftAddress: '127.0.0.1:1' },
+          { id: 'b', raftAddress: '127.0.0.1:2' },
+        ],
+      },
+      'peers[1].id',
+    ],
     [{ maxQueueMessages: 0 }, 'maxQueueMessages'],
     [{ reconnectBackoff: { initialMs: -1, maxMs: 10 } }, 'reconnectBackoff.initialMs'],
   ];

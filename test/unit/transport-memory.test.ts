@@ -32,9 +32,15 @@ test('delivery is asynchronous, in order, and does not share objects', async (t)
   t.is(b.received.length, 0, 'nothing delivered synchronously');
   (app.entries[0]!.data as Uint8Array)[0] = 99; // mutation after send is not seen by the receiver
   await settle();
-  t.deepEqual(b.received.map((m) => m.type), ['app', 'heartbeat', 'heartbeat']);
+  t.deepEqual(
+    b.received.map((m) => m.type),
+    ['app', 'heartbeat', 'heartbeat'],
+  );
   t.deepEqual([...b.received[0]!.entries[0]!.data], [1, 2]);
-  t.deepEqual(b.received.slice(1).map((m) => m.commit), [1, 2]);
+  t.deepEqual(
+    b.received.slice(1).map((m) => m.commit),
+    [1, 2],
+  );
   t.deepEqual(net.stats(), { delivered: 3, dropped: 0 });
 });
 
@@ -54,7 +60,10 @@ test('partition drops messages both ways and reports unreachable; heal restores 
   net.heal();
   a.transport.send([hb('a', 'b', 2)]);
   await settle();
-  t.deepEqual(b.received.map((m) => m.commit), [2]);
+  t.deepEqual(
+    b.received.map((m) => m.commit),
+    [2],
+  );
 });
 
 test('one-way partitions and isolation', async (t) => {
@@ -82,7 +91,10 @@ test('messages to a stopped node are dropped; a restarted node receives again', 
   const a = await node(net, 'a');
   const b = await node(net, 'b');
   await b.transport.close();
-  a.transport.send([hb('a', 'b', 1), { ...emptyMessage('snap', 'a', 'b', 1), snapshot: { meta: { index: 1, term: 1, conf: { voters: ['a', 'b'], learners: [] } }, data: new Uint8Array([7]) } }]);
+  a.transport.send([
+    hb('a', 'b', 1),
+    { ...emptyMessage('snap', 'a', 'b', 1), snapshot: { meta: { index: 1, term: 1, conf: { voters: ['a', 'b'], learners: [] } }, data: new Uint8Array([7]) } },
+  ]);
   await settle();
   t.is(b.received.length, 0);
   t.true(a.unreachable.includes('b'));
@@ -90,10 +102,16 @@ test('messages to a stopped node are dropped; a restarted node receives again', 
   t.throws(() => net.transport('a'), { message: /already has an open transport/ });
 
   const b2 = await node(net, 'b');
-  a.transport.send([hb('a', 'b', 2), { ...emptyMessage('snap', 'a', 'b', 1), snapshot: { meta: { index: 1, term: 1, conf: { voters: ['a', 'b'], learners: [] } }, data: new Uint8Array([7]) } }]);
+  a.transport.send([
+    hb('a', 'b', 2),
+    { ...emptyMessage('snap', 'a', 'b', 1), snapshot: { meta: { index: 1, term: 1, conf: { voters: ['a', 'b'], learners: [] } }, data: new Uint8Array([7]) } },
+  ]);
   await settle();
   await settle();
-  t.deepEqual(b2.received.map((m) => m.type), ['heartbeat', 'snap']);
+  t.deepEqual(
+    b2.received.map((m) => m.type),
+    ['heartbeat', 'snap'],
+  );
   t.deepEqual([...b2.received[1]!.snapshot!.data], [7]);
   t.deepEqual(a.snapshots[1], { to: 'b', ok: true });
 });
