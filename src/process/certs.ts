@@ -97,7 +97,7 @@ async function loadOrCreateCa(config: ClusterConfig, result: CertsResult): Promi
   });
   await mkdir(path.dirname(caFile), { recursive: true });
   await writeFile(keyFile, await pemKey(keys.privateKey), { mode: 0o600 });
-  await writeFile(caFile, cert.toString('pem') + '\n');
+  await writeFile(caFile, `${cert.toString('pem')}\n`);
   result.created.push(caFile, keyFile);
   return { cert, key: keys.privateKey };
 }

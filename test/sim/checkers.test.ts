@@ -26,9 +26,24 @@ const committed = (...entries: [number, number, string, number][]): Map<number, 
   new Map(entries.map(([index, term, digest, seq]) => [index, { index, term, digest, seq }]));
 
 test('election safety: two leaders in one term fail, one leader per term passes', (t) => {
-  t.is(checkElectionSafety([{ node: 'n1', term: 2 }, { node: 'n2', term: 3 }], new Map([[1, 'n3']])), null);
+  t.is(
+    checkElectionSafety(
+      [
+        { node: 'n1', term: 2 },
+        { node: 'n2', term: 3 },
+      ],
+      new Map([[1, 'n3']]),
+    ),
+    null,
+  );
   t.is(checkElectionSafety([{ node: 'n1', term: 2 }], new Map([[2, 'n1']])), null);
-  const now = checkElectionSafety([{ node: 'n1', term: 2 }, { node: 'n2', term: 2 }], new Map());
+  const now = checkElectionSafety(
+    [
+      { node: 'n1', term: 2 },
+      { node: 'n2', term: 2 },
+    ],
+    new Map(),
+  );
   t.is(now?.checker, 'election-safety');
   const history = checkElectionSafety([{ node: 'n2', term: 2 }], new Map([[2, 'n1']]));
   t.regex(history?.message ?? '', /two leaders in term 2: n1 and n2/);
@@ -38,13 +53,40 @@ test('log matching: same index and term with different history below fails', (t)
   const a = log(1, [1, 'noop'], [1, 'w|a|1'], [2, 'w|b|2']);
   const same = log(1, [1, 'noop'], [1, 'w|a|1'], [2, 'w|b|2'], [2, 'w|c|3']);
   const divergentTail = log(1, [1, 'noop'], [1, 'w|a|1'], [3, 'w|x|9']); // legal: uncommitted suffixes may differ
-  t.is(checkLogMatching(new Map([['n1', a], ['n2', same], ['n3', divergentTail]])), null);
-  t.is(checkLogMatching(new Map([['n1', a], ['n2', log(3, [2, 'w|b|2'])]])), null); // compacted prefix
+  t.is(
+    checkLogMatching(
+      new Map([
+        ['n1', a],
+        ['n2', same],
+        ['n3', divergentTail],
+      ]),
+    ),
+    null,
+  );
+  t.is(
+    checkLogMatching(
+      new Map([
+        ['n1', a],
+        ['n2', log(3, [2, 'w|b|2'])],
+      ]),
+    ),
+    null,
+  ); // compacted prefix
   const bad = log(1, [1, 'noop'], [1, 'w|OTHER|1'], [2, 'w|b|2']);
-  const v = checkLogMatching(new Map([['n1', a], ['n2', bad]]));
+  const v = checkLogMatching(
+    new Map([
+      ['n1', a],
+      ['n2', bad],
+    ]),
+  );
   t.is(v?.checker, 'log-matching');
   t.regex(v!.message, /agree on index 3 .* differ at index 2/);
-  const sameIndexTermDifferentData = checkLogMatching(new Map([['n1', log(1, [1, 'w|a|1'])], ['n2', log(1, [1, 'w|a|2'])]]));
+  const sameIndexTermDifferentData = checkLogMatching(
+    new Map([
+      ['n1', log(1, [1, 'w|a|1'])],
+      ['n2', log(1, [1, 'w|a|2'])],
+    ]),
+  );
   t.is(sameIndexTermDifferentData?.checker, 'log-matching');
 });
 
@@ -61,7 +103,10 @@ test('leader completeness: a leader elected after a commit must hold the entry',
 });
 
 test('state machine safety: divergent or non-contiguous applies and foreign snapshots fail', (t) => {
-  const canon = new Map<number, AppliedRecord>([[1, { index: 1, term: 1, digest: 'noop', chain: 11 }], [2, { index: 2, term: 1, digest: 'w|a|1', chain: 22 }]]);
+  const canon = new Map<number, AppliedRecord>([
+    [1, { index: 1, term: 1, digest: 'noop', chain: 11 }],
+    [2, { index: 2, term: 1, digest: 'w|a|1', chain: 22 }],
+  ]);
   const same = { index: 2, term: 1, digest: 'w|a|1', chain: 22 };
   t.is(checkStateMachineSafety(canon, { kind: 'apply', node: 'n2', prevApplied: 1, entry: same }), null);
   t.is(checkStateMachineSafety(canon, { kind: 'apply', node: 'n2', prevApplied: 2, entry: { index: 3, term: 2, digest: 'x', chain: 33 } }), null);
@@ -86,7 +131,10 @@ test('durability: a changed committed entry or a commit index going back fails',
 });
 
 test('linearizable reads: a read must see every write acknowledged before it began', (t) => {
-  const acks: AckRecord[] = [{ key: 'k', value: 'v1', index: 5, seq: 10 }, { key: 'k', value: 'v2', index: 8, seq: 30 }];
+  const acks: AckRecord[] = [
+    { key: 'k', value: 'v1', index: 5, seq: 10 },
+    { key: 'k', value: 'v2', index: 8, seq: 30 },
+  ];
   const read: ReadObservation = { ctx: 'r1', node: 'n2', key: 'k', kind: 'readIndex', issueSeq: 20, readIndex: 6, observed: { value: 'v1', index: 5 } };
   t.is(checkLinearizableRead(read, acks), null); // v2 was acknowledged after the read began
   t.is(checkLinearizableRead({ ...read, issueSeq: 40, readIndex: 8, observed: { value: 'v2', index: 8 } }, acks), null);
@@ -110,11 +158,23 @@ test('liveness: no leader or an unapplied marker past the bound fails', (t) => {
 });
 
 test('linearizable reads: a follower read must see the acknowledged writes at or below its minIndex', (t) => {
-  const acks: AckRecord[] = [{ key: 'k', value: 'v1', index: 5, seq: 10 }, { key: 'k', value: 'v2', index: 8, seq: 11 }];
+  const acks: AckRecord[] = [
+    { key: 'k', value: 'v1', index: 5, seq: 10 },
+    { key: 'k', value: 'v2', index: 8, seq: 11 },
+  ];
   const read: ReadObservation = { ctx: 'f1', node: 'n3', key: 'k', kind: 'follower', issueSeq: 20, readIndex: 6, observed: { value: 'v1', index: 5 } };
   // The simulator checks a follower read against the acks its minIndex (here 5) covers.
-  t.is(checkLinearizableRead(read, acks.filter((a) => a.index <= 5)), null);
-  const stale = checkLinearizableRead({ ...read, observed: undefined }, acks.filter((a) => a.index <= 5));
+  t.is(
+    checkLinearizableRead(
+      read,
+      acks.filter((a) => a.index <= 5),
+    ),
+    null,
+  );
+  const stale = checkLinearizableRead(
+    { ...read, observed: undefined },
+    acks.filter((a) => a.index <= 5),
+  );
   t.regex(stale?.message ?? '', /follower read f1 of k on n3 returned nothing/);
 });
 
@@ -129,7 +189,7 @@ test('exactly-once: a client command applied at two indexes, or a retry answered
   t.regex(checkExactlyOnce(first, { node: 'n2', session: 'c1#4', index: 12, duplicate: true, resultIndex: 9 })?.message ?? '', /result of index 9/);
 });
 
-test('client outcomes: waitFor must say committed exactly when the entry at that index is the client\'s', (t) => {
+test("client outcomes: waitFor must say committed exactly when the entry at that index is the client's", (t) => {
   const c = committed([3, 2, 'w|k|v1|c1#1', 1], [4, 3, 'w|k|v9|c2#1', 2]);
   const obs = { node: 'n1', term: 2, index: 3, digest: 'w|k|v1|c1#1', outcome: 'committed' as const };
   t.is(checkWaitOutcome(obs, c), null);

@@ -55,10 +55,7 @@ export interface LeaderObservation {
 }
 
 /** `current`: nodes that believe they lead right now; `leadersByTerm`: the first leader seen for each term so far. */
-export function checkElectionSafety(
-  current: readonly LeaderObservation[],
-  leadersByTerm: ReadonlyMap<number, NodeId>,
-): Violation | null {
+export function checkElectionSafety(current: readonly LeaderObservation[], leadersByTerm: ReadonlyMap<number, NodeId>): Violation | null {
   const seen = new Map<number, NodeId>();
   for (const { node, term } of current) {
     const earlier = leadersByTerm.get(term) ?? seen.get(term);
@@ -117,10 +114,7 @@ export interface LeaderLog {
   log: LogView;
 }
 
-export function checkLeaderCompleteness(
-  leader: LeaderLog,
-  committed: ReadonlyMap<number, CommittedEntry>,
-): Violation | null {
+export function checkLeaderCompleteness(leader: LeaderLog, committed: ReadonlyMap<number, CommittedEntry>): Violation | null {
   const last = lastIndexOf(leader.log);
   for (const [index, c] of committed) {
     // Committed after this leader took office: committed by this leader or a later one, no claim here.
@@ -157,10 +151,7 @@ export type ApplyEvent =
   | { kind: 'apply'; node: NodeId; prevApplied: number; entry: AppliedRecord }
   | { kind: 'restore'; node: NodeId; prevApplied: number; index: number; chain: number };
 
-export function checkStateMachineSafety(
-  canonical: ReadonlyMap<number, AppliedRecord>,
-  event: ApplyEvent,
-): Violation | null {
+export function checkStateMachineSafety(canonical: ReadonlyMap<number, AppliedRecord>, event: ApplyEvent): Violation | null {
   if (event.kind === 'apply') {
     const e = event.entry;
     if (e.index !== event.prevApplied + 1) {
@@ -242,11 +233,7 @@ export interface KvValue {
 }
 
 /** At the end of a run: every node's state machine still reflects every acknowledged write (or a later one). */
-export function checkAckedWritesSurvive(
-  node: NodeId,
-  acks: readonly AckRecord[],
-  kv: ReadonlyMap<string, KvValue>,
-): Violation | null {
+export function checkAckedWritesSurvive(node: NodeId, acks: readonly AckRecord[], kv: ReadonlyMap<string, KvValue>): Violation | null {
   for (const ack of acks) {
     const got = kv.get(ack.key);
     if (!got || got.index < ack.index || (got.index === ack.index && got.value !== ack.value)) {
@@ -351,7 +338,10 @@ export function checkWaitOutcome(obs: WaitObservation, committed: ReadonlyMap<nu
   }
   const ours = c.term === obs.term && c.digest === obs.digest;
   if (obs.outcome === 'committed' && !ours) {
-    return { checker: 'client-outcomes', message: `${obs.node} said ${obs.term}/${obs.index} (${obs.digest}) committed, but ${describe(c)} was committed there` };
+    return {
+      checker: 'client-outcomes',
+      message: `${obs.node} said ${obs.term}/${obs.index} (${obs.digest}) committed, but ${describe(c)} was committed there`,
+    };
   }
   if (obs.outcome === 'lost' && ours) {
     return { checker: 'client-outcomes', message: `${obs.node} said ${obs.term}/${obs.index} (${obs.digest}) was lost, but it was committed` };

@@ -352,9 +352,27 @@ export class SimCluster {
   readonly acks: AckRecord[] = [];
   private readonly lastAckIndex = new Map<string, number>();
   readonly stats: ClusterStats = {
-    acked: 0, asyncAcked: 0, proposed: 0, reads: 0, leaseReads: 0, leaseReadsAfterFreeze: 0, crashes: 0, partitions: 0,
-    freezes: 0, confChanges: 0, transfers: 0, snapshotsSent: 0, messages: 0, elections: 0, amnesias: 0, removed: 0,
-    duplicates: 0, syncErrors: 0, tornWrites: 0, lostBytes: 0, events: 0,
+    acked: 0,
+    asyncAcked: 0,
+    proposed: 0,
+    reads: 0,
+    leaseReads: 0,
+    leaseReadsAfterFreeze: 0,
+    crashes: 0,
+    partitions: 0,
+    freezes: 0,
+    confChanges: 0,
+    transfers: 0,
+    snapshotsSent: 0,
+    messages: 0,
+    elections: 0,
+    amnesias: 0,
+    removed: 0,
+    duplicates: 0,
+    syncErrors: 0,
+    tornWrites: 0,
+    lostBytes: 0,
+    events: 0,
   };
 
   constructor(opts: ClusterOptions) {
@@ -465,7 +483,8 @@ export class SimCluster {
     if (slot.newDisk) {
       // A new, empty disk. Its config file is written when it is put back: the cluster as it is now
       // (a joiner's lists the members to join; a wiped member's lists the members as bootstrap).
-      const conf = this.leader()?.observed?.conf ?? slot.newDisk.conf;
+      const lead = this.leader();
+      const conf = (lead && this.fresh(lead)?.conf) ?? slot.newDisk.conf;
       if (slot.newDisk.joiner || !this.staleConfigAfterAmnesia) {
         slot.members = [...conf.voters, ...conf.learners, slot.id].filter((id, i, all) => all.indexOf(id) === i).map(address);
         if (!slot.newDisk.joiner) slot.bootstrapConf = cloneConf(conf);
@@ -619,15 +638,17 @@ export class SimCluster {
    */
   private mayWipe(victim: NodeSlot): boolean {
     const leader = this.leader();
-    if (this.committed.size === 0 || !leader?.observed) return false;
-    const conf = leader.observed.conf;
+    const lead = leader && this.fresh(leader);
+    if (this.committed.size === 0 || !lead) return false;
+    const conf = lead.conf;
     const same = (c: ConfState) => c.voters.join() === conf.voters.join() && c.learners.join() === conf.learners.join();
     if (conf.voters.filter((v) => v !== victim.id).length < Math.floor(conf.voters.length / 2) + 1) return false;
     for (const id of [...conf.voters, ...conf.learners]) {
       const n = this.byId.get(id)!;
       if (!n.storage || n.storage.lastIndex() === 0) return false;
-      if (n.up && (!n.observed || !same(n.observed.conf))) return false;
-      const recovery = n.up ? n.observed?.recovery : n.storage.initialState().hardState.recovery;
+      const now = n.up ? this.fresh(n) : undefined;
+      if (n.up && (!now || !same(now.conf))) return false;
+      const recovery = n.up ? now?.recovery : n.storage.initialState().hardState.recovery;
       if (recovery !== undefined) return false;
     }
     return true;
@@ -847,6 +868,14 @@ export class SimCluster {
     }
   }
 
+  /** `slot`'s role, term and configuration right now (the last poll may be a tick old). */
+  private fresh(slot: NodeSlot): Observed | undefined {
+    if (!slot.up) return undefined;
+    const s = slot.node!.raftStatus();
+    slot.observed = { role: s.role, term: s.term, leaderId: s.leaderId, conf: s.conf, recovery: s.recovery };
+    return slot.observed;
+  }
+
   /** The leader clients find: a running, responsive node that leads the highest term. */
   private leader(): NodeSlot | undefined {
     let best: NodeSlot | undefined;
@@ -900,7 +929,8 @@ export class SimCluster {
         const leader = this.leader();
         const victim = leader && rng.chance(0.4) ? leader : rng.pick(alive);
         const wipe = this.amnesiaRng.chance(p.amnesiaRate) && this.mayWipe(victim);
-        const conf = this.leader()?.observed?.conf;
+        const lead = this.leader();
+        const conf = lead ? this.fresh(lead)?.conf : undefined;
         this.crash(victim, 'between events');
         if (wipe && conf) this.wipe(victim, conf);
       }
@@ -929,7 +959,12 @@ export class SimCluster {
       const cut = rng.range(1, ids.length - 1);
       const left = shuffled.slice(0, cut);
       const right = shuffled.slice(cut);
-      for (const a of left) for (const b of right) (block(a, b), block(b, a));
+      for (const a of left) {
+        for (const b of right) {
+          block(a, b);
+          block(b, a);
+        }
+      }
       what = `split [${left.join(',')}] | [${right.join(',')}]`;
     } else if (kind === 1) {
       const a = rng.pick(ids);
@@ -944,7 +979,11 @@ export class SimCluster {
     } else {
       const leader = this.leader();
       const a = leader ? leader.id : rng.pick(ids);
-      for (const b of ids) if (b !== a) (block(a, b), block(b, a));
+      for (const b of ids) {
+        if (b === a) continue;
+        block(a, b);
+        block(b, a);
+      }
       what = `isolate ${leader ? 'leader ' : ''}${a}`;
     }
     this.partitionEndsAt = this.tick + rng.range(5, this.profile.partitionMaxTicks);
@@ -1093,7 +1132,10 @@ export class SimCluster {
           return;
         }
         if (err instanceof StaleSequenceError) {
-          this.report({ checker: 'exactly-once', message: `${target.id} refused ${client.id}#${w.seq} as stale, though the client never moved past it (firstUnacked ${client.firstUnacked})` });
+          this.report({
+            checker: 'exactly-once',
+            message: `${target.id} refused ${client.id}#${w.seq} as stale, though the client never moved past it (firstUnacked ${client.firstUnacked})`,
+          });
           return;
         }
         if (err instanceof NotLeaderError) w.hint = err.leaderId;
@@ -1119,7 +1161,10 @@ export class SimCluster {
     this.acks.push({ key: w.key, value: w.value, index, seq: this.seq++ });
     this.lastAckIndex.set(w.key, Math.max(this.lastAckIndex.get(w.key) ?? 0, index));
     this.stats.acked++;
-    this.trace.event(this.tick, `${slot.id} ACK ${client.id}#${w.seq} ${w.key}=${w.value} idx=${index}${duplicate ? ' (retry answered from the session)' : ''}`);
+    this.trace.event(
+      this.tick,
+      `${slot.id} ACK ${client.id}#${w.seq} ${w.key}=${w.value} idx=${index}${duplicate ? ' (retry answered from the session)' : ''}`,
+    );
   }
 
   private finishWrite(client: WriteClient): void {
@@ -1184,7 +1229,10 @@ export class SimCluster {
           this.stats.leaseReads++;
           if (wasFrozen) this.stats.leaseReadsAfterFreeze++;
         }
-        this.trace.event(this.tick, `${slot.id} ${consistency} read ${key}=${observed ? `${observed.value}@${observed.index}` : '-'} (applied ${res.appliedIndex})`);
+        this.trace.event(
+          this.tick,
+          `${slot.id} ${consistency} read ${key}=${observed ? `${observed.value}@${observed.index}` : '-'} (applied ${res.appliedIndex})`,
+        );
         const acks = minIndex === undefined ? this.acks : this.acks.filter((a) => a.index <= minIndex);
         this.check(checkLinearizableRead(obs, acks));
       },
@@ -1193,8 +1241,9 @@ export class SimCluster {
 
   private transfer(): void {
     const leader = this.leader();
-    if (!leader?.observed) return;
-    const voters = leader.observed.conf.voters.filter((v) => v !== leader.id);
+    const lead = leader && this.fresh(leader);
+    if (!leader || !lead) return;
+    const voters = lead.conf.voters.filter((v) => v !== leader.id);
     if (voters.length === 0) return;
     const to = this.rng.pick(voters);
     this.trace.event(this.tick, `${leader.id} TRANSFER leadership to ${to}`);
@@ -1210,8 +1259,9 @@ export class SimCluster {
 
   private changeMembership(): void {
     const leader = this.leader();
-    if (!leader?.observed || this.confBusy) return;
-    const conf = leader.observed.conf;
+    const lead = leader && this.fresh(leader);
+    if (!leader || !lead || this.confBusy) return;
+    const conf = lead.conf;
     const options: { type: ConfChangeType; nodeId: NodeId }[] = [];
     for (const n of this.slots) {
       if (!conf.voters.includes(n.id) && !conf.learners.includes(n.id)) options.push({ type: 'addLearner', nodeId: n.id });

@@ -38,7 +38,10 @@ export class ManualNet {
   readonly electionTicks: number;
   readonly heartbeatTicks: number;
 
-  constructor(voters: NodeId[], private readonly opts: ManualNetOptions = {}) {
+  constructor(
+    voters: NodeId[],
+    private readonly opts: ManualNetOptions = {},
+  ) {
     this.electionTicks = opts.electionTicks ?? 10;
     this.heartbeatTicks = opts.heartbeatTicks ?? 1;
     for (const id of voters) this.add(id, new MemoryStorage({ voters: [...voters], learners: [] }));
@@ -180,7 +183,9 @@ export class ManualNet {
   }
 
   appliedValues(id: NodeId): string[] {
-    return this.get(id).applied.filter((e) => e.type === 'normal' && e.data.length > 0).map((e) => text(e.data));
+    return this.get(id)
+      .applied.filter((e) => e.type === 'normal' && e.data.length > 0)
+      .map((e) => text(e.data));
   }
 
   role(id: NodeId): string {

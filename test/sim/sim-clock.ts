@@ -85,9 +85,9 @@ export class SimScheduler {
     for (const e of parked) {
       if (e.kind === 'timer') continue;
       const key = e.source ?? `#${e.seq}`;
-      let q = queues.get(key);
-      if (!q) queues.set(key, (q = []));
-      q.push(e);
+      const q = queues.get(key);
+      if (q) q.push(e);
+      else queues.set(key, [e]);
     }
     const ready = [...queues.values()];
     const io: SimEvent[] = [];

@@ -46,10 +46,28 @@ async function firstFailingSeed(sabotage: Sabotage, options: RunOptions, limit: 
 const SAFETY: CheckerName[] = ['election-safety', 'leader-completeness', 'durability', 'state-machine-safety', 'log-matching'];
 
 const mutations: { sabotage: Sabotage; what: string; options: RunOptions; limit: number; checkers: CheckerName[] }[] = [
-  { sabotage: 'forget-votes', what: 'a runtime that forgets its votes', options: { profile: { voteCrashRate: 0.2, crashRate: 0.01 } }, limit: 60, checkers: SAFETY },
+  {
+    sabotage: 'forget-votes',
+    what: 'a runtime that forgets its votes',
+    options: { profile: { voteCrashRate: 0.2, crashRate: 0.01 } },
+    limit: 60,
+    checkers: SAFETY,
+  },
   { sabotage: 'early-reads', what: 'reads served before the state machine reached the read index', options: {}, limit: 20, checkers: ['linearizable-reads'] },
-  { sabotage: 'rebuilding-votes', what: 'a node that votes while it rebuilds after losing its disk', options: { profile: AMNESIA }, limit: 60, checkers: SAFETY },
-  { sabotage: 'frozen-lease', what: 'a lease judged on a clock that stops while the process is frozen', options: { profile: FREEZES }, limit: 30, checkers: ['linearizable-reads'] },
+  {
+    sabotage: 'rebuilding-votes',
+    what: 'a node that votes while it rebuilds after losing its disk',
+    options: { profile: AMNESIA },
+    limit: 60,
+    checkers: SAFETY,
+  },
+  {
+    sabotage: 'frozen-lease',
+    what: 'a lease judged on a clock that stops while the process is frozen',
+    options: { profile: FREEZES },
+    limit: 30,
+    checkers: ['linearizable-reads'],
+  },
 ];
 
 for (const m of mutations) {

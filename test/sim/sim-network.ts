@@ -86,25 +86,31 @@ export class SimNetwork {
   private deliver(from: SimTransport, m: Message, wire: Uint8Array | undefined, first: boolean): void {
     const target = this.endpoints.get(m.to);
     const tick = this.tickOf();
-    if (!target || !target.proc.alive || this.isBlocked(m.from, m.to)) {
+    if (!target?.proc.alive || this.isBlocked(m.from, m.to)) {
       this.trace.message(tick, m, 'LOST ', target?.proc.alive ? ' (partition)' : ' (target down)');
       if (first) this.reportLoss(from, m);
       return;
     }
     // Handed to the receiving process as I/O: parked while it is frozen.
-    this.sched.at(this.sched.now, 'io', target.proc, () => {
-      const received = wire ? decodeMessages(wire)[0]! : m;
-      if (!target.transport.receive(received)) {
-        this.trace.message(this.tickOf(), m, 'LOST ', ' (not listening)');
-        if (first) this.reportLoss(from, m);
-        return;
-      }
-      this.trace.message(this.tickOf(), m);
-      if (m.type === 'snap' && first) {
-        this.snapshotsDelivered++;
-        this.report(from, m.to, 'snapOk');
-      }
-    }, `net:${m.from}`);
+    this.sched.at(
+      this.sched.now,
+      'io',
+      target.proc,
+      () => {
+        const received = wire ? decodeMessages(wire)[0]! : m;
+        if (!target.transport.receive(received)) {
+          this.trace.message(this.tickOf(), m, 'LOST ', ' (not listening)');
+          if (first) this.reportLoss(from, m);
+          return;
+        }
+        this.trace.message(this.tickOf(), m);
+        if (m.type === 'snap' && first) {
+          this.snapshotsDelivered++;
+          this.report(from, m.to, 'snapOk');
+        }
+      },
+      `net:${m.from}`,
+    );
   }
 
   /** @internal Runs `fn` on `proc` soon (as I/O: parked while it is frozen). */

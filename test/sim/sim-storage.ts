@@ -16,7 +16,11 @@ import type { ScanOptions, ScanResult, StateMachine } from '../../src/storage/st
 import { fnv1a } from './prng.js';
 import type { SimProcess } from './sim-clock.js';
 
-const NEVER = new Promise<never>(() => {});
+/** A promise that never settles: the process is gone. A new one each time (a shared one would
+ *  keep every caller's continuation, and the whole dead cluster with it, alive for ever). */
+function never<T>(): Promise<T> {
+  return new Promise<T>(() => {});
+}
 const decoder = new TextDecoder();
 
 // ---- entry digests ----------------------------------------------------------------------------
@@ -114,26 +118,24 @@ export class SimRaftStorage implements RaftStorage {
   }
 
   async save(update: StorageUpdate): Promise<void> {
-    if (!this.proc.alive) return NEVER;
+    if (!this.proc.alive) return never();
     const plan = this.hooks.plan(update);
-    if (plan.crashBefore) {
-      this.hooks.crashNow('before persisting a Ready');
-      return NEVER;
-    }
+    if (plan.crashBefore) this.hooks.crashNow('before persisting a Ready');
+    if (!this.proc.alive) return never();
     if (plan.delayMs > 0) await this.hooks.sleep(plan.delayMs);
-    if (!this.proc.alive) return NEVER;
+    if (!this.proc.alive) return never();
     const toWrite = update.hardState ? { ...update, hardState: this.hooks.hardStateToWrite(update.hardState) } : update;
     await this.inner.save(toWrite);
     this.hooks.durable();
-    if (!this.proc.alive) return NEVER;
-    if (plan.crashAfter) {
-      this.hooks.crashNow('after persisting a Ready, before the runtime went on');
-      return NEVER;
-    }
+    if (!this.proc.alive) return never();
+    // Decided when the save began; after a slow disk the simulator may have stopped the faults
+    // meanwhile, and then the node lives on (the crash point must not fire late).
+    if (plan.crashAfter) this.hooks.crashNow('after persisting a Ready, before the runtime went on');
+    if (!this.proc.alive) return never();
   }
 
   async compact(snapshot: Snapshot, retainEntries: number): Promise<void> {
-    if (!this.proc.alive) return NEVER;
+    if (!this.proc.alive) return never();
     await this.inner.compact(snapshot, retainEntries);
     this.hooks.durable();
   }
@@ -189,7 +191,7 @@ export class ObservedStateMachine implements StateMachine {
   async apply(entries: Entry[]): Promise<(CommandResult | null)[]> {
     const proc = this.proc;
     const observer = this.observer;
-    if (!proc?.alive || !observer) return NEVER;
+    if (!proc?.alive || !observer) return never();
     if (this.lagReads) {
       const before = new Map<string, KeyValue | undefined>();
       for (const e of entries) {
@@ -211,11 +213,9 @@ export class ObservedStateMachine implements StateMachine {
       this.chains.set(e.index, chain);
       this.chains.delete(e.index - 512);
     }
-    if (!proc.alive) return NEVER;
-    if (observer.crashAfterApply()) {
-      observer.crashNow('after applying, before the runtime went on');
-      return NEVER;
-    }
+    if (!proc.alive) return never();
+    if (observer.crashAfterApply()) observer.crashNow('after applying, before the runtime went on');
+    if (!proc.alive) return never();
     return results;
   }
 
@@ -246,7 +246,7 @@ export class ObservedStateMachine implements StateMachine {
 
   async restore(snapshot: Snapshot): Promise<void> {
     const proc = this.proc;
-    if (!proc?.alive || !this.observer) return NEVER;
+    if (!proc?.alive || !this.observer) return never();
     const d = snapshot.data;
     let chain: number | undefined;
     let data = d;

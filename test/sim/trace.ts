@@ -10,9 +10,7 @@ export function formatMessage(m: Message): string {
     case 'app':
       return `${head} idx=${m.index} logTerm=${m.logTerm} n=${m.entries.length} commit=${m.commit}`;
     case 'appResp':
-      return m.reject
-        ? `${head} reject idx=${m.index} hint=${m.rejectHint} hintTerm=${m.rejectTerm ?? '-'}`
-        : `${head} idx=${m.index}`;
+      return m.reject ? `${head} reject idx=${m.index} hint=${m.rejectHint} hintTerm=${m.rejectTerm ?? '-'}` : `${head} idx=${m.index}`;
     case 'vote':
     case 'preVote':
       return `${head} lastIdx=${m.index} lastTerm=${m.logTerm}${m.context ? ` ctx=${m.context}` : ''}`;
@@ -44,7 +42,10 @@ export class Trace {
   private next = 0;
   private readonly all: string[] | undefined;
 
-  constructor(readonly keepAll: boolean, private readonly tailSize = 50) {
+  constructor(
+    readonly keepAll: boolean,
+    private readonly tailSize = 50,
+  ) {
     if (keepAll) this.all = [];
   }
 
@@ -75,6 +76,6 @@ export class Trace {
 
 export function traceHash(lines: readonly string[]): string {
   let h = 0x811c9dc5;
-  for (const line of lines) h = fnv1a(line + '\n', h);
-  return h.toString(16).padStart(8, '0') + ':' + lines.length;
+  for (const line of lines) h = fnv1a(`${line}\n`, h);
+  return `${h.toString(16).padStart(8, '0')}:${lines.length}`;
 }
