@@ -112,17 +112,25 @@ test.serial('10,000 concurrent unary puts are refused or served without a leader
   // The attacker is another machine: here it shares two cores with the nodes, so it runs at the
   // lowest priority (as a remote client would cost the nodes no CPU of theirs).
   setPriority(19);
+  t.teardown(() => setPriority(0)); // later tests in this worker run at normal priority again
   const chans = [channel(leader), channel(leader)];
   const codes = new Map<number, number>();
+  const samples = new Map<number, string>();
   await Promise.all(
     Array.from({ length: 10_000 }, (_, i) =>
       unary(chans[i % 2]!, 'Put', encode('Put', { key: Buffer.from(`flood/${i}`), value: Buffer.alloc(100), durability: 'DURABILITY_SYNC' }), 15_000).then(
-        (o) => codes.set(o.code, (codes.get(o.code) ?? 0) + 1),
+        (o) => {
+          codes.set(o.code, (codes.get(o.code) ?? 0) + 1);
+          if (o.code !== 0 && !samples.has(o.code)) samples.set(o.code, o.details);
+        },
       ),
     ),
   );
   const summary = [...codes].map(([c, n]) => `${grpc.status[c]}=${n}`).join(' ');
-  t.log(summary);
+  t.log(
+    summary,
+    [...samples].map(([c, d]) => `${grpc.status[c]}: ${d.slice(0, 160)}`),
+  );
   for (const code of codes.keys()) t.true(code === grpc.status.OK || code === grpc.status.RESOURCE_EXHAUSTED, `only served or refused (${summary})`);
   t.is(await leaderAndTerm(), before, 'no leader change, no new term');
   await assertSameData(t);
@@ -194,7 +202,13 @@ test.serial('waits for an index never reached leave no waiter behind once cancel
     }
     if (i % 50 === 49) await new Promise((r) => setTimeout(r, 20)); // not one burst: this is about waiters, not load shedding
   }
-  await eventually(async () => (await metric(follower, 'quorumkv_parked_waits')) >= baseline + 900, 10_000, 'the waits to park').catch(async (err) => {
+  // Some may be shed at once by the per-turn start budget (RESOURCE_EXHAUSTED): those never park.
+  const settledEarly = (): number => [...early.values()].reduce((a, b) => a + b, 0);
+  await eventually(
+    async () => (await metric(follower, 'quorumkv_parked_waits')) >= baseline + Math.min(900, 1000 - settledEarly()) && settledEarly() < 900,
+    10_000,
+    'the waits to park',
+  ).catch(async (err) => {
     t.log([...early], await metric(follower, 'quorumkv_parked_waits'), baseline);
     throw err;
   });
