@@ -184,5 +184,7 @@ test.serial('with a follower SIGKILLed, status still exits 0 and marks it unreac
   t.is((await kv('put', 'degraded', 'still-works')).code, 0);
   const get = await kv('get', 'degraded', '--json');
   t.is(get.code, 0, get.stderr);
-  t.like(json(get), { value: 'still-works', servedBy: leader.id });
+  // Served by whichever survivor leads now (two nodes on a loaded box may have re-elected).
+  t.like(json(get), { value: 'still-works' });
+  t.not(json(get).servedBy, victim.id);
 });
