@@ -138,7 +138,13 @@ export class Raft {
     // No durable state at all: a first start, or a start after the data dir was wiped. Only the
     // cluster can tell which (see showsClusterHistory).
     const nothingDurable = isEmptyHardState(hardState) && storage.lastIndex() === 0 && snapshotIndex === 0;
-    this.recovery = hardState.recovery ?? (nothingDurable ? 'pristine' : undefined);
+    // A node without any configuration was started to join a cluster (or to be added back after
+    // its removal, with a wiped disk): it never helps form a new one, so it starts out rebuilding
+    // and votes only once a leader caught it up. As 'pristine' it would grant an empty-log candidate
+    // that missed the cluster's history (the simulator's seed 2789: two removed, wiped members
+    // rejoined and elected a founder that had been cut off from the start, over committed entries).
+    const joining = nothingDurable && confState.voters.length === 0 && confState.learners.length === 0;
+    this.recovery = hardState.recovery ?? (joining ? 'rebuilding' : nothingDurable ? 'pristine' : undefined);
     const applied = Math.max(config.applied ?? 0, snapshotIndex);
     this.log = new RaftLog(storage, hardState.commit, Math.min(applied, Math.max(hardState.commit, snapshotIndex)));
     this.term = hardState.term;
@@ -347,9 +353,7 @@ export class Raft {
         preVote: isPreVote,
         reason: 'rebuilding',
       });
-      const reply = emptyMessage(isPreVote ? 'preVoteResp' : 'voteResp', this.id, m.from, this.term);
-      reply.reject = true;
-      this.send(reply);
+      this.rejectVote(m);
       return;
     }
     const canVote = this.vote === m.from || (this.vote === '' && this.leaderId === '') || (isPreVote && m.term > this.term);
@@ -365,10 +369,16 @@ export class Raft {
         if (this.recovery === 'pristine') this.recovery = undefined;
       }
     } else {
-      const reply = emptyMessage(responseType, this.id, m.from, this.term);
-      reply.reject = true;
-      this.send(reply);
+      this.rejectVote(m);
     }
+  }
+
+  /** Refuse a (pre-)vote at our term, naming the leader we follow in it (see Message.leaderHint). */
+  private rejectVote(m: Message): void {
+    const reply = emptyMessage(m.type === 'preVote' ? 'preVoteResp' : 'voteResp', this.id, m.from, this.term);
+    reply.reject = true;
+    if (this.leaderId !== '') reply.leaderHint = this.leaderId;
+    this.send(reply);
   }
 
   private handleVoteResponse(m: Message): void {
@@ -397,7 +407,12 @@ export class Raft {
         const force = m.context === TRANSFER_CONTEXT;
         // Leader stickiness: while we hear from a live leader, ignore disruptive candidates.
         const inLease = this.checkQuorum && this.leaderId !== '' && this.electionElapsed < this.electionTimeout;
-        if (!force && inLease) return;
+        if (!force && inLease) {
+          // Our term stays; the refusal (at our term, which a candidate never adopts from it) names
+          // our leader, so a member that lags behind that leader's addition learns to accept it.
+          this.rejectVote(m);
+          return;
+        }
       }
       if (m.type === 'preVote' || (m.type === 'preVoteResp' && !m.reject)) {
         // Pre-vote traffic never changes our term.
@@ -412,9 +427,7 @@ export class Raft {
         // it could keep a pre-voting minority from ever moving on.
         this.send(emptyMessage('appResp', this.id, m.from, this.term));
       } else if (m.type === 'preVote') {
-        const reply = emptyMessage('preVoteResp', this.id, m.from, this.term);
-        reply.reject = true;
-        this.send(reply);
+        this.rejectVote(m);
       }
       return;
     }
@@ -810,6 +823,7 @@ export class Raft {
     switch (change.type) {
       case 'addVoter':
         if (isVoter) throw new ConfChangeRejectedError(`${change.nodeId} is already a voter`);
+        if (isLearner) this.assertLearnerReadyToPromote(change.nodeId);
         break;
       case 'addLearner':
         if (isVoter) throw new ConfChangeRejectedError(`${change.nodeId} is a voter; remove it before re-adding it as a learner`);
@@ -826,6 +840,28 @@ export class Raft {
     this.pendingConfIndex = receipt.index;
     this.broadcastPending = true;
     return receipt;
+  }
+
+  /**
+   * Promote only a learner that is in sync, as etcd does ("can only promote a learner member which
+   * is in sync with leader"): heard from within an election timeout, not rebuilding, and holding at
+   * least nine tenths of the committed log. A voter that cannot vote yet (it has no data, or lost
+   * it) would only enlarge the quorum: with one more member down or rebuilding, none could be
+   * elected, and a rebuilding node leaves that state only when a leader catches it up. The refusal
+   * is transient: the learner keeps catching up, so a retry within the request's deadline is right.
+   */
+  private assertLearnerReadyToPromote(id: NodeId): void {
+    const pr = this.progress.get(id);
+    const committed = this.log.committed;
+    const reachable = pr !== undefined && this.now - pr.heardAt < this.electionTimeout;
+    const caughtUp = pr !== undefined && pr.match * 10 >= committed * 9;
+    if (reachable && !pr.rebuilding && caughtUp) return;
+    const why = !reachable
+      ? 'has not answered within an election timeout'
+      : pr.rebuilding
+        ? 'is rebuilding its data'
+        : `holds ${pr.match} of ${committed} committed entries`;
+    throw new ConfChangeRejectedError(`learner ${id} is not in sync with the leader yet (it ${why}); promote it once it has caught up`, true);
   }
 
   /**

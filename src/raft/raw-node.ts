@@ -173,9 +173,11 @@ export class RawNode {
   }
 
   /**
-   * The one rule for sending ahead of persistence: only a leader, whose term and vote are already
-   * durable (previousHardState), with no received snapshot pending, and only its own current-term
-   * messages. Its commit index counts only durable copies, so nothing sent depends on the write.
+   * The one rule for sending ahead of persistence: only a leader, whose term, vote and recovery
+   * state are already durable (previousHardState), with no received snapshot pending, and only its
+   * own current-term messages. A pristine node that wins leaves 'pristine' (see becomeLeader): its
+   * first appends wait until that is durable, or a crash could restart it pristine while a follower
+   * already holds its entry, proof of a history it would think it lost (it would rebuild for ever). Its commit index counts only durable copies, so nothing sent depends on the write.
    */
   private messagesMayPrecedePersistence(): boolean {
     const raft = this.raft;
@@ -183,6 +185,7 @@ export class RawNode {
       raft.role === 'leader' &&
       raft.term === this.previousHardState.term &&
       raft.vote === this.previousHardState.vote &&
+      raft.recovery === this.previousHardState.recovery &&
       raft.log.pendingSnapshot() === undefined &&
       raft.messages.every((m) => m.from === raft.id && m.term === raft.term)
     );

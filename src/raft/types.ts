@@ -109,6 +109,15 @@ export interface Message {
   leaderCommit?: number;
   /** ReadIndex request id (echoed by heartbeats and their responses); transferLeader target; vote: "transfer" for a forced election. */
   context?: string;
+  /**
+   * voteResp/preVoteResp rejections: the leader the sender follows in `term`, when it knows one. A
+   * node that missed the membership change adding that leader refuses its traffic as a
+   * non-member's; a member it trusts telling it who leads is how it learns to accept that leader
+   * (runtime/peer-admission.ts). The core never acts on it.
+   */
+  leaderHint?: NodeId;
+  /** Beside leaderHint, filled in by the sender's runtime: that leader's raft address from its member table. */
+  leaderAddress?: string;
 }
 
 export type Role = 'follower' | 'preCandidate' | 'candidate' | 'leader';

@@ -12,6 +12,11 @@
 //     missed a learner's promotion would otherwise refuse that node's leadership for ever (the
 //     simulator found clusters that never recovered), and only the leader can send it the entry that
 //     promoted it.
+//   - A leader this node does not know as a member is let in for one term when a voter of this
+//     node's configuration vouches for it: the voter refused this node's (pre-)vote naming the leader
+//     it follows in that term (Message.leaderHint). This node lags behind the change that added that
+//     leader, and only that leader can send it; without the voucher it would refuse it for ever
+//     (the simulator found followers that never caught up). The voter is trusted as a member is.
 //   - Votes, vote requests and pre-votes count only from voters: a learner's are dropped.
 //   - No message may claim to come from this node itself, nor carry a term so large that no
 //     election could follow it (a term near 2^53 would leave the cluster leaderless for ever).
@@ -60,6 +65,8 @@ export class PeerAdmission {
   /** Conf entries in the log beyond the applied index: index -> the configuration they produce. */
   private readonly pending = new Map<number, ConfState>();
   private confDirty = true;
+  /** The newest leader a voter vouched for, and the term it leads (see vouch()). */
+  private vouched: { term: number; leader: NodeId } | undefined;
   private readonly refused = new Map<AdmissionRefusal, number>();
   private readonly lastLogged = new Map<string, number>();
 
@@ -105,6 +112,22 @@ export class PeerAdmission {
     return false;
   }
 
+  /**
+   * Voter `voucher` said `leader` leads `term`. Remembered (the newest term wins) when `leader` is no
+   * member in this node's view; true when that changed anything.
+   */
+  vouch(term: number, leader: NodeId, voucher: NodeId): boolean {
+    if (leader === this.selfId || term > MAX_PEER_TERM || !this.isVoter(voucher) || this.isMember(leader)) return false;
+    if (this.vouched && (this.vouched.term > term || (this.vouched.term === term && this.vouched.leader === leader))) return false;
+    this.vouched = { term, leader };
+    return true;
+  }
+
+  /** Whether `id` is the leader a voter last vouched for (the transport lets its batches in). */
+  isVouchedLeader(id: NodeId): boolean {
+    return this.vouched !== undefined && this.vouched.leader === id;
+  }
+
   private isVoter(id: NodeId): boolean {
     if (this.voters.has(id)) return true;
     for (const conf of this.pending.values()) if (conf.voters.includes(id)) return true;
@@ -122,6 +145,10 @@ export class PeerAdmission {
     // this node's view when it took over the term, and one leader per term still holds.
     if (m.term === core.term && core.leaderId === m.from && core.leaderId !== '' && (FROM_LEADER.has(m.type) || FROM_KNOWN_LEADER.has(m.type)))
       return undefined;
+    if (FROM_LEADER.has(m.type) && this.vouched && this.vouched.leader === m.from && this.vouched.term === m.term && !this.isMember(m.from)) {
+      if (m.term === core.term && core.leaderId !== '' && core.leaderId !== m.from) return 'not-the-leader-of-this-term';
+      return undefined;
+    }
     if (!this.isMember(m.from)) return 'not-a-member';
     const voter = this.isVoter(m.from);
     if (FROM_LEADER.has(m.type)) {

@@ -317,7 +317,7 @@ export class RaftNode implements KvBackend {
     this.transport.onMessage((m) => this.onPeerMessage(m));
     // The transport asks before it decodes a batch or buffers a snapshot from a sender.
     this.transport.setAdmission?.({
-      isMember: (id) => this.admission.isMember(id) || (id !== '' && id === this.raw.leaderId),
+      isMember: (id) => this.admission.isMember(id) || this.admission.isVouchedLeader(id) || (id !== '' && id === this.raw.leaderId),
       admits: (m) => this.admission.check(m, this.raw) === undefined,
     });
     this.transport.onUnreachable((peer) => {
@@ -688,7 +688,7 @@ export class RaftNode implements KvBackend {
     // core says they are independent of the outstanding write, send them now.
     if (this.raw.role === 'leader') {
       const early = this.raw.takeLeaderMessages();
-      if (early.length > 0) this.transport.send(early);
+      if (early.length > 0) this.sendToPeers(early);
     }
     this.reads.tick();
     this.maybeFailBack();
@@ -709,6 +709,7 @@ export class RaftNode implements KvBackend {
   private onPeerMessage(m: Message): void {
     if (this.failed || !this.timer) return;
     if (!this.admission.admit(m, this.raw)) return;
+    if (m.leaderHint !== undefined) this.learnLeaderFromMember(m);
     if ((m.type === 'app' || m.type === 'heartbeat') && m.term >= this.raw.term) {
       // A heartbeat's `commit` is capped at our match; its leaderCommit is the leader's real one.
       this.freshness.heard(m.type === 'heartbeat' ? (m.leaderCommit ?? m.commit) : m.commit, this.now(), this.applied);
@@ -720,6 +721,41 @@ export class RaftNode implements KvBackend {
       this.log?.warn({ event: 'step_failed', from: m.from, type: m.type, err: (err as Error).message }, 'dropped a message the core rejected');
     }
     this.schedule();
+  }
+
+  /**
+   * A voter refused our (pre-)vote and named the leader it follows in that term. When that leader
+   * is not a member in our view, we lag behind the change that added it: accept its traffic for that
+   * term (the voter is trusted as a member; one leader per term still holds) and learn where to
+   * answer it, or we would refuse it for ever and it could never send us that change.
+   */
+  private learnLeaderFromMember(m: Message): void {
+    const leader = m.leaderHint;
+    if (leader === undefined || leader === this.id || (m.type !== 'voteResp' && m.type !== 'preVoteResp') || !m.reject) return;
+    if (!this.admission.vouch(m.term, leader, m.from)) return;
+    this.log?.info(
+      { event: 'leader_vouched', leader, term: m.term, by: m.from, address: m.leaderAddress ?? null },
+      `accepting ${leader} as leader of term ${m.term} on ${m.from}'s word: this node has not yet applied the change that made it a member`,
+    );
+    if (m.leaderAddress === undefined || this.members.get(leader)) return;
+    try {
+      this.transport.addPeer({ id: leader, raftAddress: m.leaderAddress });
+    } catch (err) {
+      this.log?.warn(
+        { event: 'leader_address_refused', leader, address: m.leaderAddress, err: (err as Error).message },
+        'the vouched leader address is not usable',
+      );
+    }
+  }
+
+  /** Hands messages to the transport. A refusal that names our leader carries its address too (see learnLeaderFromMember). */
+  private sendToPeers(messages: Message[]): void {
+    for (const m of messages) {
+      if (m.leaderHint === undefined) continue;
+      const address = this.members.get(m.leaderHint)?.raftAddress;
+      if (address) m.leaderAddress = address;
+    }
+    this.transport.send(messages);
   }
 
   private schedule(): void {
@@ -761,7 +797,7 @@ export class RaftNode implements KvBackend {
 
     // A leader's appends go out while its own fsync runs; everything else waits for durability.
     const sentEarly = rd.sendBeforePersist && rd.messages.length > 0;
-    if (sentEarly) this.transport.send(rd.messages);
+    if (sentEarly) this.sendToPeers(rd.messages);
     if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
       const t0 = performance.now();
       await this.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
@@ -772,7 +808,7 @@ export class RaftNode implements KvBackend {
       }
     }
     if (rd.snapshot) await this.restoreSnapshot(rd.snapshot);
-    if (!sentEarly && rd.messages.length > 0) this.transport.send(rd.messages);
+    if (!sentEarly && rd.messages.length > 0) this.sendToPeers(rd.messages);
     if (rd.committedEntries.length > 0) await this.applyCommitted(rd.committedEntries);
     for (const rs of rd.readStates) this.reads.onReadState(rs.context, rs.index);
     this.raw.advance(rd);

@@ -27,6 +27,9 @@ const MESSAGE_TYPES: ReadonlySet<string> = new Set<MessageType>([
 
 const ENTRY_TYPES: ReadonlySet<string> = new Set<EntryType>(['normal', 'conf']);
 
+/** A host:port never needs more (a DNS name is at most 253 characters). */
+const MAX_ADDRESS_CHARS = 300;
+
 export function encodeMessages(messages: readonly Message[]): Uint8Array {
   return packr.pack(messages);
 }
@@ -94,6 +97,11 @@ function readMessage(v: unknown, path: string): Message {
   if (o.rejectTerm !== undefined) m.rejectTerm = count(o.rejectTerm, `${path}.rejectTerm`);
   if (o.context !== undefined) m.context = str(o.context, `${path}.context`);
   if (o.leaderCommit !== undefined) m.leaderCommit = count(o.leaderCommit, `${path}.leaderCommit`);
+  if (o.leaderHint !== undefined) m.leaderHint = nodeId(o.leaderHint, `${path}.leaderHint`);
+  if (o.leaderAddress !== undefined) {
+    m.leaderAddress = str(o.leaderAddress, `${path}.leaderAddress`);
+    if (m.leaderAddress.length > MAX_ADDRESS_CHARS) throw new MalformedMessageError(`${path}.leaderAddress`, `longer than ${MAX_ADDRESS_CHARS} characters`);
+  }
   if (o.snapshot !== undefined) m.snapshot = readSnapshot(o.snapshot, `${path}.snapshot`);
   if (m.type === 'snap' && !m.snapshot) throw new MalformedMessageError(`${path}.snapshot`, `a 'snap' message must carry a snapshot`);
   return m;

@@ -54,6 +54,27 @@ test('seeds 10095 and 12263 recover after faults stop', async (t) => {
   }
 });
 
+// Seeds a 20000-seed swarm over the real runtime left without progress for good:
+//   - a follower that missed the change adding the current leader refused it as a non-member, and
+//     only that leader could send it the change (540 4429 6637 9817 13012 13581 17727 18414);
+//   - too many voters unable to vote: a data-less learner promoted while unreachable (7807 8433
+//     14497 16940 17328 18298 19587), or a pristine first leader whose first fsync failed after its
+//     append reached a follower, which turned it and the other founder to rebuilding (4902).
+const STUCK_SEEDS = [540, 4429, 4902, 6637, 7807, 8433, 9817, 13012, 13581, 14497, 16940, 17328, 17727, 18298, 18414, 19587];
+test(`seeds ${STUCK_SEEDS.join(' ')} elect a leader and apply a write on every voter after faults stop`, async (t) => {
+  for (const seed of STUCK_SEEDS) {
+    const r = await runSeed(seed);
+    t.true(r.ok, `seed ${seed}: ${r.error}`);
+  }
+});
+
+// Seed 2789: two members removed and wiped came back as joiners and, as 'pristine' nodes, voted
+// for a founder cut off since the start (empty log): it led over committed entries.
+test('seed 2789: removed members back as joiners do not elect a founder that missed the history', async (t) => {
+  const r = await runSeed(2789);
+  t.true(r.ok, r.error);
+});
+
 test('after faults stop no crash point fires, every node comes back and the cluster makes progress in bounded time', async (t) => {
   // Slow disks and crash points inside the Ready loop everywhere, on both storages.
   const profile = { slowDiskRate: 0.3, crashInReadyRate: 0.002, crashRate: 0.01, voteCrashRate: 0.2 };

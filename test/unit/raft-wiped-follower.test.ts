@@ -143,3 +143,29 @@ test('a leader refuses a membership change after which a quorum of voters could 
   net.stabilize();
   t.notThrows(() => net.get('n1').raw.proposeConfChange({ type: 'removeNode', nodeId: 'n2' }));
 });
+
+test('a node started to join (no configuration at all) never helps form a cluster: it votes only once a leader caught it up', (t) => {
+  const net = new ManualNet(VOTERS);
+  net.elect('n1');
+  net.propose('n1', 'a');
+  net.stabilize();
+  // n4 starts empty and without a configuration: a joiner, or a removed member back with a wiped disk.
+  net.add('n4');
+  t.is(net.get('n4').raw.status().recovery, 'rebuilding');
+  // A founder cut off since the start (empty log) asks it for a vote: refused. As 'pristine' it would
+  // have granted it, and two such nodes with that founder are a quorum of the founders' five.
+  net.get('n4').raw.step(message({ type: 'vote', from: 'n5', to: 'n4', term: 1, index: 0, logTerm: 0 }));
+  net.flush('n4');
+  const answer = net.drop((m) => m.type === 'voteResp' && m.from === 'n4');
+  t.is(answer.length, 1);
+  t.true(answer[0]?.reject, 'a joiner refuses an empty-log candidate');
+  // Added as a learner, it is caught up by the leader and then takes part like any member.
+  net.get('n1').raw.proposeConfChange({ type: 'addLearner', nodeId: 'n4' });
+  net.stabilize();
+  net.propose('n1', 'b');
+  net.stabilize();
+  net.tickAll(net.heartbeatTicks);
+  net.stabilize();
+  t.deepEqual(net.appliedValues('n4'), ['a', 'b']);
+  t.is(net.get('n4').raw.status().recovery, undefined, 'caught up: no longer rebuilding');
+});
