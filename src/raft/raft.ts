@@ -262,9 +262,28 @@ export class Raft {
 
   private tickElection(): void {
     this.electionElapsed++;
-    if (this.promotable() && !this.mustNotVote() && this.electionElapsed >= this.randomizedElectionTimeout) {
-      this.electionElapsed = 0;
-      this.campaign(this.preVote ? 'preElection' : 'election');
+    if (this.electionElapsed < this.randomizedElectionTimeout) return;
+    this.electionElapsed = 0;
+    if (this.promotable() && !this.mustNotVote()) this.campaign(this.preVote ? 'preElection' : 'election');
+    else this.probeForLeader();
+  }
+
+  /**
+   * A node that may not campaign (rebuilding, or a learner) and heard from no leader for an
+   * election timeout asks the voters it knows with a pre-vote it never follows up: pre-votes change
+   * nothing where they arrive, and a refusal names the leader the voter follows (leaderHint). That
+   * is how a node that missed the change adding its leader learns to accept that leader (peer
+   * admission refuses a non-member's traffic); it could not ask otherwise. Grants are ignored.
+   */
+  private probeForLeader(): void {
+    const lastIndex = this.log.lastIndex();
+    const lastTerm = this.log.lastTerm();
+    for (const id of this.voters) {
+      if (id === this.id) continue;
+      const probe = emptyMessage('preVote', this.id, id, this.term + 1);
+      probe.index = lastIndex;
+      probe.logTerm = lastTerm;
+      this.send(probe);
     }
   }
 

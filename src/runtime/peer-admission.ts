@@ -17,7 +17,9 @@
 //     it follows in that term (Message.leaderHint). This node lags behind the change that added that
 //     leader, and only that leader can send it; without the voucher it would refuse it for ever
 //     (the simulator found followers that never caught up). The voter is trusted as a member is.
-//   - Votes, vote requests and pre-votes count only from voters: a learner's are dropped.
+//   - Votes, vote requests and pre-vote answers count only from voters: a learner's are dropped. A
+//     learner's pre-vote request is let in: it changes nothing where it arrives (the core answers
+//     it, naming its leader), and a learner that missed its leader's addition asks that way.
 //   - No message may claim to come from this node itself, nor carry a term so large that no
 //     election could follow it (a term near 2^53 would leave the cluster leaderless for ever).
 //
@@ -161,7 +163,7 @@ export class PeerAdmission {
       if (m.term !== core.term || core.leaderId !== m.from) return 'leader-only-message-from-non-leader';
       return undefined;
     }
-    if (VOTING.has(m.type) && !voter) return 'learner-cannot-vote';
+    if (VOTING.has(m.type) && m.type !== 'preVote' && !voter) return 'learner-cannot-vote';
     return undefined;
   }
 

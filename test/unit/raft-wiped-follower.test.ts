@@ -88,7 +88,8 @@ test('a wiped node refuses votes and pre-votes and does not campaign until a lea
   t.is(net.get('n2').raw.status().recovery, 'rebuilding');
   net.tick('n2', net.electionTicks * 3);
   net.stabilize();
-  t.false(net.delivered.some((m) => m.from === 'n2' && (m.type === 'preVote' || m.type === 'vote')));
+  // It only probes for a leader (pre-votes it never follows up: see the test below).
+  t.false(net.delivered.some((m) => m.from === 'n2' && m.type === 'vote'));
   t.not(net.role('n2'), 'leader');
   // Nor does a leadership transfer make it campaign.
   net.get('n2').raw.step(message({ type: 'timeoutNow', from: 'n1', to: 'n2', term: net.term('n2') }));
@@ -168,4 +169,30 @@ test('a node started to join (no configuration at all) never helps form a cluste
   net.stabilize();
   t.deepEqual(net.appliedValues('n4'), ['a', 'b']);
   t.is(net.get('n4').raw.status().recovery, undefined, 'caught up: no longer rebuilding');
+});
+
+test('a node that may not campaign asks the voters who leads, with pre-votes it never follows up', (t) => {
+  const net = new ManualNet(VOTERS);
+  net.elect('n1');
+  net.propose('n1', 'a');
+  net.stabilize();
+  wipe(net, 'n2');
+  net.get('n2').raw.step(message({ type: 'preVote', from: 'n3', to: 'n2', term: 2, index: 2, logTerm: 1 }));
+  net.flush('n2');
+  net.drop();
+  t.is(net.get('n2').raw.status().recovery, 'rebuilding');
+  // n2 hears from no leader it accepts (say peer admission refuses it): after an election timeout
+  // it probes instead of campaigning.
+  const termBefore = net.term('n2');
+  net.tick('n2', net.electionTicks);
+  const probes = net.drop((m) => m.from === 'n2');
+  t.deepEqual(probes.map((m) => `${m.type}->${m.to}`).sort(), ['preVote->n1', 'preVote->n3']);
+  t.is(net.role('n2'), 'follower', 'a probe is no campaign');
+  t.is(net.term('n2'), termBefore);
+  // The leader's answer names it; a grant would change nothing.
+  for (const p of probes.filter((m) => m.to === 'n1')) net.get('n1').raw.step(p);
+  net.flush('n1');
+  const answer = net.drop((m) => m.type === 'preVoteResp' && m.from === 'n1')[0];
+  t.true(answer?.reject);
+  t.is(answer?.leaderHint, 'n1');
 });
