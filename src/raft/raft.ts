@@ -146,7 +146,11 @@ export class Raft {
     const joining = nothingDurable && confState.voters.length === 0 && confState.learners.length === 0;
     this.recovery = hardState.recovery ?? (joining ? 'rebuilding' : nothingDurable ? 'pristine' : undefined);
     const applied = Math.max(config.applied ?? 0, snapshotIndex);
-    this.log = new RaftLog(storage, hardState.commit, Math.min(applied, Math.max(hardState.commit, snapshotIndex)));
+    // What the state machine applied was committed, and the log held it durably before it was
+    // applied. The stored commit index may lag it: a hard state whose only change is the commit
+    // index is saved without an fsync (Ready.mustSync), as etcd does.
+    const commit = Math.max(hardState.commit, Math.min(applied, storage.lastIndex()));
+    this.log = new RaftLog(storage, commit, Math.min(applied, Math.max(commit, snapshotIndex)));
     this.term = hardState.term;
     this.vote = hardState.vote;
     this.applyConfState(confState);

@@ -800,10 +800,12 @@ export class RaftNode implements KvBackend {
     if (sentEarly) this.sendToPeers(rd.messages);
     if (rd.snapshot || rd.entries.length > 0 || rd.hardState) {
       const t0 = performance.now();
-      await this.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+      // Only the commit index moved: written without waiting for an fsync (see StorageUpdate.sync).
+      const sync = rd.mustSync || rd.snapshot !== undefined;
+      await this.storage.save({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, sync });
       const ms = performance.now() - t0;
-      if (this.measureSaves) this.metrics.fsyncSeconds.observe(ms / 1000);
-      if (this.measureSaves && ms >= this.slowFsyncMs) {
+      if (this.measureSaves && sync) this.metrics.fsyncSeconds.observe(ms / 1000);
+      if (this.measureSaves && sync && ms >= this.slowFsyncMs) {
         this.log?.warn({ event: 'slow_fsync', ms: Math.round(ms), entries: rd.entries.length }, 'slow log save');
       }
     }

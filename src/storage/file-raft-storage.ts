@@ -322,7 +322,10 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
     }
     if (accepted.length === 0) return;
     try {
-      if (buffers.length > 0) await this.appendAndSync(Buffer.concat(buffers));
+      // Entries always sync (an update that carries any is never sync: false); a group of
+      // commit-only hard states is written and left to the next sync.
+      const sync = accepted.some((a) => a.job.update.sync !== false || a.entries.length > 0);
+      if (buffers.length > 0) await this.append(Buffer.concat(buffers), sync);
     } catch (err) {
       this.fail(
         err,
@@ -407,13 +410,17 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
     await writeFileDurably(this.fs, this.options.dir, SNAPSHOT_FILE, [record]);
   }
 
-  private async appendAndSync(buf: Buffer): Promise<void> {
+  private async append(buf: Buffer, sync: boolean): Promise<void> {
     const fd = this.fd;
     if (!fd) throw new StorageClosedError(`raft log in ${this.options.dir}`);
     let written = 0;
     while (written < buf.length) {
       const { bytesWritten } = await fd.write(buf, written, buf.length - written, this.fileSize + written);
       written += bytesWritten;
+    }
+    if (!sync) {
+      this.fileSize += buf.length;
+      return;
     }
     const started = performance.now();
     await fd.datasync();

@@ -8,6 +8,13 @@ export interface StorageUpdate {
   entries: Entry[];
   /** Replaces the whole log: everything up to snapshot.meta.index is covered by it. */
   snapshot?: Snapshot;
+  /**
+   * false: nothing here must survive a crash (only the commit index moved, which the leader tells a
+   * node again and which a restart recovers from the applied index), so the write does not wait for
+   * an fsync; a later synced write covers it. Ready.mustSync decides, as in etcd. Default true.
+   * Entries, a snapshot, term, vote and recovery state are always synced whatever this says.
+   */
+  sync?: boolean;
 }
 
 /**
