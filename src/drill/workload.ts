@@ -13,6 +13,8 @@ import type { HistoryOp } from './history.js';
 
 /** Hard bound on recorded operations (a 10-minute drill stays well below). */
 export const MAX_HISTORY_OPS = 400_000;
+const PROBE_KEY = 'rto-probe';
+const PROBE_THINK_MS = 5;
 
 export interface WorkloadOptions {
   endpoints: string[];
@@ -28,7 +30,11 @@ export interface WorkloadOptions {
 
 export class Workload {
   readonly ops: HistoryOp[] = [];
-  /** Sync writes acked (any client), with the term they were acked in: the nemesis' RTO clock. */
+  /**
+   * The RTO probe: one more client doing nothing but sequential sync puts on its own key (as the
+   * failover bench does), so a gap in its acks is a gap in write availability, not a workload
+   * client stuck on some read. Its acks, with the term each was acked in.
+   */
   readonly syncAcks: { at: number; term: number }[] = [];
   private readonly clients: KvClient[] = [];
   private running = false;
@@ -51,8 +57,10 @@ export class Workload {
         await connect({ endpoints: this.options.endpoints, deadlineMs: this.options.deadlineMs, clientId: `drill-${this.options.seed}-c${i}` }),
       );
     }
+    const probe = await connect({ endpoints: this.options.endpoints, deadlineMs: this.options.deadlineMs, clientId: `drill-${this.options.seed}-probe` });
+    this.clients.push(probe);
     this.running = true;
-    this.loops = this.clients.map((kv, i) => this.loop(kv, i));
+    this.loops = this.clients.map((kv, i) => (kv === probe ? this.probeLoop(kv, i) : this.loop(kv, i)));
   }
 
   /** Stop issuing operations; resolves once every client's last operation finished. */
@@ -64,11 +72,16 @@ export class Workload {
   /** A linearizable read of every key (after the faults, to pin the final state). */
   async finalReads(): Promise<void> {
     const kv = this.clients[0]!;
-    for (let k = 0; k < this.options.keys; k++) await this.read(kv, 0, `k${k}`, 'linearizable');
+    for (const key of this.keyNames()) await this.read(kv, 0, key, 'linearizable');
   }
 
   async close(): Promise<void> {
     await Promise.all(this.clients.map((c) => c.close()));
+  }
+
+  /** Every key the history touches (the final reads pin each one). */
+  keyNames(): string[] {
+    return [...Array.from({ length: this.options.keys }, (_, k) => `k${k}`), PROBE_KEY];
   }
 
   hungLeaderSwitches(): number {
@@ -103,6 +116,14 @@ export class Workload {
     }
   }
 
+  private async probeLoop(kv: KvClient, client: number): Promise<void> {
+    while (this.running && this.ops.length < MAX_HISTORY_OPS) {
+      const op = await this.put(kv, client, PROBE_KEY, 'sync');
+      if (op.outcome === 'ok') this.syncAcks.push({ at: op.end!, term: op.term! });
+      await new Promise((r) => setTimeout(r, PROBE_THINK_MS));
+    }
+  }
+
   private value(client: number): string {
     return `c${client}-${this.nextValue++}`;
   }
@@ -124,7 +145,7 @@ export class Workload {
     op.outcome = err instanceof ClientUsageError || err instanceof InvalidArgumentError ? 'fail' : 'unknown';
   }
 
-  private async put(kv: KvClient, client: number, key: string, durability: 'sync' | 'async'): Promise<void> {
+  private async put(kv: KvClient, client: number, key: string, durability: 'sync' | 'async'): Promise<HistoryOp> {
     const op = this.record({ client, key, kind: 'put', value: this.value(client), durability });
     try {
       const r = await kv.put(key, op.value!, { durability });
@@ -133,9 +154,8 @@ export class Workload {
         op.end = this.options.clock();
         op.outcome = 'ok';
         op.index = r.appliedAt ?? r.index;
-        this.syncAcks.push({ at: op.end, term: r.term });
         this.lastAck[client] = Math.max(this.lastAck[client] ?? 0, op.index);
-        return;
+        return op;
       }
       op.outcome = 'ok';
       try {
@@ -151,6 +171,7 @@ export class Workload {
     } catch (e) {
       this.finish(op, e);
     }
+    return op;
   }
 
   private async cas(kv: KvClient, client: number, key: string): Promise<void> {
@@ -163,7 +184,6 @@ export class Workload {
       op.succeeded = r.succeeded;
       op.term = r.term;
       if (r.succeeded) op.index = r.appliedAt ?? r.index;
-      this.syncAcks.push({ at: op.end, term: r.term });
     } catch (e) {
       this.finish(op, e);
     }
@@ -177,7 +197,6 @@ export class Workload {
       op.outcome = 'ok';
       op.term = r.term;
       op.index = r.appliedAt ?? r.index;
-      this.syncAcks.push({ at: op.end, term: r.term });
     } catch (e) {
       this.finish(op, e);
     }

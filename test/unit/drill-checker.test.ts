@@ -93,3 +93,28 @@ test('keys are checked independently, and a long history with unknowns stays wit
   t.true(verdict.ok, JSON.stringify(verdict));
   t.false(verdict.inconclusive);
 });
+
+test('drill --check FILE re-checks a saved history: 0 when it holds, 1 on a violation, 2 for a file that is not one', async (t) => {
+  const { mkdtemp, rm, writeFile } = await import('node:fs/promises');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { drillMain } = await import('../../src/drill/cli.js');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'quorumkv-drill-check-'));
+  try {
+    const save = async (name: string, ops: HistoryOp[]) => {
+      const file = path.join(dir, name);
+      await writeFile(file, JSON.stringify({ format: 'quorumkv-drill-history/1', seed: 7, ops, faults: [] }));
+      return file;
+    };
+    const out: string[] = [];
+    const io = { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => out.push(s) } };
+    t.is(await drillMain(['--check', await save('good.json', [put('a', 0, 10), get('a', 20, 30)])], io), 0);
+    t.is(await drillMain(['--check', await save('bad.json', [put('a', 0, 10), put('b', 20, 30), get('a', 40, 50)])], io), 1);
+    t.regex(out.join(''), /not-linearizable/);
+    await writeFile(path.join(dir, 'junk.json'), '{"hello":1}');
+    t.is(await drillMain(['--check', path.join(dir, 'junk.json')], io), 2);
+    t.is(await drillMain(['--duration', 'forever'], io), 2);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
