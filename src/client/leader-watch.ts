@@ -58,8 +58,9 @@ export class LeaderWatch {
 
   /**
    * Ask the cluster whether someone other than `waitingOn` leads in a newer term than the one
-   * `waitingOn` was last seen leading in. Resolves as soon as one answer names such a leader (a
-   * hung node's own Status would only time out), or undefined once every node answered or timed out.
+   * `waitingOn` was last seen leading in. Resolves as soon as one answer names such a leader, or
+   * undefined once every other node answered or timed out: the hung node's own Status would only
+   * time out, and waiting for it would space the rounds by the probe timeout instead of the gap.
    */
   newerLeaderThan(waitingOn: string, now = Date.now()): Promise<NewerLeader | undefined> {
     const round = this.sharedRound(now);
@@ -76,42 +77,48 @@ export class LeaderWatch {
       const own = round.claims.find((c) => c.from === waitingOn && c.isLeader);
       return best && own && own.term >= best.term ? undefined : best;
     };
+    const othersDone = () => round.addresses.every((a) => a === waitingOn || round.settled.has(a));
     return new Promise((resolve) => {
-      const check = (finished: boolean): boolean => {
+      const check = (): boolean => {
         const found = judge();
-        if (found || finished) resolve(found);
-        return found !== undefined || finished;
+        const finished = found !== undefined || othersDone();
+        if (finished) resolve(found);
+        return finished;
       };
-      if (check(round.pending === 0)) return;
+      if (check()) return;
       round.listeners.push(check);
     });
   }
 
   private sharedRound(now: number): Round {
     if (this.round && now - this.round.started < this.options.minRoundGapMs) return this.round;
-    const round: Round = { started: now, claims: [], pending: 0, listeners: [] };
+    const round: Round = { started: now, addresses: this.options.known(), claims: [], settled: new Set(), listeners: [] };
     this.round = round;
     const deadline = now + this.options.probeTimeoutMs;
-    const addresses = this.options.known();
-    round.pending = addresses.length;
-    const settle = (c: LeaderClaim | undefined): void => {
-      round.pending--;
+    const settle = (address: string, c: LeaderClaim | undefined): void => {
+      round.settled.add(address);
       if (c) {
         if (c.isLeader) this.sawLeader(c.from, c.term);
         round.claims.push(c);
       }
-      round.listeners = round.listeners.filter((l) => !l(round.pending === 0));
+      round.listeners = round.listeners.filter((l) => !l());
     };
-    for (const a of addresses) this.options.ask(a, deadline).then(settle, () => settle(undefined));
+    for (const a of round.addresses) {
+      this.options.ask(a, deadline).then(
+        (c) => settle(a, c),
+        () => settle(a, undefined),
+      );
+    }
     return round;
   }
 }
 
 interface Round {
   started: number;
+  addresses: string[];
   claims: LeaderClaim[];
-  /** Answers still outstanding. invariant: 0 <= pending <= addresses asked. */
-  pending: number;
+  /** Addresses that answered or failed. invariant: settled ⊆ addresses. */
+  settled: Set<string>;
   /** Each returns true once it is done (then it is dropped). */
-  listeners: ((finished: boolean) => boolean)[];
+  listeners: (() => boolean)[];
 }

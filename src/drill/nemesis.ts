@@ -163,6 +163,15 @@ export class Nemesis {
     const healed = (f: FaultRecord) => {
       f.healed = this.options.clock();
     };
+    /** Take a process down (SIGKILL, clean stop, or SIGKILL and its data dir deleted), hold, start it again. */
+    const bounce = async (f: FaultRecord, id: string, how: 'kill' | 'stop' | 'wipe', holdMs: number): Promise<FaultRecord> => {
+      if (how === 'stop') await c!.stop(id);
+      else await c!.kill(id);
+      if (how === 'wipe') await c!.wipe(id);
+      await sleep(holdMs);
+      await c!.restart(id);
+      return f;
+    };
     this.options.log(`fault ${this.faults.length + 1}: ${kind} (leader ${view.id}, term ${view.term})`);
     if (kind === 'switchover' || !c) {
       const f = record(`${view.id}->${follower}`, true);
@@ -173,37 +182,14 @@ export class Nemesis {
       return;
     }
     switch (kind) {
-      case 'kill-leader': {
-        const f = record(view.id, true);
-        await c.kill(view.id);
-        await sleep(hold);
-        await c.restart(view.id);
-        healed(f);
-        return;
-      }
-      case 'kill-follower': {
-        const f = record(follower, false);
-        await c.kill(follower);
-        await sleep(hold);
-        await c.restart(follower);
-        healed(f);
-        return;
-      }
-      case 'restart-follower': {
-        const f = record(follower, false);
-        await c.stop(follower);
-        await c.restart(follower);
-        healed(f);
-        return;
-      }
-      case 'wipe-follower': {
-        const f = record(follower, false);
-        await c.kill(follower);
-        await c.wipe(follower);
-        await c.restart(follower);
-        healed(f);
-        return;
-      }
+      case 'kill-leader':
+        return healed(await bounce(record(view.id, true), view.id, 'kill', hold));
+      case 'kill-follower':
+        return healed(await bounce(record(follower, false), follower, 'kill', hold));
+      case 'restart-follower':
+        return healed(await bounce(record(follower, false), follower, 'stop', 0));
+      case 'wipe-follower':
+        return healed(await bounce(record(follower, false), follower, 'wipe', 0));
       case 'pause-leader': {
         const f = record(view.id, true);
         c.pause(view.id);

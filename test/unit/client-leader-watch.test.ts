@@ -59,3 +59,11 @@ test('requests waiting at the same time share one probe round', async (t) => {
   await Promise.all(Array.from({ length: 20 }, () => w.newerLeaderThan(HUNG)));
   t.is(calls.length, 2);
 });
+
+test('a round with no newer leader ends once the other nodes answered, not when the hung node times out', async (t) => {
+  const w = watch({ [HUNG]: 'hang', 'b:1': { from: 'b:1', term: 2, leader: HUNG, isLeader: false } });
+  w.sawLeader(HUNG, 2);
+  const started = Date.now();
+  t.is(await w.newerLeaderThan(HUNG), undefined);
+  t.true(Date.now() - started < 1_000);
+});
