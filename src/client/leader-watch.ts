@@ -58,14 +58,17 @@ export class LeaderWatch {
 
   /**
    * Ask the cluster whether someone other than `waitingOn` leads in a newer term than the one
-   * `waitingOn` was last seen leading in. Resolves as soon as one answer names such a leader, or
-   * undefined once every other node answered or timed out: the hung node's own Status would only
-   * time out, and waiting for it would space the rounds by the probe timeout instead of the gap.
+   * `waitingOn` was last seen leading in (or is named leader in). Resolves once every node but
+   * `waitingOn` answered or timed out: the hung node's own Status would only time out, and
+   * waiting for it would space the rounds by the probe timeout instead of the gap.
    */
   newerLeaderThan(waitingOn: string, now = Date.now()): Promise<NewerLeader | undefined> {
     const round = this.sharedRound(now);
-    const baseline = this.termOf(waitingOn);
     const judge = (): NewerLeader | undefined => {
+      // The term `waitingOn` leads in: as far as we saw it, or as any node names it leader. A
+      // deposed leader that has not heard of its successor yet must not win over the node we wait on.
+      let baseline = this.termOf(waitingOn);
+      for (const c of round.claims) if ((c.isLeader ? c.from : c.leader) === waitingOn) baseline = Math.max(baseline, c.term);
       let best: NewerLeader | undefined;
       for (const c of round.claims) {
         const address = c.isLeader ? c.from : c.leader;
@@ -79,11 +82,12 @@ export class LeaderWatch {
     };
     const othersDone = () => round.addresses.every((a) => a === waitingOn || round.settled.has(a));
     return new Promise((resolve) => {
+      // Judged once every other node answered (they answer in a round trip; only the hung node
+      // is slow): an early answer from a deposed leader must not outvote the ones naming `waitingOn`.
       const check = (): boolean => {
-        const found = judge();
-        const finished = found !== undefined || othersDone();
-        if (finished) resolve(found);
-        return finished;
+        if (!othersDone()) return false;
+        resolve(judge());
+        return true;
       };
       if (check()) return;
       round.listeners.push(check);

@@ -1,7 +1,8 @@
 // Hung-leader detection: the probe the SDK runs once an attempt has waited about one election
-// timeout. It names a node that leads (or is followed) in a newer term as soon as one answer says
-// so, without waiting for the hung node's own Status to time out; a slow leader that still answers
-// as leader of the newest term is not abandoned; concurrent waiters share one round.
+// timeout. It names a node that leads (or is followed) in a newer term once the other nodes have
+// answered, without waiting for the hung node's own Status to time out; a slow leader that still
+// answers as leader of the newest term, or that its followers name in the newest term, is not
+// abandoned; concurrent waiters share one round.
 import test from 'ava';
 import { LeaderWatch } from '../../src/client/leader-watch.js';
 import type { LeaderClaim } from '../../src/client/leader-watch.js';
@@ -66,4 +67,15 @@ test('a round with no newer leader ends once the other nodes answered, not when 
   const started = Date.now();
   t.is(await w.newerLeaderThan(HUNG), undefined);
   t.true(Date.now() - started < 1_000);
+});
+
+test('a deposed leader that has not heard of its successor does not win over the leader its followers name', async (t) => {
+  // We have not seen the node we wait on ack anything yet (term unknown); a follower names it
+  // leader of term 3, and an old leader still claims term 2.
+  const w = watch({
+    [HUNG]: 'hang',
+    'b:1': { from: 'b:1', term: 2, leader: 'b:1', isLeader: true },
+    'c:1': { from: 'c:1', term: 3, leader: HUNG, isLeader: false },
+  });
+  t.is(await w.newerLeaderThan(HUNG), undefined);
 });
