@@ -29,6 +29,7 @@ interface LeaderView {
 
 const HEALTHY_TIMEOUT_MS = 20_000;
 const ELECTION_WATCH_MS = 10_000;
+const ELECTION_POLL_DEADLINE_MS = 80;
 const CATCH_UP_WAIT_MS = 8_000;
 /** A follower this many entries behind the leader or fewer counts as caught up. */
 const CAUGHT_UP_LAG = 50;
@@ -127,12 +128,13 @@ export class Nemesis {
     const until = Date.now() + ELECTION_WATCH_MS;
     const poll = async (): Promise<void> => {
       while (Date.now() < until) {
-        const all = await this.admin.status({ deadlineMs: 200 }).catch(() => []);
+        // A short deadline: the hung node's own answer must not space the polls out.
+        const all = await this.admin.status({ deadlineMs: ELECTION_POLL_DEADLINE_MS }).catch(() => []);
         if (all.some((s) => s.status && s.status.role === 'leader' && s.status.term > (f.termAtFault ?? 0))) {
           f.electedMs = Math.round(this.options.clock() - f.start);
           return;
         }
-        await sleep(25);
+        await sleep(10);
       }
     };
     this.watchers.push(poll());
