@@ -74,11 +74,15 @@ export class Nemesis {
     return Array.from({ length: n }, (_, i) => this.kindAt(i));
   }
 
-  /** Runs faults until `until` (drill clock, ms). */
+  /**
+   * Runs faults until `until` (drill clock, ms), leaving the last 4 s quiet — but always at least
+   * one round of every kind, so a short drill on a slow machine still covers them all.
+   */
   async run(until: number): Promise<void> {
-    while (this.options.clock() < until - 4_000) {
+    const more = () => this.options.clock() < until - 4_000 || this.faults.length < this.kinds.length;
+    while (more()) {
       await this.waitHealthy();
-      if (this.options.clock() >= until - 4_000) break;
+      if (!more()) break;
       await this.inject(this.kindAt(this.faults.length));
       await sleep(this.int(600, 1_200));
     }
