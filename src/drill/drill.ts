@@ -103,6 +103,12 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
   const endpoints = options.endpoints ?? cluster!.endpoints;
   let admin: KvClient | undefined;
   let workload: Workload | undefined;
+  // Ctrl-C: no node process, proxy or temp dir outlives the drill.
+  const onSignal = (): void => {
+    void (cluster?.close() ?? Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     admin = await connect({ endpoints, deadlineMs: 2_000 });
     workload = new Workload({
@@ -131,6 +137,8 @@ export async function runDrill(options: DrillOptions): Promise<DrillResult> {
     await workload.finalReads();
     return await finish(options, workload, nemesis.faults, cluster ? 'started' : 'given', clock);
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await workload?.close().catch(() => undefined);
     await admin?.close().catch(() => undefined);
     await cluster?.close();
