@@ -1,6 +1,6 @@
-// `npm run bench:failover`: the client-visible write gap when the leader dies, on a real 3-process
-// cluster with the shipped raft timings. Per run: a writer does sequential sync puts through the
-// SDK, the leader gets SIGKILL, and the gap is the time from the kill to the first sync write
+// `npm run bench:failover`: the client-visible write gap when the leader dies (or hangs: --fault
+// pause), on a real 3-process cluster with the shipped raft timings. Per run: a writer does
+// sequential sync puts through the SDK, the leader gets SIGKILL (or SIGSTOP), and the gap is the time from the kill to the first sync write
 // acknowledged in a later term. Node logs split the gap into election (kill -> a survivor logs that
 // it became leader) and client catch-up (-> first ack). A no-fault load phase first counts spurious
 // elections. Results: bench/results/failover.json.
@@ -24,6 +24,8 @@ Starts a 3-node cluster (real processes, loopback, temp dirs, shipped raft timin
 no-fault load phase counting spurious elections, then SIGKILLs the leader --runs times under a
 sequential sync writer and measures the gap to the first acknowledged write of the new leader.
 
+  --fault <kind>      kill (SIGKILL, default) or pause (SIGSTOP until the first write of the
+                      new leader is acked, then SIGCONT): a hung leader, not a refusing one
   --runs <n>          failover runs (default 7, at least 5)
   --load-ms <n>       no-fault load phase length (default 10000)
   --load-clients <n>  concurrent writers in the no-fault phase (default 16)
@@ -32,7 +34,10 @@ sequential sync writer and measures the gap to the first acknowledged write of t
                       raft timings to try instead of the shipped ones (10, 30, 3)
   --help`;
 
+type Fault = 'kill' | 'pause';
+
 interface Options {
+  fault: Fault;
   runs: number;
   loadMs: number;
   loadClients: number;
@@ -48,6 +53,7 @@ function positiveInt(raw: string | undefined, name: string, fallback: number, mi
 }
 
 const FAILOVER_OPTIONS = {
+  fault: { type: 'string' },
   runs: { type: 'string' },
   'load-ms': { type: 'string' },
   'load-clients': { type: 'string' },
@@ -70,7 +76,10 @@ function parseOptions(argv: string[]): Options | undefined {
     throw new BenchUsageError('arguments', (e as Error).message);
   }
   if (values.help) return undefined;
+  const fault = values.fault ?? 'kill';
+  if (fault !== 'kill' && fault !== 'pause') throw new BenchUsageError('--fault', `must be kill or pause, got "${fault}"`);
   return {
+    fault,
     runs: positiveInt(values.runs, 'runs', 7, 5),
     loadMs: positiveInt(values['load-ms'], 'load-ms', 10_000, 1000),
     loadClients: positiveInt(values['load-clients'], 'load-clients', 16),
@@ -167,7 +176,7 @@ function startWriter(kv: KvClient, onAck: (at: number, term: number) => void, on
   };
 }
 
-async function failoverRun(cluster: ProcessCluster, endpoints: string[], run: number): Promise<RunResult> {
+async function failoverRun(cluster: ProcessCluster, endpoints: string[], run: number, fault: Fault): Promise<RunResult> {
   const { term: oldTerm, leader: killed } = await termOf(cluster);
   // A fresh client per run: no state carried over from the previous failover.
   const kv = await connect({ endpoints });
@@ -193,9 +202,11 @@ async function failoverRun(cluster: ProcessCluster, endpoints: string[], run: nu
     if (warm < 50) throw new Error(`run ${run}: the writer got only ${warm} acks before the kill; is the cluster healthy?`);
     const killWall = Date.now();
     killPerf = performance.now();
-    await cluster.kill(killed);
+    if (fault === 'kill') await cluster.kill(killed);
+    else await cluster.signal(killed, 'SIGSTOP');
     const deadline = Date.now() + 20_000;
     while (!firstAck && Date.now() < deadline) await sleep(5);
+    if (fault === 'pause') await cluster.signal(killed, 'SIGCONT');
     const elected = electedAt(cluster, killWall);
     const gapMs = firstAck ? firstAck.at - killPerf : null;
     const electionMs = elected ? elected.at - killWall : null;
@@ -303,14 +314,14 @@ async function main(): Promise<number> {
 
     const runs: RunResult[] = [];
     for (let run = 1; run <= options.runs; run++) {
-      const r = await failoverRun(cluster, endpoints, run);
+      const r = await failoverRun(cluster, endpoints, run, options.fault);
       runs.push(r);
       console.log(
         `  run ${run}: killed ${r.killed} (term ${r.oldTerm}) -> ${r.newLeader ?? '?'} (term ${r.newTerm ?? '?'}): ` +
           `gap ${r.gapMs ?? 'none'} ms = election ${r.electionMs ?? '?'} ms + client ${r.clientMs ?? '?'} ms; ` +
           `failed writes ${r.failedWrites}${r.errorNames.length ? ` (${r.errorNames.join(', ')})` : ''}`,
       );
-      await cluster.restart(r.killed);
+      if (options.fault === 'kill') await cluster.restart(r.killed);
       // Every node agrees on the leader before the next kill, so each run starts from a full cluster.
       await cluster.waitForLeader(30_000);
       await sleep(500);
@@ -321,6 +332,7 @@ async function main(): Promise<number> {
     const clientPart = summary(runs.flatMap((r) => (r.clientMs === null ? [] : [r.clientMs])));
     const report = {
       date: new Date().toISOString(),
+      fault: options.fault,
       shippedRaft: raft === BENCH_RAFT_SETTINGS || JSON.stringify(raft) === JSON.stringify(BENCH_RAFT_SETTINGS),
       raft: {
         ...raft,
@@ -338,7 +350,7 @@ async function main(): Promise<number> {
     mkdirSync(path.dirname(file), { recursive: true });
     writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
     console.log(
-      `write gap after leader SIGKILL over ${runs.length} runs: p50 ${gaps?.p50 ?? '?'} ms, max ${gaps?.max ?? '?'} ms ` +
+      `write gap after leader ${options.fault === 'kill' ? 'SIGKILL' : 'SIGSTOP'} over ${runs.length} runs: p50 ${gaps?.p50 ?? '?'} ms, max ${gaps?.max ?? '?'} ms ` +
         `(goal p50 <= 500 ms: ${report.goal.met ? 'met' : 'NOT met'})`,
     );
     console.log(

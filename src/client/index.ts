@@ -47,6 +47,7 @@ export type {
   Member,
   AddMemberSpec,
   Consistency,
+  ReadConsistency,
   Durability,
   NodeStatus,
   OpResult,

@@ -10,6 +10,8 @@ import type { OpResult } from '../api/command.js';
 import { toBytes } from './bytes.js';
 import type { Bytes } from './bytes.js';
 import { EndpointPool } from './endpoint-pool.js';
+import { LeaderWatch } from './leader-watch.js';
+import type { LeaderClaim } from './leader-watch.js';
 import {
   ClientUsageError,
   ClusterUnavailableError,
@@ -72,8 +74,19 @@ const BACKOFF_MAX_MS = 500;
  * answer costs a millisecond, and a long sleep here is pure added failover time.
  */
 const ELECTION_POLL_MAX_MS = 50;
-/** A hint naming an address that refused a connection this recently is ignored. */
+/** A hint naming an address that refused a connection (or timed out) this recently is ignored. */
 const DOWN_WINDOW_MS = 1_000;
+/**
+ * Default for ConnectOptions.leaderProbeAfterMs: about one election timeout of the shipped timing
+ * (tickMs 10 x electionTicks 30). By then a healthy leader has answered; a hung one has not.
+ */
+const DEFAULT_LEADER_PROBE_AFTER_MS = 300;
+/** Later probe rounds of one attempt, this far apart, until the attempt ends. */
+const LEADER_PROBE_GAP_MS = 50;
+/** How long one probe round waits for the nodes' Status answers. */
+const LEADER_PROBE_TIMEOUT_MS = 250;
+/** Bound on probe rounds per attempt (the attempt timeout bounds them too). */
+const MAX_LEADER_PROBES = 200;
 
 type Route = 'leader' | 'roundRobin';
 
@@ -140,11 +153,17 @@ function rangeToWire(r: Partial<RangeSpec>): WireRange {
   };
 }
 
-function readOptionsToWire(o: ReadOptions): WireReadOptions {
+/** `sessionIndex`: the client's watermark, the floor of a session read's minIndex. */
+function readOptionsToWire(o: ReadOptions, sessionIndex: number): WireReadOptions {
   const consistency = o.consistency ?? 'linearizable';
-  const wire = CONSISTENCY_TO_WIRE[consistency];
-  if (!wire) throw new ClientUsageError(`consistency must be linearizable, lease or follower, got ${String(consistency)}`);
-  const out: WireReadOptions = { consistency: wire, minIndex: o.minIndex ?? 0 };
+  // A session read is a follower read that must not see a state older than one this client saw.
+  const wire = consistency === 'session' ? CONSISTENCY_TO_WIRE.follower : CONSISTENCY_TO_WIRE[consistency];
+  if (!wire) throw new ClientUsageError(`consistency must be linearizable, lease, follower or session, got ${String(consistency)}`);
+  if (o.minIndex !== undefined && (!Number.isSafeInteger(o.minIndex) || o.minIndex < 0)) {
+    throw new ClientUsageError(`minIndex must be a non-negative integer, got ${String(o.minIndex)}`);
+  }
+  const minIndex = consistency === 'session' ? Math.max(o.minIndex ?? 0, sessionIndex) : (o.minIndex ?? 0);
+  const out: WireReadOptions = { consistency: wire, minIndex };
   if (o.maxLagMs !== undefined) out.maxLagMs = o.maxLagMs;
   return out;
 }
@@ -249,8 +268,17 @@ export async function connect(options: ConnectOptions): Promise<KvClient> {
 export class KvClient {
   readonly deadlineMs: number;
   readonly attemptTimeoutMs: number;
+  readonly leaderProbeAfterMs: number;
   private readonly pool: EndpointPool;
   private readonly session: WriteSession;
+  private readonly watch: LeaderWatch;
+  /**
+   * The session watermark: the highest log index this client has seen committed (acked sync
+   * writes, confirmed async receipts, appliedIndex of served reads). Session reads send it as
+   * minIndex. invariant: never decreases.
+   */
+  private observed = 0;
+  private hungLeaderMoves = 0;
   private closed = false;
 
   constructor(options: ConnectOptions) {
@@ -261,6 +289,13 @@ export class KvClient {
     this.pool = new EndpointPool(options.endpoints, options.transport ?? 'stream', channelCredentials(options.tls), authMetadata(options.credentials));
     this.deadlineMs = positiveMs(options.deadlineMs, DEFAULT_DEADLINE_MS, 'deadlineMs');
     this.attemptTimeoutMs = positiveMs(options.attemptTimeoutMs, DEFAULT_ATTEMPT_TIMEOUT_MS, 'attemptTimeoutMs');
+    this.leaderProbeAfterMs = positiveMs(options.leaderProbeAfterMs, DEFAULT_LEADER_PROBE_AFTER_MS, 'leaderProbeAfterMs');
+    this.watch = new LeaderWatch({
+      ask: (address, deadline) => this.leaderClaimOf(address, deadline),
+      known: () => this.pool.known(),
+      probeTimeoutMs: LEADER_PROBE_TIMEOUT_MS,
+      minRoundGapMs: LEADER_PROBE_GAP_MS,
+    });
     if (options.clientId !== undefined && (typeof options.clientId !== 'string' || options.clientId.length === 0)) {
       throw new ClientUsageError('clientId must be a non-empty string');
     }
@@ -279,6 +314,16 @@ export class KvClient {
   /** The current leader guess (client address), if any. */
   leaderHint(): string | undefined {
     return this.pool.leaderAddress();
+  }
+
+  /** The session watermark: the highest committed log index this client has observed. */
+  get sessionIndex(): number {
+    return this.observed;
+  }
+
+  /** How many attempts moved off a hung leader to a newer one (see leaderProbeAfterMs). */
+  get hungLeaderSwitches(): number {
+    return this.hungLeaderMoves;
   }
 
   // ---- writes ----
@@ -348,6 +393,7 @@ export class KvClient {
     if (response.outcome !== 'OUTCOME_COMMITTED') {
       throw new RemoteError(grpc.status.UNKNOWN, '', `waitFor got an unknown outcome ${String(response.outcome)}`);
     }
+    this.observe(receipt.index);
   }
 
   // ---- reads ----
@@ -359,8 +405,9 @@ export class KvClient {
 
   /** Like get, but also says who served the read and at which index when the key is absent. */
   async getDetail(key: Bytes, options: ReadOptions = {}): Promise<GetDetail> {
-    const request = { key: toBytes(key, 'key'), ...readOptionsToWire(options) };
+    const request = { key: toBytes(key, 'key'), ...readOptionsToWire(options, this.observed) };
     const { response: r } = await this.invoke<WireGetResponse>('Get', () => request, this.readRoute(options), options, 'get');
+    this.observe(r.appliedIndex);
     const detail: GetDetail = { servedBy: r.servedBy, appliedIndex: r.appliedIndex };
     if (r.found && r.kv) detail.item = itemFromWire(r.kv, r.servedBy, r.appliedIndex);
     return detail;
@@ -372,9 +419,10 @@ export class KvClient {
       ...rangeToWire(options),
       limit: options.limit ?? 0,
       continueFrom: options.continueFrom ?? EMPTY,
-      ...readOptionsToWire(options),
+      ...readOptionsToWire(options, this.observed),
     };
     const { response: r } = await this.invoke<WireScanResponse>('Scan', () => request, this.readRoute(options), options, 'scan');
+    this.observe(r.appliedIndex);
     const page: ScanPage = {
       items: r.items.map((kv) => itemFromWire(kv, r.servedBy, r.appliedIndex)),
       more: r.more,
@@ -513,7 +561,53 @@ export class KvClient {
   // ---- internals ----
 
   private readRoute(options: ReadOptions): Route {
-    return options.consistency === 'follower' ? 'roundRobin' : 'leader';
+    return options.consistency === 'follower' || options.consistency === 'session' ? 'roundRobin' : 'leader';
+  }
+
+  private observe(index: number): void {
+    if (Number.isSafeInteger(index) && index > this.observed) this.observed = index;
+  }
+
+  /** One node's view of leadership, for the hung-leader probe (no leader guess is changed). */
+  private async leaderClaimOf(address: string, deadline: number): Promise<LeaderClaim> {
+    const s = statusFromWire(await this.pool.call<WireStatusResponse>(address, 'Status', {}, deadline));
+    for (const m of s.members) this.pool.learnAddress(m.id, m.clientAddress);
+    const leader = s.leaderClientAddress || (s.leaderId ? (this.pool.addressOf(s.leaderId) ?? '') : '');
+    return { from: address, term: s.term, leader, isLeader: s.role === 'leader' };
+  }
+
+  /**
+   * Await a leader-routed attempt, but once it has waited leaderProbeAfterMs ask the other nodes
+   * whether a newer leader exists, and again every LEADER_PROBE_GAP_MS: a hung leader's call never
+   * fails by itself before the attempt timeout. Resolves { moveTo } when one was found.
+   */
+  private async awaitOrMove<Res>(call: Promise<Res>, target: string, attemptDeadline: number): Promise<{ response: Res } | { moveTo: string }> {
+    type Settled = { ok: true; value: Res } | { ok: false; error: unknown };
+    const settled: Promise<Settled> = call.then(
+      (value) => ({ ok: true, value }),
+      (error: unknown) => ({ ok: false, error }),
+    );
+    const unwrap = (r: Settled): { response: Res } => {
+      if (r.ok) return { response: r.value };
+      throw r.error;
+    };
+    let waitMs = this.leaderProbeAfterMs;
+    for (let round = 0; round < MAX_LEADER_PROBES && Date.now() + waitMs < attemptDeadline; round++) {
+      let timer: NodeJS.Timeout | undefined;
+      const first = await Promise.race([
+        settled,
+        new Promise<undefined>((resolve) => {
+          timer = setTimeout(() => resolve(undefined), waitMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (first) return unwrap(first);
+      const next = await Promise.race([settled, this.watch.newerLeaderThan(target).then((found) => ({ found }))]);
+      if ('ok' in next) return unwrap(next);
+      if (next.found) return { moveTo: next.found.address };
+      waitMs = LEADER_PROBE_GAP_MS;
+    }
+    return unwrap(await settled);
   }
 
   private learnFrom(s: NodeStatus): void {
@@ -557,7 +651,9 @@ export class KvClient {
         options,
         what,
       );
-      return writeResultFromWire(response);
+      const result = writeResultFromWire(response);
+      if (result.applied) this.observe(Math.max(result.index, result.appliedAt ?? 0));
+      return result;
     } finally {
       this.session.end(seq);
     }
@@ -612,9 +708,25 @@ export class KvClient {
       const target = route === 'leader' ? this.pool.leaderTarget() : this.pool.nextRoundRobin();
       const attemptDeadline = fullAttempts ? deadline : Math.min(deadline, now + this.attemptTimeoutMs);
       try {
-        const response = await this.pool.call<Res>(target, method, request(), attemptDeadline);
+        const call = this.pool.call<Res>(target, method, request(), attemptDeadline);
+        const watched = route === 'leader' && !fullAttempts;
+        const outcome = watched ? await this.awaitOrMove(call, target, attemptDeadline) : { response: await call };
+        if ('moveTo' in outcome) {
+          // The node we waited on is hung or cut off and a newer leader exists: go there now, and
+          // treat hints naming the hung node like hints naming a refusing one.
+          reachedNode = true;
+          this.hungLeaderMoves++;
+          this.pool.forgetLeader(target);
+          this.pool.markDown(target);
+          this.pool.setLeader(outcome.moveTo);
+          followedHints.clear();
+          continue;
+        }
+        const response = outcome.response;
         this.pool.markUp(target);
         if (route === 'leader') this.pool.setLeader(target);
+        const term = (response as { term?: unknown }).term;
+        if (route === 'leader' && typeof term === 'number') this.watch.sawLeader(target, term);
         return { response, endpoint: target };
       } catch (e) {
         const err = statusToError(e as StatusLike, deadlineMs);
@@ -634,8 +746,10 @@ export class KvClient {
           // A bare timeout on a channel that never connected did not reach the node.
           if (remoteErrorName(e as StatusLike) !== '' || this.pool.isConnected(target)) reachedNode = true;
           if (attemptDeadline >= deadline || Date.now() >= deadline) throw outOfTime();
-          // Only this attempt timed out (a hung, partitioned or quorum-less node): look elsewhere.
+          // Only this attempt timed out (a hung, partitioned or quorum-less node): look elsewhere,
+          // and distrust hints that name it as we distrust hints naming a refusing node.
           this.pool.forgetLeader(target);
+          this.pool.markDown(target);
           continue;
         }
         reachedNode = true;

@@ -6,6 +6,13 @@ import type { KvItem, ServedBy } from './kv-item.js';
 
 export type { Consistency, Durability, NodeStatus, OpResult, Bytes };
 
+/**
+ * What a read may see. The server-side modes (`linearizable`, `lease`, `follower`) plus
+ * `session`: a follower read (any node, no leader round trip) that never sees a state older than
+ * one this client already saw — monotonic reads and read-your-(sync-)writes across nodes.
+ */
+export type ReadConsistency = Consistency | 'session';
+
 export interface ConnectOptions {
   /** Client addresses of the nodes, `host:port`. Any subset works; the leader is discovered. */
   endpoints: string[];
@@ -16,6 +23,12 @@ export interface ConnectOptions {
    * partitioned node must not eat the whole deadline). Default 2000. WaitFor attempts are not cut.
    */
   attemptTimeoutMs?: number;
+  /**
+   * Hung-leader detection: once a leader-routed attempt has waited this long (about one election
+   * timeout), ask the other nodes for their view, and move the request to a node that leads a
+   * newer term at once. Default 300.
+   */
+  leaderProbeAfterMs?: number;
   /**
    * 'stream' (default): many calls multiplexed over one long-lived stream per node — measured about
    * 6x cheaper per call than unary. 'unary': one gRPC unary call per request.
@@ -55,8 +68,11 @@ export interface WriteOptions extends CallOptions {
 
 export interface ReadOptions extends CallOptions {
   /** Default 'linearizable'. */
-  consistency?: Consistency;
-  /** Follower reads: the serving node first applies at least this index (read-your-writes). */
+  consistency?: ReadConsistency;
+  /**
+   * Follower and session reads: the serving node first applies at least this index
+   * (read-your-writes). A session read uses the larger of this and the client's watermark.
+   */
   minIndex?: number;
   /** Follower reads: refuse nodes lagging the leader by more than this (tries the others). */
   maxLagMs?: number;

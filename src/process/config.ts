@@ -23,6 +23,11 @@ export interface NodeConfig {
   httpAddress?: string;
   /** This node's certificate and key (PEM files, absolute), when the cluster uses TLS. */
   tls?: { cert: string; key: string };
+  /**
+   * Per peer id: the host:port this node dials for that peer's Raft traffic instead of its
+   * raftAddress (e.g. a TCP proxy that `quorumkv drill` uses to cut links without root).
+   */
+  peerDialAddresses?: Record<string, string>;
 }
 
 /** TLS for the whole cluster: mutual TLS between nodes, TLS (optionally mutual) for clients. */
@@ -227,7 +232,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
   const nodes: NodeConfig[] = rawNodes.map((raw: unknown, i: number) => {
     const f = `nodes[${i}]`;
     const n = c.object(raw, f);
-    c.onlyKnown(n, f, ['id', 'raftAddress', 'clientAddress', 'dataDir', 'learner', 'httpAddress', 'tls']);
+    c.onlyKnown(n, f, ['id', 'raftAddress', 'clientAddress', 'dataDir', 'learner', 'httpAddress', 'tls', 'peerDialAddresses']);
     const id = c.string(n, 'id', f);
     if (!NODE_ID.test(id)) c.fail(`${f}.id`, `"${id}" must be 1-64 characters of letters, digits, '.', '_' or '-'`);
     const priorId = ids.get(id);
@@ -248,6 +253,17 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     dataDirs.set(dataDir, `${f}.dataDir`);
     const node: NodeConfig = { id, raftAddress, clientAddress, dataDir, learner: c.bool(n, 'learner', f, false) };
     if (httpAddress) node.httpAddress = httpAddress;
+    if (n['peerDialAddresses'] !== undefined) {
+      const pf = `${f}.peerDialAddresses`;
+      const dial = c.object(n['peerDialAddresses'], pf);
+      const overrides: Record<string, string> = {};
+      for (const peer of Object.keys(dial)) {
+        if (!NODE_ID.test(peer)) c.fail(`${pf}.${peer}`, `"${peer}" is not a node id (1-64 characters of letters, digits, '.', '_' or '-')`);
+        if (peer === id) c.fail(`${pf}.${peer}`, 'a node does not dial itself; remove this entry');
+        overrides[peer] = c.address(dial, peer, pf);
+      }
+      node.peerDialAddresses = overrides;
+    }
     if (n['tls'] !== undefined) {
       if (!tls) c.fail(`${f}.tls`, 'a node certificate needs the cluster CA: add "tls": { "ca": "..." } at the top level');
       const nt = c.object(n['tls'], `${f}.tls`);

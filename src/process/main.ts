@@ -6,16 +6,21 @@ import { certsCommand, clusterCommand, rebuildCommand, serveCommand, userCommand
 // grpc-js passes an IP address as the TLS server name when a node is dialled by IP; Node then
 // prints DEP0123 on every CLI call. The name is not used for verification (the certificate's IP SAN is).
 process.noDeprecation = true;
-const code = await runCli(
-  process.argv.slice(2),
-  { stdout: process.stdout, stderr: process.stderr, env: process.env },
-  {
-    serve: serveCommand,
-    cluster: clusterCommand,
-    rebuild: rebuildCommand,
-    certs: certsCommand,
-    user: userCommand,
-  },
-);
+const argv = process.argv.slice(2);
+// `drill` has its own module and option table (src/drill/), loaded only when asked for.
+const code =
+  argv[0] === 'drill'
+    ? await (await import('../drill/index.js')).drillMain(argv.slice(1), { stdout: process.stdout, stderr: process.stderr })
+    : await runCli(
+        argv,
+        { stdout: process.stdout, stderr: process.stderr, env: process.env },
+        {
+          serve: serveCommand,
+          cluster: clusterCommand,
+          rebuild: rebuildCommand,
+          certs: certsCommand,
+          user: userCommand,
+        },
+      );
 // Exit once stdout is flushed (a pipe may still hold the output), even if a handle lingers.
 process.stdout.write('', () => process.exit(code));

@@ -150,6 +150,7 @@ async function bindPorts(
       listenAddress: withPort(self.raftAddress, overrides.raftPort),
       peers: [],
       clusterName: config.cluster,
+      ...(self.peerDialAddresses ? { dialOverrides: self.peerDialAddresses } : {}),
       logger,
       // The largest Raft message: one append of maxSizePerMsg plus one entry of the largest request.
       maxReceiveMessageBytes: Math.max(16 * 1024 * 1024, config.raft.maxSizePerMsg + 9 * 1024 * 1024),

@@ -23,6 +23,11 @@ export interface GrpcTransportOptions {
   peers: PeerAddress[];
   /** Batches from a node of another cluster are refused (guards against mis-wired addresses). */
   clusterName: string;
+  /**
+   * Per peer id: dial this host:port instead of the peer's raftAddress (e.g. a fault-injecting TCP
+   * proxy of `quorumkv drill`). The peer's identity checks are unchanged.
+   */
+  dialOverrides?: Readonly<Record<NodeId, string>>;
   logger?: TransportLogger;
   /** Per-peer outbound queue bounds; when either is reached new messages are dropped. */
   maxQueueMessages?: number; // default 4096
@@ -146,6 +151,7 @@ export class GrpcTransport implements Transport {
     }
     if (!Array.isArray(options.peers)) throw new TransportConfigError('peers', options.peers, 'expected an array of {id, raftAddress}');
     const seen = new Set<NodeId>();
+    for (const [id, address] of Object.entries(options.dialOverrides ?? {})) parseHostPort(address, `dialOverrides.${id}`, false);
     options.peers.forEach((p, i) => {
       validatePeer(p, `peers[${i}]`);
       if (seen.has(p.id)) throw new TransportConfigError(`peers[${i}].id`, p.id, 'duplicate peer id');
@@ -223,9 +229,9 @@ export class GrpcTransport implements Transport {
     validatePeer(peer, 'peer');
     if (peer.id === this.selfId || this.closing) return;
     const existing = this.peers.get(peer.id);
-    if (existing?.address === peer.raftAddress) return;
+    if (existing?.address === this.dialAddress(peer)) return;
     if (existing) {
-      this.logger.info({ peer: peer.id, from: existing.address, to: peer.raftAddress }, 'raft peer address changed');
+      this.logger.info({ peer: peer.id, from: existing.address, to: this.dialAddress(peer) }, 'raft peer address changed');
       existing.close();
     } else {
       this.logger.info({ peer: peer.id, address: peer.raftAddress }, 'raft peer added');
@@ -253,6 +259,10 @@ export class GrpcTransport implements Transport {
     return this.closing;
   }
 
+  private dialAddress(p: PeerAddress): string {
+    return this.options.dialOverrides?.[p.id] ?? p.raftAddress;
+  }
+
   private createPeer(p: PeerAddress): void {
     const id = p.id;
     const hook = this.options.testHooks?.corruptSnapshotChunk;
@@ -260,7 +270,7 @@ export class GrpcTransport implements Transport {
       id,
       new OutboundPeer({
         id,
-        address: p.raftAddress,
+        address: this.dialAddress(p),
         selfId: this.selfId,
         clusterName: this.clusterName,
         service: this.service,

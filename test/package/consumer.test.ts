@@ -250,7 +250,7 @@ ${badLine}
   // tsc reports the position of the offending property (line 4, column of `consistency`).
   const column = badLine.indexOf('consistency') + 1;
   t.true(
-    (errors[0] ?? '').startsWith(`wrong-option.ts(4,${column}): error TS2322: Type '"bogus"' is not assignable to type 'Consistency | undefined'`),
+    (errors[0] ?? '').startsWith(`wrong-option.ts(4,${column}): error TS2322: Type '"bogus"' is not assignable to type 'ReadConsistency | undefined'`),
     r.stdout,
   );
 });

@@ -77,6 +77,18 @@ test('only learners', (t) =>
 test('preferred leader unknown', (t) => rejects(t, (c) => (c.preferredLeader = 'n9'), 'preferredLeader', /unknown node id n9/));
 test('bad log level', (t) => rejects(t, (c) => (c.logLevel = 'loud'), 'logLevel', /not one of/));
 
+test('peer dial-address overrides are kept per node and checked', (t) => {
+  const c = base();
+  c.nodes[0].peerDialAddresses = { n2: '127.0.0.1:9102', n3: '127.0.0.1:9103' };
+  const config = parseConfig(JSON.stringify(c), FILE);
+  t.deepEqual(config.nodes[0]!.peerDialAddresses, { n2: '127.0.0.1:9102', n3: '127.0.0.1:9103' });
+  t.is(config.nodes[1]!.peerDialAddresses, undefined);
+});
+test('peer dial address without a port', (t) =>
+  rejects(t, (c) => (c.nodes[0].peerDialAddresses = { n2: '127.0.0.1' }), 'nodes[0].peerDialAddresses.n2', /host:port/));
+test('peer dial address for the node itself', (t) =>
+  rejects(t, (c) => (c.nodes[0].peerDialAddresses = { n1: '127.0.0.1:9101' }), 'nodes[0].peerDialAddresses.n1', /does not dial itself/));
+
 test('not JSON', (t) => {
   const err = t.throws(() => parseConfig('{ nodes: [', FILE), { instanceOf: ConfigError });
   t.regex(err!.message, /^cluster\.test\.json: \(file\): not valid JSON/);

@@ -21,6 +21,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   process: ['*'],
   client: ['api'],
   cli: ['client', 'api'],
+  // The drill drives real node processes through the SDK; it reads the one defaults table.
+  drill: ['client', 'api', 'process'],
   '.': ['client'],
 };
 
@@ -30,6 +32,7 @@ const ALLOWED_PACKAGES: Record<string, (spec: string) => boolean> = {
   api: (s) => s.startsWith('node:') || s.startsWith('@grpc/'),
   client: (s) => s.startsWith('node:') || s.startsWith('@grpc/'),
   cli: (s) => s.startsWith('node:'),
+  drill: (s) => s.startsWith('node:') || s === 'pure-rand',
 };
 
 interface ImportEdge {
