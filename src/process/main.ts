@@ -8,7 +8,7 @@ import { certsCommand, clusterCommand, rebuildCommand, serveCommand, userCommand
 process.noDeprecation = true;
 const code = await runCli(
   process.argv.slice(2),
-  { stdout: process.stdout, stderr: process.stderr, env: process.env },
+  { stdout: process.stdout, stderr: process.stderr, env: process.env, stdin: process.stdin },
   {
     serve: serveCommand,
     cluster: clusterCommand,

@@ -445,10 +445,8 @@ export class RaftNode implements KvBackend {
 
   async status(): Promise<NodeStatus> {
     const s = this.raw.status();
-    const members = [
-      ...s.conf.voters.map((id) => ({ id, clientAddress: this.members.clientAddress(id), voter: true })),
-      ...s.conf.learners.map((id) => ({ id, clientAddress: this.members.clientAddress(id), voter: false })),
-    ];
+    const member = (id: NodeId, voter: boolean) => ({ id, clientAddress: this.members.clientAddress(id), voter, raftAddress: this.members.get(id)?.raftAddress ?? '' });
+    const members = [...s.conf.voters.map((id) => member(id, true)), ...s.conf.learners.map((id) => member(id, false))];
     const status: NodeStatus = {
       id: this.id,
       clientAddress: this.members.clientAddress(this.id),

@@ -810,7 +810,7 @@ function statusToWire(s: NodeStatus): WireStatusResponse {
     commitIndex: s.commitIndex,
     appliedIndex: s.appliedIndex,
     lastIndex: s.lastIndex,
-    members: s.members.map((m) => ({ id: m.id, clientAddress: m.clientAddress, voter: m.voter })),
+    members: s.members.map((m) => ({ id: m.id, clientAddress: m.clientAddress, voter: m.voter, raftAddress: m.raftAddress ?? '' })),
     followers: (s.followers ?? []).map((f) => ({ id: f.id, match: f.match, lag: f.lag })),
   };
 }

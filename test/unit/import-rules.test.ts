@@ -29,7 +29,7 @@ const ALLOWED_PACKAGES: Record<string, (spec: string) => boolean> = {
   raft: () => false,
   api: (s) => s.startsWith('node:') || s.startsWith('@grpc/'),
   client: (s) => s.startsWith('node:') || s.startsWith('@grpc/'),
-  cli: (s) => s.startsWith('node:'),
+  cli: (s) => s.startsWith('node:') || s === 'commander',
 };
 
 interface ImportEdge {
