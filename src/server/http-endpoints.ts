@@ -67,6 +67,7 @@ export async function startHttpEndpoints(
     const node = typeof source === 'function' ? source() : source;
     const url = (req.url ?? '/').split('?')[0]!;
     if (url === '/healthz') res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    else if (url === '/favicon.ico') res.writeHead(204).end();
     else if (UI_FILES[url]) res.writeHead(200, { 'content-type': UI_FILES[url]!.type, 'cache-control': 'max-age=3600' }).end(uiFile(url));
     else if (url === '/metrics' && options.metrics) void sendMetrics(options.metrics, res);
     else if (node) handleHttp(node, url, req, res, options);
