@@ -152,7 +152,8 @@ export async function runClusterLauncher(configPath: string, options: ClusterLau
       relayLines(
         proc.stderr,
         prefix,
-        (s) => process.stderr.write(s),
+        // JSON mode: the records go to stdout with the protocol lines, so `cluster | jq` sees them all.
+        (s) => (logFormat === 'json' ? process.stdout : process.stderr).write(s),
         (line) => {
           if (line.trim()) child.lastErrorLine = line.trim();
         },

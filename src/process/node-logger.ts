@@ -32,7 +32,10 @@ export function createNodeLogger(options: NodeLoggerOptions): Logger {
   };
   if (format === 'pretty') {
     // Synchronous, like the JSON destination: a record written just before exit is not lost.
-    return pino(pinoOptions, pretty({ destination: 2, sync: true, colorize: process.stderr.isTTY, ignore: 'pid,hostname,name', translateTime: 'HH:MM:ss.l' }));
+    return pino(
+      pinoOptions,
+      pretty({ destination: 2, sync: true, colorize: process.stderr.isTTY, ignore: 'pid,hostname,name,node', singleLine: true, translateTime: 'HH:MM:ss.l' }),
+    );
   }
   return pino(pinoOptions, pino.destination(2));
 }
