@@ -23,7 +23,7 @@ export interface ClusterLauncherOptions {
   /** Where the launcher's own lines go (default stdout). */
   out?: (line: string) => void;
   /**
-   * How the nodes log: 'pretty' (default on a terminal) = human lines, each prefixed with its node
+   * How the nodes log: 'pretty' (default) = human lines, each prefixed with its node
    * id; 'json' = the nodes' pino records unchanged, one JSON object per line, so they can be piped
    * into a log tool (the launcher's own lines then go to stderr).
    */
@@ -86,7 +86,7 @@ function sleep(ms: number): Promise<void> {
  * leader was elected or every node exited). A node that dies is reported and the rest keep running.
  */
 export async function runClusterLauncher(configPath: string, options: ClusterLauncherOptions = {}): Promise<number> {
-  const logFormat = options.logFormat ?? (process.stdout.isTTY ? 'pretty' : 'json');
+  const logFormat = options.logFormat ?? 'pretty';
   // In JSON mode stdout carries only JSON records; the launcher's own lines go to stderr.
   const out = options.out ?? ((line: string) => (logFormat === 'json' ? process.stderr : process.stdout).write(`${line}\n`));
   const nodeFlags = ['--log-format', logFormat, ...(options.logLevel ? ['--log-level', options.logLevel] : [])];
