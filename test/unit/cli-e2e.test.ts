@@ -129,6 +129,9 @@ test('usage errors exit 2', async (t) => {
   t.is(badConsistency.code, 2);
   t.regex(json(badConsistency).error.message, /argument 'eventual' is invalid\. Allowed choices are linearizable, lease, follower/);
   t.is(badConsistency.stdout.trim().split('\n').length, 1);
+  const badLogFormat = await cli('serve', '--config', path.join(ROOT, 'cluster.example.json'), '--node', 'n1', '--log-format', 'xml');
+  t.is(badLogFormat.code, 2);
+  t.regex(badLogFormat.stderr, /--log-format <format>' argument 'xml' is invalid\. Allowed choices are json, pretty/);
   t.is(unknownNode.code, 2);
   t.regex(unknownNode.stderr, /cluster\.example\.json: --node: unknown node id n9/);
 });
@@ -250,4 +253,22 @@ test.serial('member list shows the peer (raft) address; endpoint health reports 
   const health = await cli('endpoint', 'health', '--endpoints', node.address, '-w', 'json');
   t.is(health.code, 0, health.stderr);
   t.like(json(health)[0], { endpoint: node.address, health: true, id: 'n1' });
+});
+
+test.serial('a read that times out says so without talking about writes; a write that times out says it may be applied', async (t) => {
+  node.backend.hang.add('get');
+  node.backend.hang.add('write');
+  t.teardown(() => {
+    node.backend.hang.delete('get');
+    node.backend.hang.delete('write');
+  });
+  const [read, write] = await Promise.all([
+    cli('get', 'k', '--endpoints', node.address, '--timeout', '400'),
+    cli('put', 'k', 'v', '--endpoints', node.address, '--timeout', '400'),
+  ]);
+  t.is(read.code, 3);
+  t.regex(read.stderr, /^error: no answer within 400 ms/);
+  t.notRegex(read.stderr, /write|clientId|seq/);
+  t.is(write.code, 3);
+  t.regex(write.stderr, /the write did not complete within 400 ms; it may still be applied/);
 });
