@@ -167,18 +167,34 @@ Example:
   return program;
 }
 
+/**
+ * Walks argv as commander will: the words that name a command (e.g. ['member', 'add']), and how
+ * many other words (arguments, or an unknown subcommand) follow. Option values are skipped.
+ */
+function scanArgv(program: Command, argv: readonly string[]): { path: string[]; cmd: Command; others: number } {
+  const path: string[] = [];
+  let cmd: Command = program;
+  let others = 0;
+  const takesValue = (flag: string): boolean =>
+    !flag.includes('=') && [program, cmd].some((c) => c.options.some((o) => (o.long === flag || o.short === flag) && (o.required || o.optional)));
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i]!;
+    if (word.startsWith('-')) {
+      if (takesValue(word)) i++;
+      continue;
+    }
+    const sub = others === 0 ? cmd.commands.find((c) => c.name() === word || c.aliases().includes(word)) : undefined;
+    if (sub) {
+      path.push(word);
+      cmd = sub;
+    } else others++;
+  }
+  return { path, cmd, others };
+}
+
 /** The command words of argv that name a command (e.g. ['member', 'add']), for "see --help" hints. */
 export function commandPath(program: Command, argv: readonly string[]): string[] {
-  const path: string[] = [];
-  let cmd: Command | undefined = program;
-  for (const word of argv) {
-    if (word.startsWith('-')) continue;
-    const sub: Command | undefined = cmd.commands.find((c) => c.name() === word || c.aliases().includes(word));
-    if (!sub) break;
-    path.push(word);
-    cmd = sub;
-  }
-  return path;
+  return scanArgv(program, argv).path;
 }
 
 /**
@@ -187,12 +203,9 @@ export function commandPath(program: Command, argv: readonly string[]): string[]
  */
 export function missingSubcommand(program: Command, argv: readonly string[]): string | undefined {
   if (argv.some((a) => a === '-h' || a === '--help' || a === '-v' || a === '--version')) return undefined;
-  const path = commandPath(program, argv);
-  let cmd = program;
-  for (const name of path) cmd = cmd.commands.find((c) => c.name() === name)!;
+  const { path, cmd, others } = scanArgv(program, argv);
   const subs = cmd.commands.map((c) => c.name()).filter((n) => n !== 'help');
-  if (subs.length === 0) return undefined;
-  const words = argv.filter((a) => !a.startsWith('-'));
-  if (words.length > path.length) return undefined; // an unknown subcommand: commander suggests the closest
+  // Another word is an unknown subcommand: commander names it and suggests the closest.
+  if (subs.length === 0 || others > 0) return undefined;
   return path.length === 0 ? 'no command given' : `${path.join(' ')} needs a subcommand: ${subs.join(', ')}`;
 }

@@ -183,6 +183,9 @@ test('per-command help, help COMMAND, --version, and a suggestion for a typo', a
   t.like(json(typoJson).error, { name: 'UsageError', exitCode: 2 });
   t.is(negative.code, 2);
   t.regex(negative.stderr, /--timeout must be a whole number >= 1, got "-5"/);
+  const group = await cli('--endpoints', '127.0.0.1:1', 'member');
+  t.is(group.code, 2);
+  t.is(group.stderr, "error: member needs a subcommand: add, promote, remove, list\nRun 'quorumkv member --help' for usage.\n");
   t.notRegex(negative.stderr, /ambiguous/);
 });
 
