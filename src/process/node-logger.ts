@@ -13,19 +13,25 @@ export interface NodeLoggerOptions {
 }
 
 /** Keys the base carries on every record; a call site's copy would make a duplicate JSON key. */
-const BASE_KEYS = ['node', 'pid', 'hostname', 'name'] as const;
+const BASE_KEYS = ['node', 'pid', 'name'] as const;
 
 export function createNodeLogger(options: NodeLoggerOptions): Logger {
   const format = options.format ?? (process.stderr.isTTY ? 'pretty' : 'json');
+  const base: Record<(typeof BASE_KEYS)[number], unknown> = { node: options.nodeId, pid: process.pid, name: 'quorumkv' };
   const pinoOptions = {
     name: 'quorumkv',
     level: options.level,
     base: { node: options.nodeId, pid: process.pid },
     formatters: {
+      // A repeated base key is dropped when it says the same, kept as `<key>Field` when it does not.
       log(fields: Record<string, unknown>): Record<string, unknown> {
         if (!BASE_KEYS.some((k) => k in fields)) return fields;
         const out = { ...fields };
-        for (const k of BASE_KEYS) delete out[k];
+        for (const k of BASE_KEYS) {
+          if (!(k in out)) continue;
+          if (out[k] !== base[k]) out[`${k}Field`] = out[k];
+          delete out[k];
+        }
         return out;
       },
     },

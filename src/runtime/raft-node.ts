@@ -903,7 +903,7 @@ export class RaftNode implements KvBackend {
     this.stopping = true;
     if (this.timer) this.clock.clearInterval(this.timer);
     this.timer = undefined;
-    this.log?.error({ event: 'node_failed', err: err.message, name: err.name }, 'raft node stopped on an unrecoverable error');
+    this.log?.error({ event: 'node_failed', err: err.message, errorName: err.name }, 'raft node stopped on an unrecoverable error');
     this.failEverything(new ShuttingDownError(this.id));
     this.onFatal?.(err);
   }

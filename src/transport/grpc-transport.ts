@@ -376,7 +376,7 @@ export class GrpcTransport implements Transport {
       server.forceShutdown();
       throw new TransportClosedError(this.selfId);
     }
-    this.logger.info({ node: this.selfId, address: this.address() }, 'raft transport listening');
+    this.logger.info({ address: this.address() }, 'raft transport listening');
   }
 
   private async shutdown(): Promise<void> {

@@ -46,3 +46,17 @@ test('pretty records are one human line each, and --log-level debug lets debug r
     'no JSON in pretty mode',
   );
 });
+
+test('a call site field that differs from the base is kept under another name, not dropped', async (t) => {
+  const script = `
+    const { createNodeLogger } = await import(${JSON.stringify(LOGGER)});
+    createNodeLogger({ nodeId: 'n7', level: 'info', format: 'json' }).warn({ pid: 1, node: 'n2' }, 'about another process');
+  `;
+  const line = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, ['--import', TSX, '--input-type=module', '-e', script], { timeout: 20_000 }, (err, _o, stderr) =>
+      err ? reject(err) : resolve(stderr.trim()),
+    ),
+  );
+  t.is(line.split('"pid":').length - 1, 1);
+  t.like(JSON.parse(line), { node: 'n7', nodeField: 'n2', pidField: 1 });
+});
