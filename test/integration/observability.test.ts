@@ -131,22 +131,24 @@ test.serial('/healthz and /readyz answer 200; log records are JSON with node and
 (CHROMIUM ? test.serial : test.serial.skip)('the status page shows the three nodes and the leader, and a SIGKILLed follower turns unhealthy', async (t) => {
   const { launch } = await import('puppeteer-core');
   let leader = await cluster.waitForLeader();
+  // The page is served by this node; it must stay up (the victim is another follower).
+  const pageNode = leader;
   const browser = await launch({ executablePath: CHROMIUM!, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
   t.teardown(() => browser.close());
   const page = await browser.newPage();
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(String(e)));
-  await page.goto(`http://${leader.httpAddress}/`, { waitUntil: 'load' });
+  await page.goto(`http://${pageNode.httpAddress}/`, { waitUntil: 'load' });
   const rows = () =>
     page.$$eval('#nodes tbody tr', (trs) =>
       trs.map((tr) => ({ id: tr.getAttribute('data-node'), health: tr.getAttribute('data-health'), role: tr.getAttribute('data-role') })),
     );
-  await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#nodes tbody tr[data-health="healthy"]').length === 3, { timeout: 10_000 });
+  await page.waitForFunction(() => (globalThis as any).document.querySelectorAll('#nodes tbody tr[data-health="healthy"]').length === 3, { timeout: 20_000 });
   t.deepEqual((await rows()).map((r) => r.id).sort(), ['n1', 'n2', 'n3']);
   // The page names the leader its node knows; on a busy box an election may have moved it since.
-  await page.waitForFunction(() => /^n\d$/.test((globalThis as any).document.querySelector('#leader').textContent), { timeout: 10_000 });
+  await page.waitForFunction(() => /^n\d$/.test((globalThis as any).document.querySelector('#leader').textContent), { timeout: 20_000 });
   leader = await cluster.waitForLeader();
-  await page.waitForFunction((id: string) => (globalThis as any).document.querySelector('#leader').textContent === id, { timeout: 10_000 }, leader.id);
+  await page.waitForFunction((id: string) => (globalThis as any).document.querySelector('#leader').textContent === id, { timeout: 20_000 }, leader.id);
   t.deepEqual(
     (await rows()).filter((r) => r.role === 'leader').map((r) => r.id),
     [leader.id],
@@ -154,13 +156,19 @@ test.serial('/healthz and /readyz answer 200; log records are JSON with node and
   t.true((await page.$$('#ops-chart canvas, #latency-chart canvas')).length >= 2, 'both uPlot charts are drawn');
   t.true((await page.$$eval('#history li', (lis) => lis.length)) >= 1, 'leader history');
 
-  const victim = [...cluster.nodes.values()].find((h) => h.id !== leader.id)!;
+  const victim = [...cluster.nodes.values()].find((h) => h.id !== leader.id && h.id !== pageNode.id)!;
   await cluster.kill(victim.id);
-  await page.waitForFunction(
-    (id: string) => (globalThis as any).document.querySelector(`#nodes tbody tr[data-node="${id}"]`)?.getAttribute('data-health') === 'unhealthy',
-    { timeout: 10_000 },
-    victim.id,
-  );
+  await page
+    .waitForFunction(
+      (id: string) => (globalThis as any).document.querySelector(`#nodes tbody tr[data-node="${id}"]`)?.getAttribute('data-health') === 'unhealthy',
+      { timeout: 20_000 },
+      victim.id,
+    )
+    .catch(async (err: Error) => {
+      const shown = JSON.stringify(await rows());
+      const error = await page.$eval('#error', (e) => e.textContent);
+      throw new Error(`${victim.id} did not turn unhealthy (${err.message}); page rows ${shown}, page error "${error}"`);
+    });
   const after = await rows();
   t.like(
     after.find((r) => r.id === victim.id),
