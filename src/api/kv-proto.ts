@@ -239,6 +239,7 @@ export interface WireMember {
   id: string;
   clientAddress: string;
   voter: boolean;
+  raftAddress: string;
 }
 
 export interface WireStatusResponse {

@@ -17,7 +17,7 @@ export interface NodeStatus {
   appliedIndex: number;
   lastIndex: number;
   /** Voters and learners with their client addresses. */
-  members: { id: string; clientAddress: string; voter: boolean }[];
+  members: { id: string; clientAddress: string; voter: boolean; raftAddress?: string }[];
   /** Leader only: per-follower match index and lag in entries. */
   followers?: { id: string; match: number; lag: number }[];
 }

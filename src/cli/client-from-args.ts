@@ -4,10 +4,10 @@ import type { KvClient } from '../client/kv-client.js';
 import { readFile } from 'node:fs/promises';
 import { caFileFromClusterFile, endpointsFromClusterFile } from '../client/cluster-file.js';
 import type { ConnectOptions } from '../client/types.js';
-import { intOption, UsageError } from './args.js';
-import type { ParsedArgs } from './args.js';
+import { UsageError } from './args.js';
+import type { CliValues, ParsedArgs } from './args.js';
 
-export async function endpointsFromArgs(values: ParsedArgs['values'], env: NodeJS.ProcessEnv): Promise<string[]> {
+export async function endpointsFromArgs(values: CliValues, env: NodeJS.ProcessEnv): Promise<string[]> {
   if (values.endpoints !== undefined && values.config !== undefined) throw new UsageError('give --endpoints or --config, not both');
   if (values.config !== undefined) return endpointsFromClusterFile(values.config);
   const raw = values.endpoints ?? env['QUORUMKV_ENDPOINTS'];
@@ -29,7 +29,7 @@ async function readPem(file: string, option: string): Promise<Buffer> {
 }
 
 /** TLS from --cacert/--cert/--key, or the CA that --config names; undefined = plaintext. */
-export async function tlsFromArgs(values: ParsedArgs['values']): Promise<ConnectOptions['tls']> {
+export async function tlsFromArgs(values: CliValues): Promise<ConnectOptions['tls']> {
   const caFile = values.cacert ?? (values.config !== undefined ? await caFileFromClusterFile(values.config) : undefined);
   if ((values.cert === undefined) !== (values.key === undefined)) throw new UsageError('give --cert and --key together');
   if (caFile === undefined && values.cert === undefined) return undefined;
@@ -40,7 +40,7 @@ export async function tlsFromArgs(values: ParsedArgs['values']): Promise<Connect
 }
 
 /** --token / QUORUMKV_TOKEN, or --user NAME[:PASSWORD] with QUORUMKV_PASSWORD. */
-export function credentialsFromArgs(values: ParsedArgs['values'], env: NodeJS.ProcessEnv): ConnectOptions['credentials'] {
+export function credentialsFromArgs(values: CliValues, env: NodeJS.ProcessEnv): ConnectOptions['credentials'] {
   const token = values.token ?? env['QUORUMKV_TOKEN'];
   const user = values.user ?? env['QUORUMKV_USER'];
   if (token !== undefined && values.user !== undefined) throw new UsageError('give --user or --token, not both');
@@ -55,7 +55,7 @@ export function credentialsFromArgs(values: ParsedArgs['values'], env: NodeJS.Pr
 
 export async function clientFromArgs(parsed: ParsedArgs, env: NodeJS.ProcessEnv): Promise<KvClient> {
   const endpoints = await endpointsFromArgs(parsed.values, env);
-  const deadlineMs = intOption(parsed.values, 'timeout', 1);
+  const deadlineMs = parsed.values.timeout;
   const tls = await tlsFromArgs(parsed.values);
   const credentials = credentialsFromArgs(parsed.values, env);
   return connect({

@@ -13,14 +13,13 @@ function printMembers(io: CliIo, args: ParsedArgs, members: Member[], done?: str
     return;
   }
   if (done) printLine(io, done);
-  const rows = members.map((m) => [m.id, m.voter ? 'voter' : 'learner', m.clientAddress || '-']);
-  printLine(io, renderTable(['ID', 'ROLE', 'CLIENT ADDRESS'], rows));
+  const rows = members.map((m) => [m.id, m.voter ? 'voter' : 'learner', m.raftAddress || '-', m.clientAddress || '-']);
+  printLine(io, renderTable(['ID', 'ROLE', 'PEER (RAFT) ADDRESS', 'CLIENT ADDRESS'], rows));
 }
 
 export async function memberAddCommand(kv: KvClient, args: ParsedArgs, io: CliIo): Promise<number> {
   const [id] = args.positionals as [string];
-  const raftAddress = args.values['raft-address'];
-  const clientAddress = args.values['client-address'];
+  const { raftAddress, clientAddress } = args.values;
   if (raftAddress === undefined || clientAddress === undefined) {
     throw new UsageError('member add needs --raft-address HOST:PORT and --client-address HOST:PORT');
   }

@@ -1,12 +1,15 @@
-// How the CLI prints: --json emits one JSON document on stdout; otherwise human text.
-import type { Writable } from 'node:stream';
+// How the CLI prints (--json / -w json: one JSON document on stdout; otherwise text and tables) and reads stdin.
+import type { Readable, Writable } from 'node:stream';
 import { bytesToStrictText } from '../client/bytes.js';
 import type { KvItem } from '../client/kv-item.js';
+import { UsageError } from './args.js';
 
 export interface CliIo {
   stdout: Writable;
   stderr: Writable;
   env: NodeJS.ProcessEnv;
+  /** Where put (no VALUE) and txn read their input; absent = none. */
+  stdin?: Readable;
 }
 
 export function printJson(io: CliIo, doc: unknown): void {
@@ -41,4 +44,22 @@ export function renderTable(header: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   const rule = `+${widths.map((w) => '-'.repeat(w + 2)).join('+')}+`;
   return [rule, line(header), rule, ...rows.map(line), rule].join('\n');
+}
+
+/** The most a value read from stdin may be (the node's own limit is lower; this only bounds memory). */
+const MAX_STDIN_BYTES = 64 * 1024 * 1024;
+
+/** All of stdin, bounded; `what` names the command in the error when stdin is a terminal. */
+export async function readStdin(io: CliIo, what: string): Promise<Buffer> {
+  const stdin = io.stdin;
+  if (!stdin || (stdin as { isTTY?: boolean }).isTTY) throw new UsageError(`${what}: the value is read from stdin, which is a terminal; pipe it in or give it`);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stdin) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    total += b.length;
+    if (total > MAX_STDIN_BYTES) throw new UsageError(`${what}: stdin holds more than ${MAX_STDIN_BYTES} bytes`);
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks);
 }

@@ -1,24 +1,20 @@
-// The CLI's dispatcher: parse, run one command, map the outcome to an exit code.
-import {
-  ClientUsageError,
-  ClusterUnavailableError,
-  ConfigError,
-  DeadlineExceededError,
-  InvalidArgumentError,
-  NotLeaderError,
-  OverloadedError,
-  ShuttingDownError,
-} from '../api/errors.js';
+// The CLI's dispatcher: parse (commander), run one command, map the outcome to an exit code.
+import { CommanderError } from 'commander';
 import type { KvClient } from '../client/kv-client.js';
-import { parseCli, usage, UsageError } from './args.js';
 import type { ParsedArgs } from './args.js';
-import { EXIT_FAILED, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE } from './exit-codes.js';
-import { delCommand, getCommand, putCommand, scanCommand } from './kv-commands.js';
+import { UsageError } from './args.js';
+import { describeError } from './error-text.js';
+import { EXIT_OK, EXIT_USAGE, exitCodeFor } from './exit-codes.js';
+import { delCommand, getCommand, putCommand, scanCommand, casCommand } from './kv-commands.js';
 import { memberAddCommand, memberListCommand, memberPromoteCommand, memberRemoveCommand } from './member-commands.js';
 import { printJson } from './output.js';
 import type { CliIo } from './output.js';
-import { statusCommand, transferLeaderCommand } from './status-command.js';
+import { buildProgram, commandPath, missingSubcommand } from './program.js';
+import { endpointHealthCommand, statusCommand, transferLeaderCommand } from './status-command.js';
+import { txnCommand } from './txn-command.js';
 import { packageVersion } from './version.js';
+
+export { exitCodeFor };
 
 type ClientCommand = (kv: KvClient, args: ParsedArgs, io: CliIo) => Promise<number>;
 
@@ -43,7 +39,10 @@ const CLIENT_COMMANDS: Record<string, ClientCommand> = {
   get: getCommand,
   del: delCommand,
   scan: scanCommand,
+  cas: casCommand,
+  txn: txnCommand,
   status: statusCommand,
+  'endpoint health': endpointHealthCommand,
   'transfer-leader': transferLeaderCommand,
   'member add': memberAddCommand,
   'member promote': memberPromoteCommand,
@@ -51,34 +50,50 @@ const CLIENT_COMMANDS: Record<string, ClientCommand> = {
   'member list': memberListCommand,
 };
 
-export function exitCodeFor(err: unknown): number {
-  if (err instanceof UsageError || err instanceof ConfigError || err instanceof InvalidArgumentError || err instanceof ClientUsageError) {
-    return EXIT_USAGE;
-  }
-  if (
-    err instanceof ClusterUnavailableError ||
-    err instanceof DeadlineExceededError ||
-    err instanceof NotLeaderError ||
-    err instanceof OverloadedError ||
-    err instanceof ShuttingDownError
-  ) {
-    return EXIT_UNAVAILABLE;
-  }
-  return EXIT_FAILED;
+/** Commands that change data: a timeout there may still have been applied. */
+const WRITES = new Set(['put', 'del', 'cas', 'txn', 'transfer-leader', 'member add', 'member promote', 'member remove']);
+
+function wantsJson(argv: readonly string[]): boolean {
+  return argv.some((a, i) => a === '--json' || a === '--write-out=json' || a === '-w=json' || ((a === '-w' || a === '--write-out') && argv[i + 1] === 'json'));
 }
 
 /** Run the CLI with `argv` (without node and script); resolves with the process exit code. */
 export async function runCli(argv: string[], io: CliIo, nodeCommands?: NodeCommands): Promise<number> {
-  let json = argv.includes('--json');
-  try {
-    const args = parseCli(argv);
-    json = args.values.json === true;
-    if (args.command === 'help') {
-      io.stdout.write(`${usage()}\n`);
-      return EXIT_OK;
+  let args: ParsedArgs | undefined;
+  const program = buildProgram((p) => (args = p), { out: (s) => io.stdout.write(s), err: (s) => io.stderr.write(s) });
+  const json = wantsJson(argv);
+  const fail = (err: unknown): number => {
+    const code = err instanceof CommanderError || err instanceof UsageError ? EXIT_USAGE : exitCodeFor(err);
+    const name = err instanceof CommanderError ? 'UsageError' : err instanceof Error ? err.name : 'Error';
+    const raw = err instanceof CommanderError ? err.message.replace(/^error:\s*/, '') : describeError(err, WRITES.has(args?.command ?? ''));
+    const message = raw.replace(/\s*\n\s*/g, ' ').trim();
+    if (json) printJson(io, { error: { name, message, exitCode: code } });
+    else io.stderr.write(`error: ${message}\n`);
+    if (code === EXIT_USAGE && (err instanceof CommanderError || err instanceof UsageError)) {
+      io.stderr.write(`Run 'quorumkv ${[...commandPath(program, argv), '--help'].join(' ')}' for usage.\n`);
     }
+    return code;
+  };
+  const missing = missingSubcommand(program, argv);
+  if (missing) return fail(new UsageError(missing));
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (err) {
+    // --help and --version print and "exit" 0; every other commander error is a usage error.
+    if (err instanceof CommanderError && (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help')) {
+      // A group named without its subcommand ("quorumkv member") printed its help to stderr: exit 2.
+      return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    return fail(err);
+  }
+  if (!args) {
+    io.stderr.write(program.helpInformation());
+    return EXIT_USAGE;
+  }
+  try {
     if (args.command === 'version') {
-      io.stdout.write(`${packageVersion()}\n`);
+      if (args.values.json) printJson(io, { version: packageVersion() });
+      else io.stdout.write(`${packageVersion()}\n`);
       return EXIT_OK;
     }
     if (args.command === 'serve' || args.command === 'cluster' || args.command === 'rebuild' || args.command === 'certs' || args.command.startsWith('user ')) {
@@ -97,11 +112,6 @@ export async function runCli(argv: string[], io: CliIo, nodeCommands?: NodeComma
       await kv.close();
     }
   } catch (err) {
-    const code = exitCodeFor(err);
-    const e = err instanceof Error ? err : new Error(String(err));
-    if (json) printJson(io, { error: { name: e.name, message: e.message, exitCode: code } });
-    else io.stderr.write(`error: ${e.message}\n`);
-    if (err instanceof UsageError) io.stderr.write(`\n${usage()}\n`);
-    return code;
+    return fail(err);
   }
 }

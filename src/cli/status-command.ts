@@ -1,7 +1,9 @@
-// status (per-node table, like `etcdctl endpoint status -w table`) and transfer-leader.
+// status (per-node table, like `etcdctl endpoint status -w table`), endpoint health and
+// transfer-leader.
 import type { KvClient } from '../client/kv-client.js';
 import type { EndpointStatus } from '../client/types.js';
 import type { ParsedArgs } from './args.js';
+import { reachFailure } from './error-text.js';
 import { EXIT_OK, EXIT_UNAVAILABLE } from './exit-codes.js';
 import { printJson, printLine, renderTable } from './output.js';
 import type { CliIo } from './output.js';
@@ -10,6 +12,11 @@ import type { CliIo } from './output.js';
 function lagOf(s: EndpointStatus, leaderCommit: number | undefined): number | undefined {
   if (!s.status || leaderCommit === undefined) return undefined;
   return Math.max(0, leaderCommit - s.status.appliedIndex);
+}
+
+/** Exit 0 only when every endpoint answered (like etcdctl, which exits non-zero when one did not). */
+function allAnswered(all: { ok: boolean }[]): number {
+  return all.length > 0 && all.every((s) => s.ok) ? EXIT_OK : EXIT_UNAVAILABLE;
 }
 
 export async function statusCommand(kv: KvClient, args: ParsedArgs, io: CliIo): Promise<number> {
@@ -22,12 +29,12 @@ export async function statusCommand(kv: KvClient, args: ParsedArgs, io: CliIo): 
       all.map((s) =>
         s.status
           ? { endpoint: s.endpoint, ...s.status, lag: lagOf(s, leaderCommit) ?? null }
-          : { endpoint: s.endpoint, error: { name: s.error.name, message: s.error.message } },
+          : { endpoint: s.endpoint, error: { name: s.error.name, message: reachFailure(s.error) } },
       ),
     );
   } else {
     const rows = all.map((s) => {
-      if (!s.status) return [s.endpoint, '-', 'unreachable', '-', '-', '-', '-', '-', s.error.message.split('\n')[0]!.slice(0, 60)];
+      if (!s.status) return [s.endpoint, '-', 'unreachable', '-', '-', '-', '-', '-', reachFailure(s.error)];
       const st = s.status;
       const lag = lagOf(s, leaderCommit);
       return [
@@ -44,7 +51,26 @@ export async function statusCommand(kv: KvClient, args: ParsedArgs, io: CliIo): 
     });
     printLine(io, renderTable(['ENDPOINT', 'ID', 'ROLE', 'TERM', 'COMMIT', 'APPLIED', 'LAG', 'LEADER', 'ERROR'], rows));
   }
-  return all.some((s) => s.status) ? EXIT_OK : EXIT_UNAVAILABLE;
+  return allAnswered(all.map((s) => ({ ok: s.status !== undefined })));
+}
+
+/** Healthy = the endpoint answered within the deadline and knows a leader (so it can serve). */
+export async function endpointHealthCommand(kv: KvClient, args: ParsedArgs, io: CliIo): Promise<number> {
+  const started = performance.now();
+  const all = await kv.status();
+  const tookMs = Math.round(performance.now() - started);
+  const rows = all.map((s) => {
+    if (!s.status) return { endpoint: s.endpoint, health: false, error: reachFailure(s.error) };
+    if (!s.status.leaderId) return { endpoint: s.endpoint, health: false, error: `node ${s.status.id} knows no leader (election in progress or no quorum)` };
+    return { endpoint: s.endpoint, health: true, id: s.status.id, leader: s.status.leaderId };
+  });
+  if (args.values.json) printJson(io, rows);
+  else {
+    for (const r of rows) {
+      printLine(io, r.health ? `${r.endpoint} is healthy: node ${r.id}, leader ${r.leader} (${tookMs} ms)` : `${r.endpoint} is unhealthy: ${r.error}`);
+    }
+  }
+  return allAnswered(rows.map((r) => ({ ok: r.health })));
 }
 
 export async function transferLeaderCommand(kv: KvClient, args: ParsedArgs, io: CliIo): Promise<number> {

@@ -196,7 +196,7 @@ function compareToWire(c: TxnSpec['compares'] extends (infer C)[] | undefined ? 
 }
 
 function membersFromWire(members: WireMember[]): Member[] {
-  return members.map((m) => ({ id: m.id, clientAddress: m.clientAddress, voter: m.voter }));
+  return members.map((m) => ({ id: m.id, clientAddress: m.clientAddress, voter: m.voter, raftAddress: m.raftAddress ?? '' }));
 }
 
 function nodeIdArg(id: unknown, what: string): string {
@@ -215,7 +215,7 @@ function statusFromWire(s: WireStatusResponse): NodeStatus {
     commitIndex: s.commitIndex,
     appliedIndex: s.appliedIndex,
     lastIndex: s.lastIndex,
-    members: s.members.map((m) => ({ id: m.id, clientAddress: m.clientAddress, voter: m.voter })),
+    members: membersFromWire(s.members),
   };
   if (s.role === 'leader') out.followers = s.followers.map((f) => ({ id: f.id, match: f.match, lag: f.lag }));
   return out;
@@ -518,7 +518,7 @@ export class KvClient {
     const answered = all.filter((s) => s.status);
     const best = answered.find((s) => s.status!.role === 'leader') ?? answered[0];
     if (!best) throw all[0]?.error ?? new ClusterUnavailableError(this.pool.known(), options.deadlineMs ?? this.deadlineMs);
-    return best.status!.members.map((m) => ({ ...m }));
+    return best.status!.members.map((m) => ({ ...m, raftAddress: m.raftAddress ?? '' }));
   }
 
   /** Empty round trip to one node (the first endpoint unless given). */

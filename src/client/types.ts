@@ -164,6 +164,8 @@ export interface Member {
   clientAddress: string;
   /** false for a learner (replicates, does not vote). */
   voter: boolean;
+  /** Where the other members reach its Raft (peer) port ('' when unknown, or from an older node). */
+  raftAddress: string;
 }
 
 export interface AddMemberSpec {

@@ -5,7 +5,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { loadClusterConfig } from './config.js';
-import { formatLogLine } from './log-line-format.js';
 import { NodeProbe, type ProbeStatus } from './node-probe.js';
 import { probeCredentials } from './node-security.js';
 import type * as grpc from '@grpc/grpc-js';
@@ -23,6 +22,14 @@ export interface ClusterLauncherOptions {
   stopGraceMs?: number;
   /** Where the launcher's own lines go (default stdout). */
   out?: (line: string) => void;
+  /**
+   * How the nodes log: 'pretty' (default) = human lines, each prefixed with its node
+   * id; 'json' = the nodes' pino records unchanged, one JSON object per line, so they can be piped
+   * into a log tool (the launcher's own lines then go to stderr).
+   */
+  logFormat?: 'json' | 'pretty';
+  /** --log-level for every node (default: the config's logLevel). */
+  logLevel?: string;
 }
 
 interface Child {
@@ -41,13 +48,23 @@ interface Child {
   lastErrorLine: string;
 }
 
-function pipePrefixed(stream: NodeJS.ReadableStream | null, prefix: string, write: (s: string) => void, onLine?: (raw: string) => void): void {
+/**
+ * Relays a child's output line by line. JSON mode passes every line through untouched; pretty
+ * mode prefixes each with the node id and leaves out the stdout protocol lines ({"event":"ready"}
+ * and the like), which the launcher reports in its own words.
+ */
+function relayLines(stream: NodeJS.ReadableStream | null, prefix: string | undefined, write: (s: string) => void, onLine?: (raw: string) => void): void {
   if (!stream) return;
   const rl = createInterface({ input: stream });
   rl.on('line', (line) => {
     onLine?.(line);
-    write(`${prefix} ${formatLogLine(line)}\n`);
+    if (prefix === undefined) write(`${line}\n`);
+    else if (!isProtocolLine(line)) write(`${prefix} ${line}\n`);
   });
+}
+
+function isProtocolLine(line: string): boolean {
+  return line.startsWith('{"event":');
 }
 
 function isReadyLine(line: string, pid: number | undefined): boolean {
@@ -69,7 +86,10 @@ function sleep(ms: number): Promise<void> {
  * leader was elected or every node exited). A node that dies is reported and the rest keep running.
  */
 export async function runClusterLauncher(configPath: string, options: ClusterLauncherOptions = {}): Promise<number> {
-  const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const logFormat = options.logFormat ?? 'pretty';
+  // In JSON mode stdout carries only JSON records; the launcher's own lines go to stderr.
+  const out = options.out ?? ((line: string) => (logFormat === 'json' ? process.stderr : process.stdout).write(`${line}\n`));
+  const nodeFlags = ['--log-format', logFormat, ...(options.logLevel ? ['--log-level', options.logLevel] : [])];
   const config = await loadClusterConfig(configPath);
   const width = Math.max(...config.nodes.map((n) => n.id.length));
   const children: Child[] = [];
@@ -110,7 +130,7 @@ export async function runClusterLauncher(configPath: string, options: ClusterLau
 
   try {
     for (const node of config.nodes) {
-      const proc = spawn(process.execPath, [...process.execArgv, MAIN, 'serve', '--config', configPath, '--node', node.id], {
+      const proc = spawn(process.execPath, [...process.execArgv, MAIN, 'serve', '--config', configPath, '--node', node.id, ...nodeFlags], {
         stdio: ['ignore', 'pipe', 'pipe'],
         // Own process group: Ctrl-C reaches only the launcher, which stops each node with one
         // SIGTERM (a node treats a second signal as "exit now, skip the clean stop"). Nodes watch
@@ -118,10 +138,10 @@ export async function runClusterLauncher(configPath: string, options: ClusterLau
         detached: true,
         env: { ...process.env, QUORUMKV_LAUNCHER_PID: String(process.pid) },
       });
-      const prefix = `[${node.id.padEnd(width)}]`;
+      const prefix = logFormat === 'pretty' ? `[${node.id.padEnd(width)}]` : undefined;
       const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
       const child: Child = { id: node.id, clientAddress: node.clientAddress, proc, exited, ready: false, lastErrorLine: '' };
-      pipePrefixed(
+      relayLines(
         proc.stdout,
         prefix,
         (s) => process.stdout.write(s),
@@ -129,10 +149,11 @@ export async function runClusterLauncher(configPath: string, options: ClusterLau
           if (isReadyLine(line, proc.pid)) child.ready = true;
         },
       );
-      pipePrefixed(
+      relayLines(
         proc.stderr,
         prefix,
-        (s) => process.stderr.write(s),
+        // JSON mode: the records go to stdout with the protocol lines, so `cluster | jq` sees them all.
+        (s) => (logFormat === 'json' ? process.stdout : process.stderr).write(s),
         (line) => {
           if (line.trim()) child.lastErrorLine = line.trim();
         },

@@ -16,8 +16,9 @@ export async function serveCommand(args: ParsedArgs): Promise<number> {
   if (args.values.node === undefined) throw new UsageError('serve needs --node ID');
   // Fail fast with a ConfigError naming the file and the field before anything starts.
   selectNode(await loadConfig(config), args.values.node);
-  const { runNodeProcess } = await import('./node-process.js');
-  return runNodeProcess(config, args.values.node);
+  const { runNodeProcess, overridesFromEnv } = await import('./node-process.js');
+  const { logFormat, logLevel } = args.values;
+  return runNodeProcess(config, args.values.node, { ...overridesFromEnv(), ...(logFormat ? { logFormat } : {}), ...(logLevel ? { logLevel } : {}) });
 }
 
 /**
@@ -45,7 +46,8 @@ export async function clusterCommand(args: ParsedArgs): Promise<number> {
   const config = configOf(args, 'cluster');
   await loadConfig(config);
   const { runClusterLauncher } = await import('./cluster-launcher.js');
-  return runClusterLauncher(config);
+  const { logFormat, logLevel } = args.values;
+  return runClusterLauncher(config, { ...(logFormat ? { logFormat } : {}), ...(logLevel ? { logLevel } : {}) });
 }
 
 /** Creates the CA, node and (--client a,b) client certificates the config's tls section names. */

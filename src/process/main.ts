@@ -7,13 +7,14 @@ import { certsCommand, clusterCommand, rebuildCommand, serveCommand, userCommand
 // prints DEP0123 on every CLI call. The name is not used for verification (the certificate's IP SAN is).
 process.noDeprecation = true;
 const argv = process.argv.slice(2);
-// `drill` has its own module and option table (src/drill/), loaded only when asked for.
+// `drill` has its own module and option table (src/drill/), loaded only when asked for; the
+// command tree lists it (src/cli/program.ts) so help and typo suggestions know it.
 const code =
   argv[0] === 'drill'
     ? await (await import('../drill/index.js')).drillMain(argv.slice(1), { stdout: process.stdout, stderr: process.stderr })
     : await runCli(
         argv,
-        { stdout: process.stdout, stderr: process.stderr, env: process.env },
+        { stdout: process.stdout, stderr: process.stderr, env: process.env, stdin: process.stdin },
         {
           serve: serveCommand,
           cluster: clusterCommand,

@@ -24,16 +24,19 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { NotLeaderError } from '../api/errors.js';
 import type { KvBackend } from '../runtime/kv-backend.js';
 import { LevelStateMachine } from '../storage/level-state-machine.js';
 import { GrpcTransport } from '../transport/grpc-transport.js';
 import { loadClusterConfig, type ClusterConfig, type NodeConfig } from './config.js';
 import { openDataDir, type OpenedDataDir } from './open-data-dir.js';
-import { transportMetrics } from './transport-metrics.js';
-import { nodeAuthenticator, nodeTls } from './node-security.js';
+import { ClusterView, withPeerRtt, withTimedApply } from './node-observability.js';
+import { createNodeLogger, type LogFormat } from './node-logger.js';
+import { nodeAuthenticator, nodeTls, probeCredentials } from './node-security.js';
 import { startHttpEndpoints } from '../server/http-endpoints.js';
+import { NodePrometheus } from '../server/node-metrics.js';
+import { packageVersion } from '../cli/version.js';
 import { startKvServer } from '../server/kv-service.js';
 import type { MemberAddress } from '../runtime/membership.js';
 import { RaftNode } from '../runtime/raft-node.js';
@@ -44,6 +47,10 @@ export interface NodeProcessOverrides {
   httpPort?: number;
   dataDir?: string;
   peersFromStdin?: boolean;
+  /** --log-format of `serve` (default: pretty on a terminal, else json). */
+  logFormat?: LogFormat;
+  /** --log-level of `serve` (default: the config's logLevel). */
+  logLevel?: string;
 }
 
 export class NodeProcessError extends Error {
@@ -135,6 +142,7 @@ async function bindPorts(
   overrides: NodeProcessOverrides,
   node: () => RaftNode | undefined,
   logger: Logger,
+  metrics: NodePrometheus,
 ): Promise<BoundPorts> {
   const bound: (() => Promise<unknown>)[] = [];
   const close = async () => {
@@ -152,6 +160,7 @@ async function bindPorts(
       clusterName: config.cluster,
       ...(self.peerDialAddresses ? { dialOverrides: self.peerDialAddresses } : {}),
       logger,
+      observer: metrics.transport,
       // The largest Raft message: one append of maxSizePerMsg plus one entry of the largest request.
       maxReceiveMessageBytes: Math.max(16 * 1024 * 1024, config.raft.maxSizePerMsg + 9 * 1024 * 1024),
       ...(tls ? { tls: tls.peer } : {}),
@@ -163,12 +172,15 @@ async function bindPorts(
       address: withPort(self.clientAddress, overrides.clientPort),
       limits: Object.fromEntries(Object.entries(config.limits).filter(([, v]) => v !== undefined)),
       logger,
+      onRequest: metrics.request,
       ...(tls ? { credentials: tls.clientServer } : {}),
       ...(auth ? { auth } : {}),
     });
     bound.push(() => kv.close(0));
     const httpBind = self.httpAddress ?? (overrides.httpPort !== undefined ? '127.0.0.1:0' : undefined);
-    const http = httpBind ? await startHttpEndpoints(node, withPort(httpBind, overrides.httpPort), () => transportMetrics(transport)) : undefined;
+    const view = new ClusterView(node, probeCredentials(config));
+    bound.push(async () => view.close());
+    const http = httpBind ? await startHttpEndpoints(node, withPort(httpBind, overrides.httpPort), { metrics, clusterView: () => view.members() }) : undefined;
     if (http) bound.push(() => http.close());
     return { transport, kv, http, close };
   } catch (err) {
@@ -187,7 +199,11 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
   if (!self) {
     throw new NodeProcessError(`node ${JSON.stringify(nodeId)} is not in ${configPath} (nodes: ${config.nodes.map((n) => n.id).join(', ')})`);
   }
-  const logger: Logger = pino({ name: 'quorumkv', level: config.logLevel, base: { node: nodeId, pid: process.pid } }, pino.destination(2));
+  const logger: Logger = createNodeLogger({
+    nodeId,
+    level: overrides.logLevel ?? config.logLevel,
+    ...(overrides.logFormat ? { format: overrides.logFormat } : {}),
+  });
   const dataDir = overrides.dataDir ?? self.dataDir; // the loader resolved it against the config's directory
 
   const voters = config.nodes.filter((n) => !n.learner).map((n) => n.id);
@@ -195,10 +211,28 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
   const members: MemberAddress[] = config.nodes.map((n) => ({ id: n.id, raftAddress: n.raftAddress, clientAddress: n.clientAddress }));
 
   let node: RaftNode | undefined;
+  const metrics = new NodePrometheus({
+    nodeId,
+    version: packageVersion(),
+    node: () => node,
+    peerStats: () => ports.transport.stats().peers,
+    inboundRefusals: () => {
+      const i = ports.transport.stats().inbound;
+      return {
+        refused: i.refusedNonMembers + i.refusedIdentity + i.rejectedStreams + i.oversizedBatches,
+        malformed: i.malformedBatches,
+        misrouted: i.misroutedMessages,
+        snapshotsRejected: i.snapshotsRejected,
+      };
+    },
+  });
   // Every port is bound before the data dir is touched: a start that fails on a taken port leaves
   // nothing on disk (it used to leave a bootstrapped data dir behind). Until the node exists, the
   // client service answers "no leader known here, retry elsewhere" and /readyz "not ready".
-  const ports = await bindPorts(config, self, overrides, () => node, logger);
+  const ports: BoundPorts = await bindPorts(config, self, overrides, () => node, logger, metrics).catch((err: unknown) => {
+    metrics.close();
+    throw err;
+  });
   const { transport, kv, http } = ports;
   const raftAddress = transport.address();
   const clientAddress = kv.address();
@@ -217,18 +251,22 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
           warn: (event, fields) => logger.warn({ event, ...fields }, event),
         },
         // The storage times the fsync itself (and logs slow ones); the runtime only records it.
-        onFsync: (ms) => node?.metrics.fsyncSeconds.observe(ms / 1000),
+        onFsync: (ms) => metrics.observeFsync(ms / 1000),
       },
-      openStateMachine: () =>
-        LevelStateMachine.open({
-          dir: path.join(dataDir, 'kv'),
-          rebuildCommand: `${overrides.dataDir ? `QUORUMKV_DATA_DIR=${dataDir} ` : ''}quorumkv rebuild --config ${path.resolve(configPath)} --node ${nodeId}`,
-          // Once, loudly: the node keeps running (its Raft log is intact) but refuses reads from now on.
-          onCorruption: (err) => logger.fatal({ event: 'state_machine_corrupt', dir: err.dir, key: err.key, detail: err.detail, fix: err.fix }, err.message),
-        }),
+      openStateMachine: async () =>
+        withTimedApply(
+          await LevelStateMachine.open({
+            dir: path.join(dataDir, 'kv'),
+            rebuildCommand: `${overrides.dataDir ? `QUORUMKV_DATA_DIR=${dataDir} ` : ''}quorumkv rebuild --config ${path.resolve(configPath)} --node ${nodeId}`,
+            // Once, loudly: the node keeps running (its Raft log is intact) but refuses reads from now on.
+            onCorruption: (err) => logger.fatal({ event: 'state_machine_corrupt', dir: err.dir, key: err.key, detail: err.detail, fix: err.fix }, err.message),
+          }),
+          (seconds) => metrics.observeBackendCommit(seconds),
+        ),
     });
   } catch (err) {
     await ports.close();
+    metrics.close();
     throw err;
   }
   const { storage, stateMachine } = opened;
@@ -243,8 +281,9 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
     raft: config.raft,
     storage,
     stateMachine,
-    transport,
+    transport: withPeerRtt(transport, (peer, seconds) => metrics.observePeerRtt(peer, seconds)),
     logger,
+    metrics: metrics.runtime,
     transportStarted: true,
     measureSaves: false,
     preferredLeader: config.preferredLeader,
@@ -307,7 +346,7 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
 
   await node.start();
   emit({ event: 'ready', ...announce });
-  logger.info({ event: 'serving', ...announce, dataDir }, 'node serving');
+  logger.info({ event: 'serving', raftAddress, clientAddress, httpAddress, dataDir }, 'node serving');
 
   await stopSignal;
   if (orphanWatch) clearInterval(orphanWatch);
@@ -317,6 +356,7 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
   await Promise.allSettled([kv.close()]);
   await node.stop();
   await http?.close();
+  metrics.close();
   await opened.lock.release(); // after the log and LevelDB are closed
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);

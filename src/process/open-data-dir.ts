@@ -54,7 +54,10 @@ export async function openDataDir(options: OpenDataDirOptions): Promise<OpenedDa
   let lock: DataDirLock;
   try {
     lock = await DataDirLock.acquire(dataDir, owner, (holder) =>
-      logger.warn({ event: 'data_dir_stale_lock', dataDir, pid: holder.pid, startedAt: holder.startedAt }, 'taking over the lock of a process that is gone'),
+      logger.warn(
+        { event: 'data_dir_stale_lock', dataDir, holderPid: holder.pid, startedAt: holder.startedAt },
+        'taking over the lock of a process that is gone',
+      ),
     );
   } catch (err) {
     if (created) await rm(created, { recursive: true, force: true });

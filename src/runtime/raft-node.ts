@@ -48,7 +48,7 @@ import type { GetResult, KvBackend, NodeStatus, RangeResult, ReadOptions, WaitOu
 import { FailbackPolicy } from './failback.js';
 import { LeaderFreshness } from './leader-freshness.js';
 import { applyConfToTable, decodeConfEntry, encodeConfContext, type MemberAddress, MemberTable } from './membership.js';
-import { NodeMetrics } from './metrics.js';
+import { type NodeMetrics, noopNodeMetrics } from './metrics.js';
 import { PeerAdmission } from './peer-admission.js';
 import { unwrapSnapshotData } from './snapshot-envelope.js';
 
@@ -91,6 +91,8 @@ export interface RaftNodeOptions {
    * the storage reports its own fsync timings (FileRaftStorage onFsync), to avoid double counting.
    */
   measureSaves?: boolean;
+  /** Where the runtime reports what it does (the server's prom-client registry); default: nowhere. */
+  metrics?: NodeMetrics;
   /** How long stop() waits for in-flight requests (default 2000 ms). */
   drainTimeoutMs?: number;
   random?: RandomInt;
@@ -122,7 +124,8 @@ const defaultRandom: RandomInt = (n) => Math.floor(Math.random() * n);
 
 export class RaftNode implements KvBackend {
   readonly id: NodeId;
-  readonly metrics = new NodeMetrics();
+  /** Where the runtime reports what it does (options.metrics; no-op by default). */
+  readonly metrics: NodeMetrics;
 
   private readonly raw: RawNode;
   private readonly storage: RaftStorage;
@@ -205,6 +208,7 @@ export class RaftNode implements KvBackend {
     this.preferredLeader = options.preferredLeader;
     this.transportStarted = options.transportStarted ?? false;
     this.measureSaves = options.measureSaves ?? true;
+    this.metrics = options.metrics ?? noopNodeMetrics();
     this.members = new MemberTable(options.members);
     this.failback = options.preferredLeader
       ? new FailbackPolicy({
@@ -286,6 +290,7 @@ export class RaftNode implements KvBackend {
         try {
           this.raw.readIndex(context);
         } catch (err) {
+          this.metrics.readIndexFailures.inc();
           throw this.mapCoreError(err);
         }
         this.metrics.readIndexRounds.inc();
@@ -445,10 +450,13 @@ export class RaftNode implements KvBackend {
 
   async status(): Promise<NodeStatus> {
     const s = this.raw.status();
-    const members = [
-      ...s.conf.voters.map((id) => ({ id, clientAddress: this.members.clientAddress(id), voter: true })),
-      ...s.conf.learners.map((id) => ({ id, clientAddress: this.members.clientAddress(id), voter: false })),
-    ];
+    const member = (id: NodeId, voter: boolean) => ({
+      id,
+      clientAddress: this.members.clientAddress(id),
+      voter,
+      raftAddress: this.members.get(id)?.raftAddress ?? '',
+    });
+    const members = [...s.conf.voters.map((id) => member(id, true)), ...s.conf.learners.map((id) => member(id, false))];
     const status: NodeStatus = {
       id: this.id,
       clientAddress: this.members.clientAddress(this.id),
@@ -839,6 +847,7 @@ export class RaftNode implements KvBackend {
   }
 
   private async applyCommitted(entries: Entry[]): Promise<void> {
+    const started = performance.now();
     const results = await this.sm.apply(entries);
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
@@ -851,6 +860,7 @@ export class RaftNode implements KvBackend {
     this.metrics.appliedEntries.inc(entries.length);
     this.freshness.applied(this.applied);
     this.appliedWaiters.notify(this.applied);
+    this.metrics.applySeconds.observe((performance.now() - started) / 1000);
   }
 
   private applyConfEntry(e: Entry): void {
@@ -906,6 +916,7 @@ export class RaftNode implements KvBackend {
   }
 
   private async restoreSnapshot(snap: Snapshot): Promise<void> {
+    const started = performance.now();
     const { state, members } = unwrapSnapshotData(snap.data);
     await this.sm.restore({ meta: snap.meta, data: state });
     for (const m of members) {
@@ -919,6 +930,8 @@ export class RaftNode implements KvBackend {
     this.freshness.applied(this.applied);
     this.appliedWaiters.notify(this.applied);
     this.metrics.snapshotsInstalled.inc();
+    this.metrics.snapshotInstallSeconds.observe((performance.now() - started) / 1000);
+    this.metrics.snapshotInstallBytes.inc(snap.data.length);
     this.log?.info({ event: 'snapshot_installed', index: snap.meta.index, term: snap.meta.term, bytes: snap.data.length }, 'installed snapshot from leader');
   }
 
@@ -928,7 +941,7 @@ export class RaftNode implements KvBackend {
     this.stopping = true;
     if (this.timer) this.clock.clearInterval(this.timer);
     this.timer = undefined;
-    this.log?.error({ event: 'node_failed', err: err.message, name: err.name }, 'raft node stopped on an unrecoverable error');
+    this.log?.error({ event: 'node_failed', err: err.message, errorName: err.name }, 'raft node stopped on an unrecoverable error');
     this.failEverything(new ShuttingDownError(this.id));
     this.onFatal?.(err);
   }

@@ -106,6 +106,8 @@ export class SnapshotScheduler {
       await this.options.storage.compact(snap, this.options.retainEntries);
       this.lastIndex = snap.meta.index;
       this.options.metrics.snapshots.inc();
+      this.options.metrics.snapshotSaveSeconds.observe((performance.now() - t0) / 1000);
+      this.options.metrics.snapshotSaveBytes.inc(snap.data.length);
       this.options.logger?.info(
         { event: 'snapshot_taken', index: snap.meta.index, term: snap.meta.term, bytes: snap.data.length, ms: Math.round(performance.now() - t0) },
         'snapshot taken, log compacted',

@@ -73,6 +73,8 @@ export interface KvServerOptions {
   credentials?: grpc.ServerCredentials;
   /** Client authentication and authorization; absent = every client may do everything. */
   auth?: Authenticator;
+  /** Called once per request with its method, gRPC status code (0 = OK) and seconds taken (metrics). */
+  onRequest?: (method: KvMethodName, code: number, seconds: number) => void;
 }
 
 export interface KvServer {
@@ -215,7 +217,7 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
    * shed, bound, decode, authorize, run it and map any error to a status — the same path for both
    * transports.
    */
-  const run = async (method: KvMethodName, requestBytes: Buffer, deadline: number, ctx: RequestContext): Promise<Outcome> => {
+  const runUntimed = async (method: KvMethodName, requestBytes: Buffer, deadline: number, ctx: RequestContext): Promise<Outcome> => {
     // Per event-loop turn: a burst is cut here, before anything is decoded.
     if (startedThisTurn === 0) setImmediate(() => (startedThisTurn = 0));
     if (++startedThisTurn > limits.maxRequestsPerTurn) return { status: shedTurn() };
@@ -281,6 +283,15 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
     })();
     return Promise.race([work, aborted]);
   };
+  const onRequest = options.onRequest;
+  const run = !onRequest
+    ? runUntimed
+    : async (method: KvMethodName, requestBytes: Buffer, deadline: number, ctx: RequestContext): Promise<Outcome> => {
+        const started = performance.now();
+        const outcome = await runUntimed(method, requestBytes, deadline, ctx);
+        onRequest(method, 'response' in outcome ? 0 : (outcome.status.code ?? grpc.status.UNKNOWN), (performance.now() - started) / 1000);
+        return outcome;
+      };
 
   for (const method of KV_METHODS) {
     const m = wire[method];
@@ -810,7 +821,7 @@ function statusToWire(s: NodeStatus): WireStatusResponse {
     commitIndex: s.commitIndex,
     appliedIndex: s.appliedIndex,
     lastIndex: s.lastIndex,
-    members: s.members.map((m) => ({ id: m.id, clientAddress: m.clientAddress, voter: m.voter })),
+    members: s.members.map((m) => ({ id: m.id, clientAddress: m.clientAddress, voter: m.voter, raftAddress: m.raftAddress ?? '' })),
     followers: (s.followers ?? []).map((f) => ({ id: f.id, match: f.match, lag: f.lag })),
   };
 }

@@ -10,6 +10,7 @@ import { TransportClosedError, TransportConfigError } from './errors.js';
 import { formatHostPort, parseHostPort, type HostPort } from './host-port.js';
 import { createInboundService, emptyInboundStats, type InboundStats, type InboundStreamHandle } from './inbound-service.js';
 import { LogThrottle, silentLogger, type TransportLogger } from './log-throttle.js';
+import type { TransportObserver } from './observer.js';
 import { OutboundPeer, type PeerStats } from './outbound-peer.js';
 import { raftServiceDefinition, type RaftServiceDefinition } from './raft-service.js';
 
@@ -29,6 +30,8 @@ export interface GrpcTransportOptions {
    */
   dialOverrides?: Readonly<Record<NodeId, string>>;
   logger?: TransportLogger;
+  /** Per-peer bytes and snapshot transfers, for metrics. */
+  observer?: TransportObserver;
   /** Per-peer outbound queue bounds; when either is reached new messages are dropped. */
   maxQueueMessages?: number; // default 4096
   maxQueueBytes?: number; // default 64 MiB
@@ -280,6 +283,7 @@ export class GrpcTransport implements Transport {
         maxBatchBytes: this.o.maxBatchBytes,
         snapshotChunkBytes: this.o.snapshotChunkBytes,
         openTimeoutMs: this.o.streamOpenTimeoutMs,
+        ...(this.options.observer ? { observer: this.options.observer } : {}),
         backoff: this.o.reconnectBackoff,
         random: this.random,
         logger: this.logger,
@@ -359,6 +363,7 @@ export class GrpcTransport implements Transport {
           logger: this.logger,
           throttle: this.throttle,
           stats: this.inboundStats,
+          ...(this.options.observer ? { observer: this.options.observer } : {}),
           deliver: (m) => this.deliver(m),
         },
         this.inboundStreams,
@@ -381,7 +386,7 @@ export class GrpcTransport implements Transport {
       server.forceShutdown();
       throw new TransportClosedError(this.selfId);
     }
-    this.logger.info({ node: this.selfId, address: this.address() }, 'raft transport listening');
+    this.logger.info({ address: this.address() }, 'raft transport listening');
   }
 
   private async shutdown(): Promise<void> {

@@ -11,6 +11,7 @@
 // transport), a batch holds at most maxBatchMessages messages (read from the msgpack header
 // before decoding), and each sender has at most one snapshot transfer at a time, whose announced
 // size counts against one budget for all transfers and which is dropped when it goes idle.
+import type { TransportObserver } from './observer.js';
 import { Metadata, status, type sendUnaryData, type ServerReadableStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Message, NodeId } from '../raft/types.js';
 import { decodeMessages, msgpackArrayLength } from './codec.js';
@@ -72,6 +73,7 @@ export interface InboundOptions {
   logger: TransportLogger;
   throttle: LogThrottle;
   stats: InboundStats;
+  observer?: TransportObserver;
   /** Hand one validated message to Raft (must not throw; the transport guards its handler). */
   deliver: (message: Message) => void;
 }
@@ -195,6 +197,7 @@ function handleStream(
     }
     batches++;
     o.stats.batches++;
+    o.observer?.received?.(sender, batch.payload.byteLength);
     for (const m of messages) {
       if (m.to !== o.selfId || m.from !== sender) {
         o.stats.misroutedMessages++;

@@ -1,5 +1,6 @@
 // Everything this node sends to one peer: a bounded queue, one long-lived Stream call fed in
 // batches, reconnection with backoff, and InstallSnapshot transfers (one at a time).
+import type { TransportObserver } from './observer.js';
 import { Client, Metadata, type ChannelCredentials, type ChannelOptions, type ClientWritableStream, type ServiceError } from '@grpc/grpc-js';
 import type { Message, NodeId } from '../raft/types.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
@@ -46,6 +47,7 @@ export interface OutboundPeerOptions {
   onUnreachable: () => void;
   onSnapshotStatus: (ok: boolean) => void;
   corruptSnapshotChunk?: (chunkIndex: number) => boolean;
+  observer?: TransportObserver;
 }
 
 // Writes handed to grpc but not yet taken by HTTP/2. Keeping this small makes a slow peer's
@@ -60,6 +62,19 @@ interface ActiveStream {
    * rather than in grpc's unbounded pre-connection buffer. */
   accepted: boolean;
   openTimer: NodeJS.Timeout | null;
+  /** The open timer fired: the peer neither accepted nor refused the stream in time. */
+  openTimedOut?: boolean;
+}
+
+/** What happened to a stream, in words that match it: refused at once is not a timeout. */
+function streamFailure(stream: ActiveStream, err: ServiceError | null, openTimeoutMs: number): string {
+  const details = err?.details ?? '';
+  if (stream.accepted) return details || 'stream ended';
+  if (stream.openTimedOut) return `peer neither accepted nor refused the stream within ${openTimeoutMs} ms`;
+  if (/ECONNREFUSED/.test(details)) return 'connection refused (peer not running yet, or not listening on this address)';
+  if (/ENOTFOUND|EAI_AGAIN|getaddrinfo/.test(details)) return 'peer host name not found';
+  if (/ECONNRESET|EPIPE/.test(details)) return 'connection reset by the peer';
+  return `stream not opened: ${details.replace(/\s*Resolution note:.*$/s, '').replace(/^No connection established\.\s*Last error:\s*/, '')}`;
 }
 
 export class OutboundPeer {
@@ -165,6 +180,7 @@ export class OutboundPeer {
         if (this.stream === stream) this.scheduleFlush();
       });
       this.counters.sentBatches++;
+      this.options.observer?.sent?.(this.id, payload.byteLength);
       this.counters.sentMessages += batch.length;
       if (!ok) break;
     }
@@ -198,7 +214,10 @@ export class OutboundPeer {
     stream.openTimer = setTimeout(() => {
       stream.openTimer = null;
       // Ends through onStreamEnd as a failure: unreachable report, backoff, retry.
-      if (this.stream === stream && !stream.accepted) stream.call.cancel();
+      if (this.stream === stream && !stream.accepted) {
+        stream.openTimedOut = true;
+        stream.call.cancel();
+      }
     }, this.options.openTimeoutMs);
     stream.openTimer.unref();
     this.stream = stream;
@@ -217,7 +236,7 @@ export class OutboundPeer {
         peer: this.id,
         address: this.address,
         code: err?.code,
-        details: stream.accepted ? err?.details : `peer did not accept the stream within ${this.options.openTimeoutMs} ms (${err?.details})`,
+        details: streamFailure(stream, err, this.options.openTimeoutMs),
         retryInMs: delayMs,
       },
       'raft stream to peer failed; reconnecting with backoff',
@@ -263,6 +282,7 @@ export class OutboundPeer {
       if (this.snapshotInFlight !== transfer || this.closed) return;
       this.snapshotInFlight = null;
       const fields = { peer: this.id, index: snapshot.meta.index, bytes: snapshot.data.byteLength, ms: Date.now() - started };
+      this.options.observer?.snapshotSent?.(this.id, result.ok, fields.ms / 1000, fields.bytes);
       if (result.ok) this.options.logger.info(fields, 'snapshot sent to peer');
       else this.options.logger.warn({ ...fields, error: result.error }, 'snapshot transfer to peer failed');
       this.finishSnapshot(result.ok);

@@ -38,8 +38,8 @@ test.serial('writes on the leader are readable on every node through follower re
   t.is((await httpGet(leader, '/healthz')).status, 200);
   t.is((await httpGet(leader, '/readyz')).status, 200);
   const metrics = (await httpGet(leader, '/metrics')).body;
-  t.regex(metrics, /quorumkv_is_leader 1/);
-  t.regex(metrics, /quorumkv_fsync_seconds_count [1-9]/);
+  t.regex(metrics, /quorumkv_server_is_leader 1/);
+  t.regex(metrics, /quorumkv_disk_wal_fsync_duration_seconds_count [1-9]/);
 });
 
 test.serial('SIGKILL of the leader: a new leader is elected and every acknowledged write survives', async (t) => {

@@ -32,7 +32,7 @@ test('a joiner is added as a learner, catches up, is promoted; removing a founde
   const asLearner = await kv.addMember({ id: 'n4', raftAddress: n4.raftAddress, clientAddress: n4.clientAddress, learner: true });
   t.deepEqual(
     asLearner.find((m) => m.id === 'n4'),
-    { id: 'n4', clientAddress: n4.clientAddress, voter: false },
+    { id: 'n4', clientAddress: n4.clientAddress, voter: false, raftAddress: n4.raftAddress },
   );
   t.is(asLearner.filter((m) => m.voter).length, 3, 'a learner does not change the voters');
 
@@ -47,7 +47,7 @@ test('a joiner is added as a learner, catches up, is promoted; removing a founde
   const promoted = await kv.promote('n4');
   t.deepEqual(
     promoted.find((m) => m.id === 'n4'),
-    { id: 'n4', clientAddress: n4.clientAddress, voter: true },
+    { id: 'n4', clientAddress: n4.clientAddress, voter: true, raftAddress: n4.raftAddress },
   );
   t.deepEqual(
     promoted

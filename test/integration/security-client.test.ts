@@ -161,15 +161,15 @@ function callStream(ch: grpc.Client): {
 test.serial('10,000 WaitFor on one Call stream, then cancelled: slots and waiters are freed at once', async (t) => {
   const leader = await cluster.waitForLeader();
   const before = await leaderAndTerm();
-  const baseline = await metric(leader, 'quorumkv_parked_waits');
+  const baseline = await metric(leader, 'quorumkv_server_parked_waits');
   const s = callStream(channel(leader));
   const far = encode('WaitFor', { term: 1, index: 1e12 });
   for (let i = 1; i <= 10_000; i++) s.write(i, 'WaitFor', far, 60_000);
-  await eventually(async () => (await metric(leader, 'quorumkv_parked_waits')) >= 250, 10_000, 'the waits to park');
-  t.true((await metric(leader, 'quorumkv_parked_waits')) <= 256 + baseline, 'one stream holds at most maxStreamInFlight requests');
+  await eventually(async () => (await metric(leader, 'quorumkv_server_parked_waits')) >= 250, 10_000, 'the waits to park');
+  t.true((await metric(leader, 'quorumkv_server_parked_waits')) <= 256 + baseline, 'one stream holds at most maxStreamInFlight requests');
   s.call.cancel();
   // Freed without waiting for the 60 s deadlines: other clients are served, waits are gone.
-  await eventually(async () => (await metric(leader, 'quorumkv_parked_waits')) === baseline, 5_000, 'the parked waits to be freed');
+  await eventually(async () => (await metric(leader, 'quorumkv_server_parked_waits')) === baseline, 5_000, 'the parked waits to be freed');
   const fresh = await connect({ endpoints: [leader.clientAddress], discover: false, deadlineMs: 3000 });
   try {
     await fresh.put('after-cancel', 'ok');
@@ -184,7 +184,7 @@ test.serial('10,000 WaitFor on one Call stream, then cancelled: slots and waiter
 test.serial('waits for an index never reached leave no waiter behind once cancelled or timed out', async (t) => {
   const leader = await cluster.waitForLeader();
   const follower = cluster.live().find((h) => h.id !== leader.id)!;
-  const baseline = await metric(follower, 'quorumkv_parked_waits');
+  const baseline = await metric(follower, 'quorumkv_server_parked_waits');
   // Four connections: one may have at most maxConcurrentStreams (256) calls open.
   const chans = [channel(follower), channel(follower), channel(follower), channel(follower)];
   const ch = chans[0]!;
@@ -209,20 +209,20 @@ test.serial('waits for an index never reached leave no waiter behind once cancel
   // Some may be shed at once by the per-turn start budget (RESOURCE_EXHAUSTED): those never park.
   const settledEarly = (): number => [...early.values()].reduce((a, b) => a + b, 0);
   await eventually(
-    async () => (await metric(follower, 'quorumkv_parked_waits')) >= baseline + Math.min(900, 1000 - settledEarly()) && settledEarly() < 900,
+    async () => (await metric(follower, 'quorumkv_server_parked_waits')) >= baseline + Math.min(900, 1000 - settledEarly()) && settledEarly() < 900,
     10_000,
     'the waits to park',
   ).catch(async (err) => {
-    t.log([...early], await metric(follower, 'quorumkv_parked_waits'), baseline);
+    t.log([...early], await metric(follower, 'quorumkv_server_parked_waits'), baseline);
     throw err;
   });
   for (const c of calls) c.cancel();
-  await eventually(async () => (await metric(follower, 'quorumkv_parked_waits')) === baseline, 5_000, 'every cancelled wait to be removed');
+  await eventually(async () => (await metric(follower, 'quorumkv_server_parked_waits')) === baseline, 5_000, 'every cancelled wait to be removed');
   // And the deadline path: short deadlines, never reached.
   await Promise.all(Array.from({ length: 200 }, () => unary(ch, 'WaitFor', wait, 300)));
   // The node's own deadline fires at about the moment the client's does: allow it a moment.
-  await eventually(async () => (await metric(follower, 'quorumkv_parked_waits')) === baseline, 3_000, 'no waiter to outlive its deadline');
-  t.is(await metric(follower, 'quorumkv_parked_waits'), baseline, 'no waiter outlives its deadline');
+  await eventually(async () => (await metric(follower, 'quorumkv_server_parked_waits')) === baseline, 3_000, 'no waiter to outlive its deadline');
+  t.is(await metric(follower, 'quorumkv_server_parked_waits'), baseline, 'no waiter outlives its deadline');
 });
 
 test.serial('a client that never reads its answers cannot make the node buffer them', async (t) => {

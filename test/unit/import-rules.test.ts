@@ -31,7 +31,7 @@ const ALLOWED_PACKAGES: Record<string, (spec: string) => boolean> = {
   raft: () => false,
   api: (s) => s.startsWith('node:') || s.startsWith('@grpc/'),
   client: (s) => s.startsWith('node:') || s.startsWith('@grpc/'),
-  cli: (s) => s.startsWith('node:'),
+  cli: (s) => s.startsWith('node:') || s === 'commander',
   drill: (s) => s.startsWith('node:') || s === 'pure-rand',
 };
 

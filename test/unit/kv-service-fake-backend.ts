@@ -196,8 +196,8 @@ export class FakeKvBackend implements KvBackend {
       appliedIndex: this.index,
       lastIndex: this.index,
       members: [
-        { id: this.id, clientAddress: this.clientAddress, voter: true },
-        ...[...this.members.values()].map((m) => ({ id: m.id, clientAddress: m.clientAddress, voter: m.voter })),
+        { id: this.id, clientAddress: this.clientAddress, voter: true, raftAddress: '127.0.0.1:1' },
+        ...[...this.members.values()].map((m) => ({ id: m.id, clientAddress: m.clientAddress, voter: m.voter, raftAddress: m.raftAddress })),
       ],
       ...(this.follower ? {} : { followers: [] }),
     };

@@ -2,9 +2,11 @@
 // on the same stream with its own id, without touching the backend; bad input ends the stream with
 // INVALID_ARGUMENT; a half-close ends it with OK. Plus the bench's pure helpers.
 import test from 'ava';
+import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import { kvServiceDefinition, type KvMethodDefinition } from '../../src/api/kv-proto.js';
 import { PingMultiplexer, UnexpectedPingIdError, decideTransport } from '../../bench/transport-compare.js';
+import { serveCallStream } from '../../src/server/kv-service.js';
 import { startFakeNode, type FakeNode } from './kv-service-fake-backend.js';
 
 let node: FakeNode;
@@ -157,4 +159,42 @@ test('decideTransport keeps unary unless streaming is >20% faster at both c=64 a
   // A deciding concurrency that was not measured cannot show streaming faster.
   t.is(decideTransport(phases(1000, 1500, 1000, 1500).slice(0, 2)).keep, 'unary');
   t.is(decideTransport(phases(0, 10, 0, 10)).keep, 'unary', 'no unary ops: no ratio, no win');
+});
+
+test('a Call stream that cannot write keeps one drain listener however many answers queue, and sends them all in order once drained', async (t) => {
+  // A stand-in for the gRPC stream whose buffer is full: every write says "wait for drain".
+  const written: number[] = [];
+  let full = true;
+  const call = Object.assign(new EventEmitter(), {
+    write: (m: { id: number }) => {
+      written.push(m.id);
+      return !full;
+    },
+    pause: () => {},
+    resume: () => {},
+    end: () => {},
+  });
+  const count = 200;
+  serveCallStream(
+    call as unknown as grpc.ServerDuplexStream<Buffer, object>,
+    (buf) => ({ id: buf.readUInt32BE(0), method: 'Ping', payload: new Uint8Array(0), timeoutMs: 1000 }),
+    async () => ({ response: {} }),
+    () => Buffer.alloc(10),
+    { maxInFlight: 1024, maxBufferedBytes: 1024 * 1024 },
+  );
+  for (let i = 0; i < count; i++) {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(i);
+    call.emit('data', b);
+  }
+  await new Promise((r) => setImmediate(r));
+  t.is(written.length, 1, 'only the first answer reached the full stream');
+  t.is(call.listenerCount('drain'), 1, 'one listener for the whole queue, not one per answer');
+  full = false;
+  call.emit('drain');
+  t.deepEqual(
+    written,
+    Array.from({ length: count }, (_, i) => i),
+  );
+  t.is(call.listenerCount('drain'), 0);
 });

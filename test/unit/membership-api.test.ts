@@ -87,8 +87,8 @@ test.serial('SDK: add a learner, promote it, remove it; each call returns the re
   const kv = await client([n.address]);
   const added = await kv.addMember({ id: 'm4', raftAddress: '127.0.0.1:7004', clientAddress: '127.0.0.1:8004', learner: true });
   t.deepEqual(added, [
-    { id: 'm1', clientAddress: n.address, voter: true },
-    { id: 'm4', clientAddress: '127.0.0.1:8004', voter: false },
+    { id: 'm1', clientAddress: n.address, voter: true, raftAddress: '127.0.0.1:1' },
+    { id: 'm4', clientAddress: '127.0.0.1:8004', voter: false, raftAddress: '127.0.0.1:7004' },
   ]);
   const call = n.backend.callsOf('addMember')[0]!;
   t.deepEqual(call.member, { id: 'm4', raftAddress: '127.0.0.1:7004', clientAddress: '127.0.0.1:8004', learner: true });
@@ -97,14 +97,14 @@ test.serial('SDK: add a learner, promote it, remove it; each call returns the re
   const promoted = await kv.promote('m4');
   t.deepEqual(
     promoted.find((m) => m.id === 'm4'),
-    { id: 'm4', clientAddress: '127.0.0.1:8004', voter: true },
+    { id: 'm4', clientAddress: '127.0.0.1:8004', voter: true, raftAddress: '127.0.0.1:7004' },
   );
   t.deepEqual(n.backend.callsOf('addMember')[1]!.member, { id: 'm4', raftAddress: '', clientAddress: '', learner: false }, 'promotion sends the id alone');
   t.is(n.backend.members.get('m4')!.raftAddress, '127.0.0.1:7004', 'promotion keeps the raft address');
   t.deepEqual(await kv.members(), promoted);
 
   const removed = await kv.removeMember('m4');
-  t.deepEqual(removed, [{ id: 'm1', clientAddress: n.address, voter: true }]);
+  t.deepEqual(removed, [{ id: 'm1', clientAddress: n.address, voter: true, raftAddress: '127.0.0.1:1' }]);
   t.deepEqual(n.backend.callsOf('removeMember')[0]!.member, { id: 'm4' });
 });
 
@@ -164,14 +164,14 @@ test.serial('CLI: member add/promote/list/remove print the members and exit 0; m
   const add = await cli('member', 'add', 'c4', '--raft-address', '127.0.0.1:7004', '--client-address', '127.0.0.1:8004', '--learner', ...ep, '--json');
   t.is(add.code, 0, add.stderr);
   t.deepEqual(JSON.parse(add.stdout).members, [
-    { id: 'c1', clientAddress: n.address, voter: true },
-    { id: 'c4', clientAddress: '127.0.0.1:8004', voter: false },
+    { id: 'c1', clientAddress: n.address, voter: true, raftAddress: '127.0.0.1:1' },
+    { id: 'c4', clientAddress: '127.0.0.1:8004', voter: false, raftAddress: '127.0.0.1:7004' },
   ]);
 
   const promote = await cli('member', 'promote', 'c4', ...ep);
   t.is(promote.code, 0, promote.stderr);
   t.regex(promote.stdout, /promoted c4/);
-  t.regex(promote.stdout, /\| c4 +\| voter +\| 127\.0\.0\.1:8004 +\|/);
+  t.regex(promote.stdout, /\| c4 +\| voter +\| 127\.0\.0\.1:7004 +\| 127\.0\.0\.1:8004 +\|/);
 
   const list = await cli('member', 'list', ...ep, '--json');
   t.is(list.code, 0, list.stderr);

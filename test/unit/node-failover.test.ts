@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { RaftNode } from '../../src/runtime/raft-node.js';
-import { bytes, eventually, putCommand, startCluster, text } from './node-harness.js';
+import { bytes, eventually, metricsOf, putCommand, startCluster, text } from './node-harness.js';
 
 const soon = (ms = 3000) => Date.now() + ms;
 
@@ -58,11 +58,11 @@ test('a follower that fell behind a compacted log catches up through a snapshot'
   }
   const leaderStorage = c.storages.get(leader.id)!;
   await eventually(() => leaderStorage.firstIndex() > c.storages.get(lagger.id)!.lastIndex() + 1, 3000, 'the leader to compact past the lagger');
-  t.true(leader.metrics.snapshots.get() >= 1);
+  t.true(metricsOf(leader).snapshots.get() >= 1);
   c.network.heal();
   const r = await lagger.get(bytes('k60'), { consistency: 'follower', minIndex: last, deadline: soon(5000) });
   t.is(text(r.kv?.value), 'v60');
-  t.true(lagger.metrics.snapshotsInstalled.get() >= 1, 'caught up through InstallSnapshot');
+  t.true(metricsOf(lagger).snapshotsInstalled.get() >= 1, 'caught up through InstallSnapshot');
   t.is(text((await lagger.get(bytes('k1'), { consistency: 'follower', deadline: soon() })).kv?.value), 'v1');
 });
 

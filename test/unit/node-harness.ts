@@ -5,7 +5,47 @@ import type { Command } from '../../src/api/command.js';
 import { MemoryStateMachine } from '../../src/storage/memory-state-machine.js';
 import { MemoryRaftStorage } from '../../src/storage/memory-raft-storage.js';
 import { MemoryNetwork } from '../../src/transport/memory-transport.js';
+import type { NodeMetrics } from '../../src/runtime/metrics.js';
 import { RaftNode } from '../../src/runtime/raft-node.js';
+
+/** A counter the tests can read back. */
+export class TestCounter {
+  private value = 0;
+  inc(by = 1): void {
+    this.value += by;
+  }
+  get(): number {
+    return this.value;
+  }
+}
+
+/** NodeMetrics whose counters count (histograms are dropped), so tests can see what the runtime reported. */
+export type CountingMetrics = { [K in keyof NodeMetrics]: TestCounter & { observe(v: number): void } };
+
+function countingMetrics(): CountingMetrics {
+  const c = () => Object.assign(new TestCounter(), { observe: () => {} });
+  return {
+    fsyncSeconds: c(),
+    proposals: c(),
+    proposalsFailed: c(),
+    readIndexRounds: c(),
+    readIndexFailures: c(),
+    snapshots: c(),
+    snapshotSaveSeconds: c(),
+    snapshotSaveBytes: c(),
+    snapshotsInstalled: c(),
+    snapshotInstallSeconds: c(),
+    snapshotInstallBytes: c(),
+    leaderChanges: c(),
+    appliedEntries: c(),
+    applySeconds: c(),
+  };
+}
+
+/** The counting metrics a harness node reports to. */
+export function metricsOf(node: RaftNode): CountingMetrics {
+  return node.metrics as CountingMetrics;
+}
 
 export interface TestCluster {
   network: MemoryNetwork;
@@ -71,6 +111,7 @@ export async function startCluster(
       stateMachine: new MemoryStateMachine(),
       transport: network.transport(id),
       drainTimeoutMs: 200,
+      metrics: countingMetrics(),
       preferredLeader: options.preferredLeader,
       failbackHoldMs: options.failbackHoldMs,
     });

@@ -35,7 +35,7 @@ test('concurrent changes both apply; repeating an applied change proposes nothin
   st = await leader.status();
   t.deepEqual(
     st.members.find((m) => m.id === 'n4'),
-    { id: 'n4', clientAddress: 'client-n4:1', voter: true },
+    { id: 'n4', clientAddress: 'client-n4:1', voter: true, raftAddress: 'memory:n4' },
   );
   t.is(leader.raftStatus().conf.voters.length, 4);
   // Promotion again (a retry) is a no-op too.

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { InvalidArgumentError, NotLeaderError, ShuttingDownError } from '../../src/api/errors.js';
-import { bytes, eventually, putCommand, startCluster, text } from './node-harness.js';
+import { bytes, eventually, metricsOf, putCommand, startCluster, text } from './node-harness.js';
 
 const soon = (ms = 3000) => Date.now() + ms;
 
@@ -54,10 +54,10 @@ test('concurrent linearizable reads are batched into few ReadIndex rounds and al
   const c = await startCluster(t);
   const leader = await c.leader();
   await leader.write({ command: putCommand('b', 'x'), durability: 'sync', deadline: soon() });
-  const before = leader.metrics.readIndexRounds.get();
+  const before = metricsOf(leader).readIndexRounds.get();
   const reads = await Promise.all(Array.from({ length: 50 }, () => leader.get(bytes('b'), { consistency: 'linearizable', deadline: soon() })));
   t.true(reads.every((r) => text(r.kv?.value) === 'x'));
-  const rounds = leader.metrics.readIndexRounds.get() - before;
+  const rounds = metricsOf(leader).readIndexRounds.get() - before;
   t.true(rounds >= 1 && rounds < 50, `50 reads used ${rounds} rounds`);
 });
 
