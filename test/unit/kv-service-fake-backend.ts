@@ -153,6 +153,8 @@ export class FakeKvBackend implements KvBackend {
         });
         return { op: 'txn', succeeded: ok, results: (ok ? op.success : op.failure).map((o) => this.apply(o, index)) };
       }
+      default:
+        return { op: 'error', name: 'InvalidCommandError', message: `the fake backend does not implement ${op.op}` };
     }
   }
 
