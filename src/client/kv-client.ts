@@ -23,12 +23,18 @@ import {
   StaleReadError,
 } from '../api/errors.js';
 import { KvItem } from './kv-item.js';
-import { COMPARE_RESULT_TO_WIRE, COMPARE_TARGET_TO_WIRE, CONSISTENCY_TO_WIRE, DURABILITY_TO_WIRE } from '../api/kv-proto.js';
+import { COMPARE_RESULT_TO_WIRE, COMPARE_TARGET_TO_WIRE, CONSISTENCY_TO_WIRE, DURABILITY_TO_WIRE, watchMethodDefinition } from '../api/kv-proto.js';
+import { contend, observeElection, type Contender, type ElectionLeader, type LockOptions } from './concurrency.js';
+import { startKeepAlive, type KeepAliveHandle, type KeepAliveOptions } from './keep-alive.js';
+import { Watcher, type WatchSpec } from './watch.js';
 import type {
   KvMethodName,
   WireCompare,
   WireGetResponse,
   WireKeyValue,
+  WireLeaseGrantResponse,
+  WireLeaseKeepAliveResponse,
+  WireLeaseListResponse,
   WireMember,
   WireMembershipResponse,
   WireOpResult,
@@ -48,7 +54,9 @@ import type {
   DeleteResult,
   EndpointStatus,
   GetDetail,
+  LeaseStatus,
   Member,
+  PutOptions,
   RangeSpec,
   ReadOptions,
   ScanOptions,
@@ -129,7 +137,14 @@ function writeResultFromWire(w: WireWriteResponse): WriteResult {
 }
 
 function itemFromWire(kv: WireKeyValue, servedBy: string, appliedIndex: number): KvItem {
-  return new KvItem(kv.key, kv.value, kv.version, kv.createIndex, kv.modIndex, servedBy, appliedIndex);
+  return new KvItem(kv.key, kv.value, kv.version, kv.createIndex, kv.modIndex, servedBy, appliedIndex, kv.lease ?? 0);
+}
+
+function leaseArg(lease: unknown, what: string): number {
+  if (typeof lease !== 'number' || !Number.isSafeInteger(lease) || lease <= 0) {
+    throw new ClientUsageError(`${what} needs a lease id from grantLease(), got ${String(lease)}`);
+  }
+  return lease;
 }
 
 function rangeToWire(r: Partial<RangeSpec>): WireRange {
@@ -152,7 +167,9 @@ function readOptionsToWire(o: ReadOptions): WireReadOptions {
 function txnOpToWire(op: TxnOp): WireTxnOp {
   switch (op.op) {
     case 'put':
-      return { put: { key: toBytes(op.key, 'key'), value: toBytes(op.value, 'value') } };
+      return {
+        put: { key: toBytes(op.key, 'key'), value: toBytes(op.value, 'value'), lease: op.lease === undefined ? 0 : leaseArg(op.lease, 'a txn put') },
+      };
     case 'delete':
       return { delete: { key: toBytes(op.key, 'key') } };
     case 'deleteRange':
@@ -284,10 +301,84 @@ export class KvClient {
   // ---- writes ----
 
   /** Write key = value. Sync (default) resolves once applied; async once in the leader's log. */
-  async put(key: Bytes, value: Bytes, options: WriteOptions = {}): Promise<WriteResult> {
+  async put(key: Bytes, value: Bytes, options: PutOptions = {}): Promise<WriteResult> {
     const k = toBytes(key, 'key');
     const v = toBytes(value, 'value');
-    return this.write('Put', { key: k, value: v }, options, 'put');
+    const lease = options.lease === undefined ? 0 : leaseArg(options.lease, 'put');
+    return this.write('Put', { key: k, value: v, lease }, options, 'put');
+  }
+
+  // ---- leases ----
+
+  /** A new lease of `ttlMs` (500 ms .. 7 days); resolves with its id. Keys put with it die with it. */
+  async grantLease(ttlMs: number, options: CallOptions = {}): Promise<number> {
+    if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw new ClientUsageError(`grantLease needs a TTL in whole ms, got ${ttlMs}`);
+    const r = await this.writeRaw<WireLeaseGrantResponse>('LeaseGrant', { ttlMs }, options, 'grantLease');
+    return r.id;
+  }
+
+  /** Ends the lease now and deletes every key attached to it. LeaseNotFoundError when it is gone. */
+  async revokeLease(lease: number, options: CallOptions = {}): Promise<WriteResult> {
+    return this.write('LeaseRevoke', { id: leaseArg(lease, 'revokeLease') }, options, 'revokeLease');
+  }
+
+  /** Renews the lease once (its full TTL again, by the leader's clock); resolves with the TTL. */
+  async keepAliveOnce(lease: number, options: CallOptions = {}): Promise<number> {
+    const id = leaseArg(lease, 'keepAliveOnce');
+    const { response } = await this.invoke<WireLeaseKeepAliveResponse>('LeaseKeepAlive', () => ({ id }), 'leader', options, 'keepAlive');
+    return response.ttlMs;
+  }
+
+  /**
+   * Renews the lease in the background (every ttl/3) until `stop()`, or until it is found gone
+   * (`onLost`). `ttlMs` is the lease's TTL (as granted).
+   */
+  keepAlive(lease: number, ttlMs: number, options: KeepAliveOptions = {}): KeepAliveHandle {
+    this.assertOpen();
+    const id = leaseArg(lease, 'keepAlive');
+    if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw new ClientUsageError(`keepAlive needs the lease's TTL in ms, got ${ttlMs}`);
+    return startKeepAlive(id, ttlMs, (l, deadlineMs) => this.keepAliveOnce(l, { deadlineMs: Math.max(deadlineMs, 500) }), options);
+  }
+
+  /** Every live lease (or the one with `lease`) with its remaining time by the leader's clock. */
+  async leases(lease?: number, options: CallOptions = {}): Promise<LeaseStatus[]> {
+    const id = lease === undefined ? 0 : leaseArg(lease, 'leases');
+    const { response } = await this.invoke<WireLeaseListResponse>('LeaseList', () => ({ id }), 'leader', options, 'leases');
+    return response.leases.map((l) => ({ id: l.id, ttlMs: l.ttlMs, remainingMs: l.remainingMs, keys: l.keys }));
+  }
+
+  // ---- watch, locks, elections ----
+
+  /**
+   * The changes to a key, a prefix or a range, in log order, each exactly once, resuming on another
+   * node when one fails. `for await (const e of kv.watch({ prefix: 'config/' })) …`; close() ends it.
+   */
+  watch(spec: WatchSpec): Watcher {
+    this.assertOpen();
+    const def = watchMethodDefinition();
+    return new Watcher(
+      {
+        open: (endpoint, request) => this.pool.openStream(endpoint, def, request),
+        endpoints: () => this.pool.endpoints,
+        assertOpen: () => this.assertOpen(),
+      },
+      spec,
+    );
+  }
+
+  /** Waits for and takes the lock `name` (first come, first served); release() gives it up. */
+  lock(name: string, options: LockOptions = {}): Promise<Contender> {
+    return contend(this, name, '', options);
+  }
+
+  /** Runs for leader of `election` with `value`; resolves once elected. resign() = release(). */
+  campaign(election: string, value: Bytes, options: LockOptions = {}): Promise<Contender> {
+    return contend(this, election, value, options);
+  }
+
+  /** The leader of `election` now and after every change (undefined while there is none). */
+  observe(election: string): AsyncGenerator<ElectionLeader | undefined> {
+    return observeElection(this, election);
   }
 
   async delete(key: Bytes, options: WriteOptions = {}): Promise<DeleteResult> {
@@ -537,6 +628,10 @@ export class KvClient {
   }
 
   private async write(method: KvMethodName, body: object, options: WriteOptions, what: string): Promise<WriteResult> {
+    return writeResultFromWire(await this.writeRaw<WireWriteResponse>(method, body, options, what));
+  }
+
+  private async writeRaw<Res>(method: KvMethodName, body: object, options: WriteOptions, what: string): Promise<Res> {
     this.assertOpen();
     const durability = options.durability ?? 'sync';
     const wireDurability = DURABILITY_TO_WIRE[durability];
@@ -544,7 +639,7 @@ export class KvClient {
     // One seq for the write and all its retries: the node applies it at most once.
     const seq = this.session.begin();
     try {
-      const { response } = await this.invoke<WireWriteResponse>(
+      const { response } = await this.invoke<Res>(
         method,
         () => ({
           ...body,
@@ -557,7 +652,7 @@ export class KvClient {
         options,
         what,
       );
-      return writeResultFromWire(response);
+      return response;
     } finally {
       this.session.end(seq);
     }
