@@ -180,11 +180,12 @@ export interface WireTxnRequest extends WireSession {
 }
 
 export interface WireOpResult {
-  result?: 'put' | 'delete' | 'deleteRange' | 'txn';
+  result?: 'put' | 'delete' | 'deleteRange' | 'txn' | 'leaseRevoke';
   put?: { prevExisted: boolean };
   delete?: { deleted: number };
   deleteRange?: { deleted: number };
   txn?: { succeeded: boolean; results: WireOpResult[] };
+  leaseRevoke?: { deleted: number };
 }
 
 export interface WireWriteResponse {

@@ -115,6 +115,7 @@ function opResultFromWire(r: WireOpResult | null | undefined): OpResult | undefi
   if (r.put) return { op: 'put', prevExisted: r.put.prevExisted };
   if (r.delete) return { op: 'delete', deleted: r.delete.deleted };
   if (r.deleteRange) return { op: 'deleteRange', deleted: r.deleteRange.deleted };
+  if (r.leaseRevoke) return { op: 'leaseRevoke', deleted: r.leaseRevoke.deleted };
   if (r.txn) {
     const results: OpResult[] = [];
     for (const x of r.txn.results) {

@@ -114,7 +114,7 @@ export class Watcher implements AsyncIterable<WatchEvent> {
 
   private async *events(): AsyncGenerator<WatchEvent> {
     const endpoints = this.transport.endpoints();
-    let turn = Math.floor(Math.random() * endpoints.length);
+    let turn = 0; // the first endpoint first (callers can list a nearby node first), then the others in turn
     let retryMs = RETRY_START_MS;
     /** Nodes that said the resume index is older than their history, since the last delivery. */
     const compacted = new Map<string, WatchCompactedError>();

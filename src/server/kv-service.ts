@@ -836,6 +836,8 @@ function opResultToWire(r: OpResult): WireOpResult {
       return { deleteRange: { deleted: r.deleted } };
     case 'txn':
       return { txn: { succeeded: r.succeeded, results: r.results.map(opResultToWire) } };
+    case 'leaseRevoke':
+      return { leaseRevoke: { deleted: r.deleted } };
     default:
       throw new Error(`backend returned an unknown op result ${JSON.stringify((r as { op?: unknown }).op)}`);
   }
