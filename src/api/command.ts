@@ -2,11 +2,33 @@
 // Keys and values are bytes; the client edge converts strings.
 
 export type Op =
-  | { op: 'put'; key: Uint8Array; value: Uint8Array }
+  /** `lease` (optional) attaches the key to a lease: revoking or expiring the lease deletes the key. */
+  | { op: 'put'; key: Uint8Array; value: Uint8Array; lease?: number }
   | { op: 'delete'; key: Uint8Array }
   /** Deletes keys in [start, end); end empty = to the end of the keyspace. A prefix becomes [p, prefixEnd(p)). */
   | { op: 'deleteRange'; start: Uint8Array; end: Uint8Array }
-  | { op: 'txn'; compares: Compare[]; success: Op[]; failure: Op[] };
+  | { op: 'txn'; compares: Compare[]; success: Op[]; failure: Op[] }
+  /** A new lease; its id is the log index of this entry (unique, and the same on every replica). */
+  | { op: 'leaseGrant'; ttlMs: number }
+  /** Deletes the lease and every key attached to it; refused (LeaseNotFoundError) when unknown. */
+  | { op: 'leaseRevoke'; id: number }
+  /**
+   * Proposed by the leader when its clock says these leases ran out: like revoke, but ids that are
+   * already gone are skipped (a revoke or an earlier expiry got there first).
+   */
+  | { op: 'leaseExpire'; ids: number[] };
+
+/** Bounds of the lease language, checked by the codec (so every replica refuses the same commands). */
+export const LEASE_LIMITS = Object.freeze({
+  minTtlMs: 500,
+  maxTtlMs: 7 * 24 * 3600 * 1000,
+  /** Leases alive at once; a grant beyond it is refused (LeaseLimitError). */
+  maxLeases: 10_000,
+  /** Keys attached to one lease; a put beyond it is refused (LeaseLimitError). */
+  maxKeysPerLease: 1_000,
+  /** Ids in one leaseExpire command. */
+  maxExpirePerCommand: 256,
+});
 
 /**
  * A guard in a transaction. target 'value' compares bytes (eq/neq only); 'version' (number of
@@ -38,13 +60,41 @@ export type OpResult =
   | { op: 'delete'; deleted: number }
   | { op: 'deleteRange'; deleted: number }
   | { op: 'txn'; succeeded: boolean; results: OpResult[] }
+  | { op: 'leaseGrant'; id: number; ttlMs: number }
+  /** `deleted`: keys deleted with the lease(s). */
+  | { op: 'leaseRevoke'; deleted: number }
+  | { op: 'leaseExpire'; expired: number; deleted: number }
   /**
    * The command was not applied (deterministically, on every node): its bytes did not decode
-   * ('InvalidCommandError'), or its seq is below the session window ('StaleSequenceError').
+   * ('InvalidCommandError'), its seq is below the session window ('StaleSequenceError'), it names
+   * a lease that does not exist ('LeaseNotFoundError', `lease` set), or a lease bound is full
+   * ('LeaseLimitError'). Nothing of the command was applied.
    */
-  | { op: 'error'; name: CommandErrorName; message: string };
+  | { op: 'error'; name: CommandErrorName; message: string; lease?: number };
 
-export type CommandErrorName = 'InvalidCommandError' | 'StaleSequenceError';
+export type CommandErrorName = 'InvalidCommandError' | 'StaleSequenceError' | 'LeaseNotFoundError' | 'LeaseLimitError';
+
+/** One change to a key, as watchers see it: produced by apply, in log order. */
+export interface KvEvent {
+  type: 'put' | 'delete';
+  key: Uint8Array;
+  /** The new value (empty for a delete). */
+  value: Uint8Array;
+  /** Log index of the entry that made the change. */
+  index: number;
+  /** The key's value before the change; undefined when the key did not exist. */
+  prevValue?: Uint8Array;
+  /** Lease the key is attached to after a put (0 = none). */
+  lease: number;
+}
+
+/** A lease as the state machine holds it. */
+export interface LeaseInfo {
+  id: number;
+  ttlMs: number;
+  /** Number of keys attached. */
+  keys: number;
+}
 
 export interface CommandResult {
   /** Log index at which the command was applied (the new modIndex of keys it wrote). */
@@ -61,6 +111,8 @@ export interface KeyValue {
   version: number;
   createIndex: number;
   modIndex: number;
+  /** Lease the key is attached to (0 = none). */
+  lease?: number;
 }
 
 /**

@@ -223,3 +223,28 @@ export class ConfigError extends Error {
     super(`${file}: ${field}: ${detail}`);
   }
 }
+
+/** The lease does not exist: it was never granted, was revoked, or expired. Nothing was changed. */
+export class LeaseNotFoundError extends Error {
+  override name = 'LeaseNotFoundError';
+  constructor(readonly leaseId: number) {
+    super(`lease ${leaseId} does not exist (never granted, revoked, or expired); grant a new lease and attach the keys to it again`);
+  }
+}
+
+/**
+ * A watch asked to resume from an index older than the node still keeps history for. Events from
+ * `oldestIndex` on are available: read the current state (scan) and watch from its index + 1.
+ */
+export class WatchCompactedError extends Error {
+  override name = 'WatchCompactedError';
+  constructor(
+    readonly requestedIndex: number,
+    readonly oldestIndex: number,
+  ) {
+    super(
+      `cannot watch from index ${requestedIndex}: this node keeps watch history from index ${oldestIndex} only; ` +
+        `re-read the keys (scan) and watch from the index the read reports + 1`,
+    );
+  }
+}

@@ -8,6 +8,7 @@ import {
   ConfChangeRejectedError,
   DeadlineExceededError,
   InvalidArgumentError,
+  LeaseNotFoundError,
   NotLeaderError,
   OverloadedError,
   PermissionDeniedError,
@@ -20,6 +21,7 @@ import {
   StaleReadError,
   StaleSequenceError,
   UnauthenticatedError,
+  WatchCompactedError,
 } from './errors.js';
 
 export const ERROR_NAME_KEY = 'quorumkv-error';
@@ -139,6 +141,18 @@ const ERROR_TABLE: readonly ErrorRow<Error>[] = [
     code: status.DATA_LOSS,
     fields: (e) => ({ 'node-id': e.nodeId }),
     rebuild: (f) => new ReplicaCorruptedError(f.text('node-id'), ''),
+  }),
+  row({
+    type: LeaseNotFoundError,
+    code: status.NOT_FOUND,
+    fields: (e) => ({ 'lease-id': e.leaseId }),
+    rebuild: (f) => new LeaseNotFoundError(f.num('lease-id')),
+  }),
+  row({
+    type: WatchCompactedError,
+    code: status.OUT_OF_RANGE,
+    fields: (e) => ({ 'requested-index': e.requestedIndex, 'oldest-index': e.oldestIndex }),
+    rebuild: (f) => new WatchCompactedError(f.num('requested-index'), f.num('oldest-index')),
   }),
 ];
 

@@ -28,7 +28,11 @@ export type KvMethodName =
   | 'TransferLeadership'
   | 'AddMember'
   | 'RemoveMember'
-  | 'Ping';
+  | 'Ping'
+  | 'LeaseGrant'
+  | 'LeaseRevoke'
+  | 'LeaseKeepAlive'
+  | 'LeaseList';
 
 export const KV_METHODS: readonly KvMethodName[] = [
   'Put',
@@ -43,6 +47,10 @@ export const KV_METHODS: readonly KvMethodName[] = [
   'AddMember',
   'RemoveMember',
   'Ping',
+  'LeaseGrant',
+  'LeaseRevoke',
+  'LeaseKeepAlive',
+  'LeaseList',
 ];
 
 export type KvMethodDefinition = MethodDefinition<object, object, object, object>;
@@ -135,6 +143,7 @@ export interface WireSession {
 export interface WirePutRequest extends WireSession {
   key: Uint8Array;
   value: Uint8Array;
+  lease: number;
 }
 
 export interface WireDeleteRequest extends WireSession {
@@ -159,7 +168,7 @@ export interface WireCompare {
 
 export interface WireTxnOp {
   op?: 'put' | 'delete' | 'deleteRange';
-  put?: { key: Uint8Array; value: Uint8Array };
+  put?: { key: Uint8Array; value: Uint8Array; lease?: number };
   delete?: { key: Uint8Array };
   deleteRange?: WireRange;
 }
@@ -171,11 +180,12 @@ export interface WireTxnRequest extends WireSession {
 }
 
 export interface WireOpResult {
-  result?: 'put' | 'delete' | 'deleteRange' | 'txn';
+  result?: 'put' | 'delete' | 'deleteRange' | 'txn' | 'leaseRevoke';
   put?: { prevExisted: boolean };
   delete?: { deleted: number };
   deleteRange?: { deleted: number };
   txn?: { succeeded: boolean; results: WireOpResult[] };
+  leaseRevoke?: { deleted: number };
 }
 
 export interface WireWriteResponse {
@@ -193,6 +203,7 @@ export interface WireKeyValue {
   version: number;
   createIndex: number;
   modIndex: number;
+  lease: number;
 }
 
 export interface WireReadOptions {
@@ -276,3 +287,67 @@ export interface WireMembershipResponse {
 }
 
 export type WireEmpty = Record<string, never>;
+
+export interface WireLeaseGrantRequest {
+  ttlMs: number;
+  clientId: string;
+  seq: number;
+  firstUnacked: number;
+}
+
+export interface WireLeaseGrantResponse {
+  id: number;
+  ttlMs: number;
+  index: number;
+}
+
+export interface WireLeaseRevokeRequest {
+  id: number;
+  clientId: string;
+  seq: number;
+  firstUnacked: number;
+}
+
+export interface WireLeaseKeepAliveResponse {
+  id: number;
+  ttlMs: number;
+}
+
+export interface WireLeaseStatus {
+  id: number;
+  ttlMs: number;
+  remainingMs: number;
+  keys: number;
+}
+
+export interface WireLeaseListResponse {
+  leases: WireLeaseStatus[];
+}
+
+export interface WireWatchRequest extends WireRange {
+  key: Uint8Array;
+  fromIndex: number;
+  prevValue: boolean;
+}
+
+export interface WireWatchEvent {
+  type: WireEnum<'TYPE_UNSPECIFIED' | 'TYPE_PUT' | 'TYPE_DELETE'>;
+  key: Uint8Array;
+  value: Uint8Array;
+  index: number;
+  hasPrev: boolean;
+  prevValue: Uint8Array;
+  lease: number;
+}
+
+export interface WireWatchResponse {
+  events: WireWatchEvent[];
+  progress: number;
+}
+
+/** The Watch method (server-streaming; not in KV_METHODS, the unary table). */
+export function watchMethodDefinition(): KvMethodDefinition {
+  const m = (kvServiceDefinition() as unknown as Record<string, KvMethodDefinition | undefined>)['Watch'];
+  if (!m) throw new Error(`${KV_PROTO_PATH}: ${KV_SERVICE_NAME} lacks method Watch`);
+  return m;
+}

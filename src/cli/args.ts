@@ -38,6 +38,11 @@ export interface CliValues {
   client?: string;
   logFormat?: 'json' | 'pretty';
   logLevel?: string;
+  lease?: number;
+  fromIndex?: number;
+  maxEvents?: number;
+  prevValue?: boolean;
+  once?: boolean;
 }
 
 export interface ParsedArgs {

@@ -23,7 +23,7 @@ export async function putCommand(kv: KvClient, args: ParsedArgs, io: CliIo): Pro
   // No VALUE (or "-"): the value is stdin, byte for byte (binary values, files, values with newlines).
   const value = given === undefined || given === '-' ? await readStdin(io, 'put KEY with no VALUE') : given;
   const durability = args.values.async ? 'async' : 'sync';
-  const res = await kv.put(key, value, { durability });
+  const res = await kv.put(key, value, { durability, ...(args.values.lease !== undefined ? { lease: args.values.lease } : {}) });
   if (args.values.json) {
     printJson(io, { ok: true, durability, term: res.term, index: res.index, applied: res.applied, duplicate: res.duplicate });
   } else {

@@ -76,7 +76,26 @@ export function buildProgram(select: (parsed: ParsedArgs) => void, write: { out:
     .argument('<key>')
     .argument('[value]')
     .option('--async', 'acknowledge once the entry is in the leader log (returns a receipt)')
+    .option('--lease <id>', 'attach KEY to this lease (quorumkv lease grant): it is deleted when the lease ends', checked(wholeNumber('--lease', 1)))
     .action(pick('put'));
+  program
+    .command('watch')
+    .description('print the changes to keys starting with PREFIX ("" = all) as they are applied, until interrupted')
+    .argument('[prefix]', 'key prefix', '')
+    .option('--from-index <n>', 'start with the changes at this log index (resume; default: from now)', checked(wholeNumber('--from-index', 1)))
+    .option('--prev-value', "also print each key's previous value (--json)")
+    .option('--max-events <n>', 'exit after this many events', checked(wholeNumber('--max-events', 1)))
+    .action(pick('watch'));
+  const lease = program.command('lease').description('TTL leases: keys put with a lease are deleted when it expires or is revoked');
+  lease.command('grant').description('grant a lease of TTL_MS milliseconds; prints its id').argument('<ttl-ms>').action(pick('lease grant'));
+  lease
+    .command('keepalive')
+    .description('renew LEASE until interrupted (every third of its TTL)')
+    .argument('<lease>')
+    .option('--once', 'renew once and exit')
+    .action(pick('lease keepalive'));
+  lease.command('revoke').description('end LEASE now and delete its keys').argument('<lease>').action(pick('lease revoke'));
+  lease.command('list').description("live leases with their remaining time by the leader's clock").action(pick('lease list'));
   readOptions(program.command('get').description('read KEY (exit 1 if it does not exist)').argument('<key>')).action(pick('get'));
   program
     .command('del')

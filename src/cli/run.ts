@@ -6,6 +6,7 @@ import { UsageError } from './args.js';
 import { describeError } from './error-text.js';
 import { EXIT_OK, EXIT_USAGE, exitCodeFor } from './exit-codes.js';
 import { delCommand, getCommand, putCommand, scanCommand, casCommand } from './kv-commands.js';
+import { leaseGrantCommand, leaseKeepAliveCommand, leaseListCommand, leaseRevokeCommand, watchCommand } from './watch-lease-commands.js';
 import { memberAddCommand, memberListCommand, memberPromoteCommand, memberRemoveCommand } from './member-commands.js';
 import { printJson } from './output.js';
 import type { CliIo } from './output.js';
@@ -48,10 +49,15 @@ const CLIENT_COMMANDS: Record<string, ClientCommand> = {
   'member promote': memberPromoteCommand,
   'member remove': memberRemoveCommand,
   'member list': memberListCommand,
+  watch: watchCommand,
+  'lease grant': leaseGrantCommand,
+  'lease keepalive': leaseKeepAliveCommand,
+  'lease revoke': leaseRevokeCommand,
+  'lease list': leaseListCommand,
 };
 
 /** Commands that change data: a timeout there may still have been applied. */
-const WRITES = new Set(['put', 'del', 'cas', 'txn', 'transfer-leader', 'member add', 'member promote', 'member remove']);
+const WRITES = new Set(['put', 'del', 'cas', 'txn', 'lease grant', 'lease revoke', 'transfer-leader', 'member add', 'member promote', 'member remove']);
 
 function wantsJson(argv: readonly string[]): boolean {
   return argv.some((a, i) => a === '--json' || a === '--write-out=json' || a === '-w=json' || ((a === '-w' || a === '--write-out') && argv[i + 1] === 'json'));

@@ -174,6 +174,19 @@ export class EndpointPool {
     });
   }
 
+  /** A server-streaming call (Watch); the caller cancels it. */
+  openStream<Res>(address: string, def: KvMethodDefinition, request: object): grpc.ClientReadableStream<Res> {
+    const ch = this.channel(address);
+    return ch.makeServerStreamRequest<object, Res>(
+      def.path,
+      def.requestSerialize as (r: object) => Buffer,
+      def.responseDeserialize as (b: Buffer) => Res,
+      request,
+      this.metadata(),
+      {},
+    );
+  }
+
   close(): void {
     this.closed = true;
     for (const stream of this.streams.values()) stream.close();

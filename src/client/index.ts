@@ -23,13 +23,20 @@ export {
   UnauthenticatedError,
   PermissionDeniedError,
   RequestCancelledError,
+  LeaseNotFoundError,
+  WatchCompactedError,
 } from '../api/errors.js';
+export { Watcher, WatchEvent, type WatchSpec } from './watch.js';
+export type { KeepAliveHandle, KeepAliveOptions } from './keep-alive.js';
+export type { Contender, ElectionLeader, LockOptions } from './concurrency.js';
 export type {
   ConnectOptions,
   TlsOptions,
   Credentials,
   CallOptions,
   WriteOptions,
+  PutOptions,
+  LeaseStatus,
   ReadOptions,
   WriteReceipt,
   WriteResult,

@@ -25,12 +25,18 @@ import {
   StaleReadError,
 } from '../api/errors.js';
 import { KvItem } from './kv-item.js';
-import { COMPARE_RESULT_TO_WIRE, COMPARE_TARGET_TO_WIRE, CONSISTENCY_TO_WIRE, DURABILITY_TO_WIRE } from '../api/kv-proto.js';
+import { COMPARE_RESULT_TO_WIRE, COMPARE_TARGET_TO_WIRE, CONSISTENCY_TO_WIRE, DURABILITY_TO_WIRE, watchMethodDefinition } from '../api/kv-proto.js';
+import { contend, observeElection, type Contender, type ElectionLeader, type LockOptions } from './concurrency.js';
+import { startKeepAlive, type KeepAliveHandle, type KeepAliveOptions } from './keep-alive.js';
+import { Watcher, type WatchSpec } from './watch.js';
 import type {
   KvMethodName,
   WireCompare,
   WireGetResponse,
   WireKeyValue,
+  WireLeaseGrantResponse,
+  WireLeaseKeepAliveResponse,
+  WireLeaseListResponse,
   WireMember,
   WireMembershipResponse,
   WireOpResult,
@@ -50,7 +56,9 @@ import type {
   DeleteResult,
   EndpointStatus,
   GetDetail,
+  LeaseStatus,
   Member,
+  PutOptions,
   RangeSpec,
   ReadOptions,
   ScanOptions,
@@ -120,6 +128,7 @@ function opResultFromWire(r: WireOpResult | null | undefined): OpResult | undefi
   if (r.put) return { op: 'put', prevExisted: r.put.prevExisted };
   if (r.delete) return { op: 'delete', deleted: r.delete.deleted };
   if (r.deleteRange) return { op: 'deleteRange', deleted: r.deleteRange.deleted };
+  if (r.leaseRevoke) return { op: 'leaseRevoke', deleted: r.leaseRevoke.deleted };
   if (r.txn) {
     const results: OpResult[] = [];
     for (const x of r.txn.results) {
@@ -142,7 +151,14 @@ function writeResultFromWire(w: WireWriteResponse): WriteResult {
 }
 
 function itemFromWire(kv: WireKeyValue, servedBy: string, appliedIndex: number): KvItem {
-  return new KvItem(kv.key, kv.value, kv.version, kv.createIndex, kv.modIndex, servedBy, appliedIndex);
+  return new KvItem(kv.key, kv.value, kv.version, kv.createIndex, kv.modIndex, servedBy, appliedIndex, kv.lease ?? 0);
+}
+
+function leaseArg(lease: unknown, what: string): number {
+  if (typeof lease !== 'number' || !Number.isSafeInteger(lease) || lease <= 0) {
+    throw new ClientUsageError(`${what} needs a lease id from grantLease(), got ${String(lease)}`);
+  }
+  return lease;
 }
 
 function rangeToWire(r: Partial<RangeSpec>): WireRange {
@@ -171,7 +187,9 @@ function readOptionsToWire(o: ReadOptions, sessionIndex: number): WireReadOption
 function txnOpToWire(op: TxnOp): WireTxnOp {
   switch (op.op) {
     case 'put':
-      return { put: { key: toBytes(op.key, 'key'), value: toBytes(op.value, 'value') } };
+      return {
+        put: { key: toBytes(op.key, 'key'), value: toBytes(op.value, 'value'), lease: op.lease === undefined ? 0 : leaseArg(op.lease, 'a txn put') },
+      };
     case 'delete':
       return { delete: { key: toBytes(op.key, 'key') } };
     case 'deleteRange':
@@ -271,7 +289,7 @@ export class KvClient {
   readonly leaderProbeAfterMs: number;
   private readonly pool: EndpointPool;
   private readonly session: WriteSession;
-  private readonly watch: LeaderWatch;
+  private readonly leaderWatch: LeaderWatch;
   /**
    * The session watermark: the highest log index this client has seen committed (acked sync
    * writes, confirmed async receipts, appliedIndex of served reads). Session reads send it as
@@ -290,7 +308,7 @@ export class KvClient {
     this.deadlineMs = positiveMs(options.deadlineMs, DEFAULT_DEADLINE_MS, 'deadlineMs');
     this.attemptTimeoutMs = positiveMs(options.attemptTimeoutMs, DEFAULT_ATTEMPT_TIMEOUT_MS, 'attemptTimeoutMs');
     this.leaderProbeAfterMs = positiveMs(options.leaderProbeAfterMs, DEFAULT_LEADER_PROBE_AFTER_MS, 'leaderProbeAfterMs');
-    this.watch = new LeaderWatch({
+    this.leaderWatch = new LeaderWatch({
       ask: (address, deadline) => this.leaderClaimOf(address, deadline),
       known: () => this.pool.known(),
       probeTimeoutMs: LEADER_PROBE_TIMEOUT_MS,
@@ -329,10 +347,84 @@ export class KvClient {
   // ---- writes ----
 
   /** Write key = value. Sync (default) resolves once applied; async once in the leader's log. */
-  async put(key: Bytes, value: Bytes, options: WriteOptions = {}): Promise<WriteResult> {
+  async put(key: Bytes, value: Bytes, options: PutOptions = {}): Promise<WriteResult> {
     const k = toBytes(key, 'key');
     const v = toBytes(value, 'value');
-    return this.write('Put', { key: k, value: v }, options, 'put');
+    const lease = options.lease === undefined ? 0 : leaseArg(options.lease, 'put');
+    return this.write('Put', { key: k, value: v, lease }, options, 'put');
+  }
+
+  // ---- leases ----
+
+  /** A new lease of `ttlMs` (500 ms .. 7 days); resolves with its id. Keys put with it die with it. */
+  async grantLease(ttlMs: number, options: CallOptions = {}): Promise<number> {
+    if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw new ClientUsageError(`grantLease needs a TTL in whole ms, got ${ttlMs}`);
+    const r = await this.writeRaw<WireLeaseGrantResponse>('LeaseGrant', { ttlMs }, options, 'grantLease');
+    return r.id;
+  }
+
+  /** Ends the lease now and deletes every key attached to it. LeaseNotFoundError when it is gone. */
+  async revokeLease(lease: number, options: CallOptions = {}): Promise<WriteResult> {
+    return this.write('LeaseRevoke', { id: leaseArg(lease, 'revokeLease') }, options, 'revokeLease');
+  }
+
+  /** Renews the lease once (its full TTL again, by the leader's clock); resolves with the TTL. */
+  async keepAliveOnce(lease: number, options: CallOptions = {}): Promise<number> {
+    const id = leaseArg(lease, 'keepAliveOnce');
+    const { response } = await this.invoke<WireLeaseKeepAliveResponse>('LeaseKeepAlive', () => ({ id }), 'leader', options, 'keepAlive');
+    return response.ttlMs;
+  }
+
+  /**
+   * Renews the lease in the background (every ttl/3) until `stop()`, or until it is found gone
+   * (`onLost`). `ttlMs` is the lease's TTL (as granted).
+   */
+  keepAlive(lease: number, ttlMs: number, options: KeepAliveOptions = {}): KeepAliveHandle {
+    this.assertOpen();
+    const id = leaseArg(lease, 'keepAlive');
+    if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw new ClientUsageError(`keepAlive needs the lease's TTL in ms, got ${ttlMs}`);
+    return startKeepAlive(id, ttlMs, (l, deadlineMs) => this.keepAliveOnce(l, { deadlineMs: Math.max(deadlineMs, 500) }), options);
+  }
+
+  /** Every live lease (or the one with `lease`) with its remaining time by the leader's clock. */
+  async leases(lease?: number, options: CallOptions = {}): Promise<LeaseStatus[]> {
+    const id = lease === undefined ? 0 : leaseArg(lease, 'leases');
+    const { response } = await this.invoke<WireLeaseListResponse>('LeaseList', () => ({ id }), 'leader', options, 'leases');
+    return response.leases.map((l) => ({ id: l.id, ttlMs: l.ttlMs, remainingMs: l.remainingMs, keys: l.keys }));
+  }
+
+  // ---- watch, locks, elections ----
+
+  /**
+   * The changes to a key, a prefix or a range, in log order, each exactly once, resuming on another
+   * node when one fails. `for await (const e of kv.watch({ prefix: 'config/' })) …`; close() ends it.
+   */
+  watch(spec: WatchSpec): Watcher {
+    this.assertOpen();
+    const def = watchMethodDefinition();
+    return new Watcher(
+      {
+        open: (endpoint, request) => this.pool.openStream(endpoint, def, request),
+        endpoints: () => this.pool.endpoints,
+        assertOpen: () => this.assertOpen(),
+      },
+      spec,
+    );
+  }
+
+  /** Waits for and takes the lock `name` (first come, first served); release() gives it up. */
+  lock(name: string, options: LockOptions = {}): Promise<Contender> {
+    return contend(this, name, '', options);
+  }
+
+  /** Runs for leader of `election` with `value`; resolves once elected. resign() = release(). */
+  campaign(election: string, value: Bytes, options: LockOptions = {}): Promise<Contender> {
+    return contend(this, election, value, options);
+  }
+
+  /** The leader of `election` now and after every change (undefined while there is none). */
+  observe(election: string): AsyncGenerator<ElectionLeader | undefined> {
+    return observeElection(this, election);
   }
 
   async delete(key: Bytes, options: WriteOptions = {}): Promise<DeleteResult> {
@@ -393,7 +485,7 @@ export class KvClient {
     if (response.outcome !== 'OUTCOME_COMMITTED') {
       throw new RemoteError(grpc.status.UNKNOWN, '', `waitFor got an unknown outcome ${String(response.outcome)}`);
     }
-    this.observe(receipt.index);
+    this.observeIndex(receipt.index);
   }
 
   // ---- reads ----
@@ -407,7 +499,7 @@ export class KvClient {
   async getDetail(key: Bytes, options: ReadOptions = {}): Promise<GetDetail> {
     const request = { key: toBytes(key, 'key'), ...readOptionsToWire(options, this.observed) };
     const { response: r } = await this.invoke<WireGetResponse>('Get', () => request, this.readRoute(options), options, 'get');
-    this.observe(r.appliedIndex);
+    this.observeIndex(r.appliedIndex);
     const detail: GetDetail = { servedBy: r.servedBy, appliedIndex: r.appliedIndex };
     if (r.found && r.kv) detail.item = itemFromWire(r.kv, r.servedBy, r.appliedIndex);
     return detail;
@@ -422,7 +514,7 @@ export class KvClient {
       ...readOptionsToWire(options, this.observed),
     };
     const { response: r } = await this.invoke<WireScanResponse>('Scan', () => request, this.readRoute(options), options, 'scan');
-    this.observe(r.appliedIndex);
+    this.observeIndex(r.appliedIndex);
     const page: ScanPage = {
       items: r.items.map((kv) => itemFromWire(kv, r.servedBy, r.appliedIndex)),
       more: r.more,
@@ -564,7 +656,7 @@ export class KvClient {
     return options.consistency === 'follower' || options.consistency === 'session' ? 'roundRobin' : 'leader';
   }
 
-  private observe(index: number): void {
+  private observeIndex(index: number): void {
     if (Number.isSafeInteger(index) && index > this.observed) this.observed = index;
   }
 
@@ -602,7 +694,7 @@ export class KvClient {
       ]);
       clearTimeout(timer);
       if (first) return unwrap(first);
-      const next = await Promise.race([settled, this.watch.newerLeaderThan(target).then((found) => ({ found }))]);
+      const next = await Promise.race([settled, this.leaderWatch.newerLeaderThan(target).then((found) => ({ found }))]);
       if ('ok' in next) return unwrap(next);
       if (next.found) return { moveTo: next.found.address };
       waitMs = LEADER_PROBE_GAP_MS;
@@ -631,6 +723,13 @@ export class KvClient {
   }
 
   private async write(method: KvMethodName, body: object, options: WriteOptions, what: string): Promise<WriteResult> {
+    const result = writeResultFromWire(await this.writeRaw<WireWriteResponse>(method, body, options, what));
+    // The session watermark (consistency: 'session') covers what this client's writes applied.
+    if (result.applied) this.observeIndex(Math.max(result.index, result.appliedAt ?? 0));
+    return result;
+  }
+
+  private async writeRaw<Res>(method: KvMethodName, body: object, options: WriteOptions, what: string): Promise<Res> {
     this.assertOpen();
     const durability = options.durability ?? 'sync';
     const wireDurability = DURABILITY_TO_WIRE[durability];
@@ -638,7 +737,7 @@ export class KvClient {
     // One seq for the write and all its retries: the node applies it at most once.
     const seq = this.session.begin();
     try {
-      const { response } = await this.invoke<WireWriteResponse>(
+      const { response } = await this.invoke<Res>(
         method,
         () => ({
           ...body,
@@ -651,9 +750,7 @@ export class KvClient {
         options,
         what,
       );
-      const result = writeResultFromWire(response);
-      if (result.applied) this.observe(Math.max(result.index, result.appliedAt ?? 0));
-      return result;
+      return response;
     } finally {
       this.session.end(seq);
     }
@@ -726,7 +823,7 @@ export class KvClient {
         this.pool.markUp(target);
         if (route === 'leader') this.pool.setLeader(target);
         const term = (response as { term?: unknown }).term;
-        if (route === 'leader' && typeof term === 'number') this.watch.sawLeader(target, term);
+        if (route === 'leader' && typeof term === 'number') this.leaderWatch.sawLeader(target, term);
         return { response, endpoint: target };
       } catch (e) {
         const err = statusToError(e as StatusLike, deadlineMs);

@@ -17,6 +17,8 @@ export class KvItem implements ServedBy {
     readonly modIndex: number,
     readonly servedBy: string,
     readonly appliedIndex: number,
+    /** The lease the key is attached to (0 = none). */
+    readonly lease = 0,
   ) {}
 
   /** The value as UTF-8 text. */

@@ -66,6 +66,21 @@ export interface WriteOptions extends CallOptions {
   durability?: Durability;
 }
 
+export interface PutOptions extends WriteOptions {
+  /** Attach the key to this lease (from grantLease): it is deleted when the lease ends. */
+  lease?: number;
+}
+
+/** A lease as the leader sees it. */
+export interface LeaseStatus {
+  id: number;
+  ttlMs: number;
+  /** What is left by the leader's clock. */
+  remainingMs: number;
+  /** Keys attached. */
+  keys: number;
+}
+
 export interface ReadOptions extends CallOptions {
   /** Default 'linearizable'. */
   consistency?: ReadConsistency;
@@ -145,7 +160,7 @@ export type TxnCompare =
   | { key: Bytes; target: 'value'; result: 'eq' | 'neq'; value: Bytes }
   | { key: Bytes; target: 'version' | 'modIndex'; result: 'eq' | 'neq' | 'lt' | 'gt'; number: number };
 
-export type TxnOp = { op: 'put'; key: Bytes; value: Bytes } | { op: 'delete'; key: Bytes } | ({ op: 'deleteRange' } & RangeSpec);
+export type TxnOp = { op: 'put'; key: Bytes; value: Bytes; lease?: number } | { op: 'delete'; key: Bytes } | ({ op: 'deleteRange' } & RangeSpec);
 
 export interface TxnSpec {
   /** All must hold for `success` to run; otherwise `failure` runs. */

@@ -125,6 +125,9 @@ function backendOnceCreated(get: () => RaftNode | undefined, nodeId: string): Kv
     transferLeadership: async (to, deadline, signal) => node().transferLeadership(to, deadline, signal),
     addMember: async (id, raftAddress, clientAddress, options) => node().addMember(id, raftAddress, clientAddress, options),
     removeMember: async (id, options) => node().removeMember(id, options),
+    keepAliveLease: async (id, deadline, signal) => node().keepAliveLease(id, deadline, signal),
+    leases: async (id, deadline, signal) => node().leases(id, deadline, signal),
+    watchSource: () => node().watchSource(),
   };
 }
 

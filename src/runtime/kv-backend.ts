@@ -1,9 +1,17 @@
 // The service the runtime offers the client-facing server (RaftNode implements it; tests use an
 // in-memory fake). Request and result shapes are the runtime's; the wire types come from api/.
-import type { Command, CommandResult, KeyValue } from '../api/command.js';
+import type { Command, CommandResult, KeyValue, LeaseInfo } from '../api/command.js';
 import type { Consistency, Durability, NodeStatus, WaitOutcome } from '../api/types.js';
 import type { NodeId } from '../raft/types.js';
 import type { ScanResult } from '../storage/state-machine.js';
+import type { WatchSource } from './watch-hub.js';
+
+export type { WatchSource };
+
+/** A lease as the leader sees it: its TTL, what is left of it by the leader's clock, its keys. */
+export interface LeaseStatus extends LeaseInfo {
+  remainingMs: number;
+}
 
 export type { Consistency, Durability, NodeStatus, WaitOutcome };
 
@@ -80,4 +88,10 @@ export interface KvBackend {
   addMember(id: NodeId, raftAddress: string, clientAddress: string, options: AddMemberOptions): Promise<void>;
   /** Leader only; resolves once `id` is no longer a member (at once when it is not one). */
   removeMember(id: NodeId, options: RemoveMemberOptions): Promise<void>;
+  /** Leader only (leadership confirmed first): renews the lease; its TTL. LeaseNotFoundError when gone. */
+  keepAliveLease(id: number, deadline: number, signal?: AbortSignal): Promise<number>;
+  /** Leader only: every live lease, or the one with `id` (LeaseNotFoundError when gone). */
+  leases(id: number | undefined, deadline: number, signal?: AbortSignal): Promise<LeaseStatus[]>;
+  /** The applied changes this node keeps for watchers (any node, leader or not). */
+  watchSource(): WatchSource;
 }

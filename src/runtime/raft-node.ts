@@ -30,6 +30,7 @@ import {
   ConfChangeRejectedError,
   DeadlineExceededError,
   InvalidArgumentError,
+  LeaseNotFoundError,
   NotLeaderError,
   OverloadedError,
   ReplicaCorruptedError,
@@ -44,7 +45,9 @@ import { SnapshotScheduler } from './snapshots.js';
 import { type Clock, SYSTEM_CLOCK } from './clock.js';
 import { LeaseClock } from './lease-clock.js';
 import { withDeadline } from './with-deadline.js';
-import type { GetResult, KvBackend, NodeStatus, RangeResult, ReadOptions, WaitOutcome, WriteAck, WriteRequest } from './kv-backend.js';
+import type { GetResult, KvBackend, LeaseStatus, NodeStatus, RangeResult, ReadOptions, WaitOutcome, WriteAck, WriteRequest } from './kv-backend.js';
+import { LeaseKeeper } from './lease-keeper.js';
+import { type WatchHistoryLimits, WatchHub, type WatchSource } from './watch-hub.js';
 import { FailbackPolicy } from './failback.js';
 import { LeaderFreshness } from './leader-freshness.js';
 import { applyConfToTable, decodeConfEntry, encodeConfContext, type MemberAddress, MemberTable } from './membership.js';
@@ -113,6 +116,8 @@ export interface RaftNodeOptions {
    * no longer votes, acks or serves, and only the process can release its ports and data dir.
    */
   onRemoved?: () => void;
+  /** The window of applied changes kept for watchers to resume from (events, bytes). */
+  watchHistory?: Partial<WatchHistoryLimits>;
   /** Simulator only (a mutation check), passed to the core: see RaftConfig.unsafeRebuildingVotes. Never set it. */
   unsafeRebuildingVotes?: boolean;
 }
@@ -166,6 +171,8 @@ export class RaftNode implements KvBackend {
   private readonly admission: PeerAdmission;
   private readonly failback: FailbackPolicy | undefined;
   private ticksSinceFailbackCheck = 0;
+  private readonly watchHub: WatchHub;
+  private readonly leaseKeeper: LeaseKeeper;
 
   private timer: unknown;
   private scheduled = false;
@@ -220,6 +227,15 @@ export class RaftNode implements KvBackend {
     this.freshness = new LeaderFreshness(this.now());
 
     this.applied = this.sm.appliedIndex();
+    this.watchHub = new WatchHub(this.id, this.applied, options.watchHistory);
+    this.sm.onApply((events) => this.watchHub.append(events));
+    this.leaseKeeper = new LeaseKeeper({
+      now: () => this.clock.monotonicMs(),
+      leases: () => this.sm.leases(),
+      lease: (id) => this.sm.lease(id),
+      proposeExpiry: (ids) => this.proposeLeaseExpiry(ids),
+      retryMs: 2 * t.electionTicks * t.tickMs,
+    });
     this.pending = new PendingProposals((term, index) => this.lostError(term, index));
     const snapshotEntries = t.snapshotEntries ?? RUNTIME_DEFAULTS.snapshotEntries;
     this.snapshots = new SnapshotScheduler({
@@ -402,6 +418,8 @@ export class RaftNode implements KvBackend {
       if (!result) return { term: receipt.term, index: receipt.index };
       if (result.result.op === 'error') {
         if (result.result.name === 'StaleSequenceError') throw new StaleSequenceError(request.command.clientId, request.command.seq);
+        if (result.result.name === 'LeaseNotFoundError') throw new LeaseNotFoundError(result.result.lease ?? 0);
+        if (result.result.name === 'LeaseLimitError') throw new OverloadedError(result.result.message, 0);
         throw new InvalidArgumentError('command', result.result.message);
       }
       return { term: receipt.term, index: receipt.index, result };
@@ -505,6 +523,51 @@ export class RaftNode implements KvBackend {
       );
     } finally {
       this.leave();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Leases (expiry: lease-keeper.ts) and watches (watch-hub.ts)
+
+  async keepAliveLease(id: number, deadline: number, signal?: AbortSignal): Promise<number> {
+    const started = this.enter();
+    try {
+      if (!Number.isSafeInteger(id) || id <= 0) throw new InvalidArgumentError('lease', `must be a positive lease id, got ${id}`);
+      if (this.raw.role !== 'leader') throw this.notLeader();
+      // A deposed leader must not tell a client its lease was renewed: confirm leadership first.
+      await this.readBarrier({ consistency: 'linearizable', deadline, ...(signal ? { signal } : {}) }, started);
+      if (this.raw.role !== 'leader') throw this.notLeader();
+      return this.leaseKeeper.keepAlive(id);
+    } finally {
+      this.leave();
+    }
+  }
+
+  async leases(id: number | undefined, deadline: number, signal?: AbortSignal): Promise<LeaseStatus[]> {
+    const started = this.enter();
+    try {
+      if (this.raw.role !== 'leader') throw this.notLeader();
+      await this.readBarrier({ consistency: 'linearizable', deadline, ...(signal ? { signal } : {}) }, started);
+      const list = id === undefined ? this.sm.leases() : [this.sm.lease(id)].filter((l) => l !== undefined);
+      if (id !== undefined && list.length === 0) throw new LeaseNotFoundError(id);
+      return list.map((l) => ({ ...l, remainingMs: this.leaseKeeper.remainingMs(l) }));
+    } finally {
+      this.leave();
+    }
+  }
+
+  watchSource(): WatchSource {
+    return this.watchHub;
+  }
+
+  private proposeLeaseExpiry(ids: number[]): void {
+    try {
+      this.raw.propose(encodeCommand({ clientId: '', seq: 0, firstUnacked: 0, op: { op: 'leaseExpire', ids } }));
+      this.log?.info({ event: 'leases_expiring', ids: ids.slice(0, 16), count: ids.length }, `proposing expiry of ${ids.length} lease(s)`);
+      this.schedule();
+    } catch (err) {
+      // Not leader any more, or the log is full: the next leader (or the next try) expires them.
+      this.log?.warn({ event: 'lease_expiry_not_proposed', count: ids.length, err: (err as Error).message }, 'could not propose lease expiry');
     }
   }
 
@@ -672,6 +735,7 @@ export class RaftNode implements KvBackend {
     this.reads.failAll(err);
     this.appliedWaiters.releaseAll();
     this.transfers.releaseAll();
+    this.watchHub.close();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -699,6 +763,7 @@ export class RaftNode implements KvBackend {
       if (early.length > 0) this.sendToPeers(early);
     }
     this.reads.tick();
+    this.leaseKeeper.tick(this.raw.role === 'leader' && !this.stopping);
     this.maybeFailBack();
     this.schedule();
   }
@@ -860,6 +925,7 @@ export class RaftNode implements KvBackend {
     this.metrics.appliedEntries.inc(entries.length);
     this.freshness.applied(this.applied);
     this.appliedWaiters.notify(this.applied);
+    this.watchHub.advance(this.applied);
     this.metrics.applySeconds.observe((performance.now() - started) / 1000);
   }
 
@@ -923,6 +989,7 @@ export class RaftNode implements KvBackend {
       if (!this.members.get(m.id)) this.setMemberAddress(m);
     }
     this.applied = snap.meta.index;
+    this.watchHub.reset(snap.meta.index);
     this.snapshots.installed(snap.meta.index);
     this.lastConfIndex = snap.meta.index;
     this.appliedTerms.record(snap.meta.index, snap.meta.term);

@@ -29,6 +29,12 @@ export interface KvServiceLimits {
   maxStreamBufferedBytes: number;
   /** A Scan page stops once its keys and values reach this many bytes (more = true). */
   maxScanResponseBytes: number;
+  /** Watch streams open at once on this node. */
+  maxWatchers: number;
+  /** Watch streams open at once on one client connection. */
+  maxWatchersPerConnection: number;
+  /** Key and value bytes in one watch message. */
+  maxWatchMessageBytes: number;
 }
 
 export const DEFAULT_KV_LIMITS: Readonly<KvServiceLimits> = Object.freeze({
@@ -47,4 +53,7 @@ export const DEFAULT_KV_LIMITS: Readonly<KvServiceLimits> = Object.freeze({
   maxStreamInFlight: 256,
   maxStreamBufferedBytes: 16 * 1024 * 1024,
   maxScanResponseBytes: 4 * 1024 * 1024,
+  maxWatchers: 10_000,
+  maxWatchersPerConnection: 64,
+  maxWatchMessageBytes: 1024 * 1024,
 });

@@ -16,7 +16,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
 import type { KvBackend, Durability, ReadOptions, WriteAck, NodeStatus } from '../runtime/kv-backend.js';
-import { prefixEnd, type Command, type Compare, type OpResult, type Op, type KeyValue } from '../api/command.js';
+import { LEASE_LIMITS, prefixEnd, type Command, type Compare, type OpResult, type Op, type KeyValue } from '../api/command.js';
 import { InvalidArgumentError, OverloadedError, RequestCancelledError, StaleSequenceError, UnauthenticatedError } from '../api/errors.js';
 import { errorToStatus, type GrpcStatus } from '../api/grpc-status.js';
 import { ADMIN_METHODS, PUBLIC_METHODS, requireAdmin, requireKey, requireRange, requireSomeWrite, type Authenticator, type Principal } from './auth.js';
@@ -30,7 +30,9 @@ import {
   KV_SERVICE_NAME,
   OUTCOME_TO_WIRE,
   kvServiceDefinition,
+  watchMethodDefinition,
 } from '../api/kv-proto.js';
+import { serveWatch, WatchCounter, watchRange } from './watch-stream.js';
 import type { KvMethodDefinition } from '../api/kv-proto.js';
 import type {
   KvMethodName,
@@ -40,7 +42,12 @@ import type {
   WireDeleteRequest,
   WireGetRequest,
   WireKeyValue,
+  WireLeaseGrantRequest,
+  WireLeaseGrantResponse,
+  WireLeaseListResponse,
+  WireLeaseRevokeRequest,
   WireMembershipResponse,
+  WireWatchRequest,
   WireOpResult,
   WirePutRequest,
   WireRange,
@@ -128,6 +135,10 @@ function requestByteLimits(l: KvServiceLimits): Record<KvMethodName, number> {
     AddMember: 2048,
     RemoveMember: 1024,
     Ping: 256,
+    LeaseGrant: 256 + l.maxClientIdBytes,
+    LeaseRevoke: 256 + l.maxClientIdBytes,
+    LeaseKeepAlive: 256,
+    LeaseList: 256,
   };
 }
 
@@ -340,6 +351,44 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
   definition['PingStream'] = { ...pingStream, requestDeserialize: (buf: Buffer) => buf } as unknown as grpc.MethodDefinition<unknown, unknown>;
   implementation['PingStream'] = (call: grpc.ServerDuplexStream<Buffer, object>) =>
     servePingStream(call, (buf) => pingStream.requestDeserialize(buf), limits.maxStreamBufferedBytes);
+
+  // Watch: server-streaming, outside the unary method table; flow control is the stream's own.
+  const watchDef = watchMethodDefinition();
+  const watchers = new WatchCounter(limits);
+  definition['Watch'] = { ...watchDef, requestDeserialize: (buf: Buffer) => buf } as unknown as grpc.MethodDefinition<unknown, unknown>;
+  implementation['Watch'] = (call: grpc.ServerWritableStream<Buffer, object>) => {
+    let release: (() => void) | undefined;
+    const fail = (err: unknown): void => {
+      release?.();
+      call.emit('error', errorToStatus(err));
+    };
+    void authenticate(call).then(async (principal) => {
+      let started: Parameters<typeof serveWatch>;
+      try {
+        if (auth && !principal) throw new UnauthenticatedError('Watch needs credentials');
+        if (call.request.length > 4 * limits.maxKeyBytes + 256) throw new InvalidArgumentError('request', 'is too large for a WatchRequest');
+        let request: WireWatchRequest;
+        try {
+          request = watchDef.requestDeserialize(call.request) as WireWatchRequest;
+        } catch (err) {
+          throw new InvalidArgumentError('request', `cannot decode WatchRequest: ${(err as Error).message}`);
+        }
+        const range = watchRange(request, limits, prefixEnd);
+        if (principal) requireRange(principal, 'read', range.start, range.end);
+        const source = options.backend.watchSource();
+        release = watchers.acquire(call.getPeer());
+        started = [call, request, range, source, limits];
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      try {
+        await serveWatch(...started);
+      } finally {
+        release();
+      }
+    }, fail);
+  };
 
   const server = new grpc.Server({
     'grpc.max_receive_message_length': limits.maxRequestBytes,
@@ -718,8 +767,11 @@ function readOptions(r: Partial<WireReadOptions>, deadline: number): ReadOptions
 function txnOp(o: WireTxnOp | null | undefined, field: string, l: KvServiceLimits): Op {
   if (!o || typeof o !== 'object') throw new InvalidArgumentError(field, 'must be an operation');
   switch (o.op) {
-    case 'put':
-      return { op: 'put', key: keyField(o.put?.key, `${field}.put.key`, l), value: valueField(o.put?.value, `${field}.put.value`, l) };
+    case 'put': {
+      const put: Op = { op: 'put', key: keyField(o.put?.key, `${field}.put.key`, l), value: valueField(o.put?.value, `${field}.put.value`, l) };
+      const lease = leaseField(o.put?.lease, `${field}.put.lease`);
+      return lease === undefined ? put : { ...put, lease };
+    }
     case 'delete':
       return { op: 'delete', key: keyField(o.delete?.key, `${field}.delete.key`, l) };
     case 'deleteRange': {
@@ -784,6 +836,8 @@ function opResultToWire(r: OpResult): WireOpResult {
       return { deleteRange: { deleted: r.deleted } };
     case 'txn':
       return { txn: { succeeded: r.succeeded, results: r.results.map(opResultToWire) } };
+    case 'leaseRevoke':
+      return { leaseRevoke: { deleted: r.deleted } };
     default:
       throw new Error(`backend returned an unknown op result ${JSON.stringify((r as { op?: unknown }).op)}`);
   }
@@ -807,7 +861,20 @@ function writeResponse(ack: WriteAck, command: Command): WireWriteResponse {
 }
 
 function kvToWire(kv: KeyValue): WireKeyValue {
-  return { key: kv.key, value: kv.value, version: kv.version, createIndex: kv.createIndex, modIndex: kv.modIndex };
+  return { key: kv.key, value: kv.value, version: kv.version, createIndex: kv.createIndex, modIndex: kv.modIndex, lease: kv.lease ?? 0 };
+}
+
+function leaseField(v: unknown, field: string): number | undefined {
+  const id = uintField(v, field);
+  return id === 0 ? undefined : id;
+}
+
+function ttlField(v: unknown): number {
+  const ttl = uintField(v, 'ttlMs');
+  if (ttl < LEASE_LIMITS.minTtlMs || ttl > LEASE_LIMITS.maxTtlMs) {
+    throw new InvalidArgumentError('ttlMs', `must be between ${LEASE_LIMITS.minTtlMs} and ${LEASE_LIMITS.maxTtlMs} ms, got ${ttl}`);
+  }
+  return ttl;
 }
 
 function statusToWire(s: NodeStatus): WireStatusResponse {
@@ -872,8 +939,35 @@ function makeHandlers(backend: KvBackend, l: KvServiceLimits): Handlers {
   };
   return {
     Put: async (r: WirePutRequest, deadline, ctx) => {
-      const op: Op = { op: 'put', key: keyField(r.key, 'key', l), value: valueField(r.value, 'value', l) };
+      const lease = leaseField(r.lease, 'lease');
+      const op: Op = { op: 'put', key: keyField(r.key, 'key', l), value: valueField(r.value, 'value', l), ...(lease === undefined ? {} : { lease }) };
       return write(sessionFields(r, l), op, deadline, ctx);
+    },
+    LeaseGrant: async (r: WireLeaseGrantRequest, deadline, ctx): Promise<WireLeaseGrantResponse> => {
+      const ttlMs = ttlField(r.ttlMs);
+      if (ctx.principal) requireSomeWrite(ctx.principal);
+      const { durability: _sync, ...session } = scopeSession(sessionFields({ ...r, durability: 'DURABILITY_SYNC' }, l), ctx.principal);
+      const ack = await backend.write({ command: { ...session, op: { op: 'leaseGrant', ttlMs } }, durability: 'sync', deadline, signal: ctx.signal });
+      // The lease id is the grant's log index, also when the result reached this node in a snapshot.
+      return { id: ack.index, ttlMs, index: ack.index };
+    },
+    LeaseRevoke: async (r: WireLeaseRevokeRequest, deadline, ctx) => {
+      const id = leaseField(r.id, 'id');
+      if (id === undefined) throw new InvalidArgumentError('id', 'must name a lease');
+      if (ctx.principal) requireSomeWrite(ctx.principal);
+      return write(sessionFields({ ...r, durability: 'DURABILITY_SYNC' }, l), { op: 'leaseRevoke', id }, deadline, ctx);
+    },
+    LeaseKeepAlive: async (r: { id?: unknown }, deadline, ctx) => {
+      const id = leaseField(r.id, 'id');
+      if (id === undefined) throw new InvalidArgumentError('id', 'must name a lease');
+      if (ctx.principal) requireSomeWrite(ctx.principal);
+      return { id, ttlMs: await backend.keepAliveLease(id, deadline, ctx.signal) };
+    },
+    LeaseList: async (r: { id?: unknown }, deadline, ctx): Promise<WireLeaseListResponse> => {
+      const id = leaseField(r.id, 'id');
+      if (ctx.principal) requireSomeWrite(ctx.principal);
+      const leases = await backend.leases(id, deadline, ctx.signal);
+      return { leases: leases.map((x) => ({ id: x.id, ttlMs: x.ttlMs, remainingMs: Math.round(x.remainingMs), keys: x.keys })) };
     },
     Delete: async (r: WireDeleteRequest, deadline, ctx) => {
       const op: Op = { op: 'delete', key: keyField(r.key, 'key', l) };

@@ -1,7 +1,7 @@
 // msgpackr encoding of what travels inside Raft entries. Decoding validates the whole shape because
 // entry bytes come from peers: garbage must become a typed error, never a crash or a half-read value.
 import { Packr } from 'msgpackr';
-import type { Command, Compare, Op } from '../api/command.js';
+import { LEASE_LIMITS, type Command, type Compare, type Op } from '../api/command.js';
 import { InvalidCommandError } from './errors.js';
 
 // Plain maps/arrays only (no record extension): the bytes must decode the same on every node and
@@ -60,6 +60,15 @@ function validateOp(value: unknown, path: string, depth: number): asserts value 
     case 'put':
       bytesField(value, 'key', path, false);
       bytesField(value, 'value', path, true);
+      if (value.lease !== undefined && (!isIndex(value.lease) || value.lease === 0)) {
+        throw new InvalidCommandError(`${path}.lease must be a positive lease id`);
+      }
+      return;
+    case 'leaseGrant':
+    case 'leaseRevoke':
+    case 'leaseExpire':
+      if (depth > 0) throw new InvalidCommandError(`${path}: ${value.op} cannot be part of a txn`);
+      validateLeaseOp(value, path);
       return;
     case 'delete':
       bytesField(value, 'key', path, false);
@@ -79,7 +88,24 @@ function validateOp(value: unknown, path: string, depth: number): asserts value 
       return;
     }
     default:
-      throw new InvalidCommandError(`${path}.op must be put, delete, deleteRange or txn`);
+      throw new InvalidCommandError(`${path}.op must be put, delete, deleteRange, txn, leaseGrant, leaseRevoke or leaseExpire`);
+  }
+}
+
+function validateLeaseOp(value: Record<string, unknown>, path: string): void {
+  if (value.op === 'leaseGrant') {
+    const ttl = value.ttlMs;
+    if (!isIndex(ttl) || ttl < LEASE_LIMITS.minTtlMs || ttl > LEASE_LIMITS.maxTtlMs) {
+      throw new InvalidCommandError(`${path}.ttlMs must be an integer in ${LEASE_LIMITS.minTtlMs}..${LEASE_LIMITS.maxTtlMs} ms, got ${String(ttl)}`);
+    }
+  } else if (value.op === 'leaseRevoke') {
+    if (!isIndex(value.id) || value.id === 0) throw new InvalidCommandError(`${path}.id must be a positive lease id`);
+  } else {
+    const ids = value.ids;
+    if (!Array.isArray(ids) || ids.length === 0 || ids.length > LEASE_LIMITS.maxExpirePerCommand) {
+      throw new InvalidCommandError(`${path}.ids must list 1..${LEASE_LIMITS.maxExpirePerCommand} lease ids`);
+    }
+    for (const id of ids) if (!isIndex(id) || id === 0) throw new InvalidCommandError(`${path}.ids must hold positive lease ids`);
   }
 }
 

@@ -1,6 +1,7 @@
 // The state machine's keyspace, shared by the LevelDB and in-memory machines so that both produce
 // byte-identical snapshots:
 //   'd/' + user key   → StoredValue            (user data)
+//   'l/' + lease id   → Lease                  (TTL ttlMs, attached keys; id as 16 hex digits)
 //   's/' + clientId   → Session                (exactly-once session table)
 //   'm/applied'       → { index, term }        (last applied log position)
 //
@@ -24,6 +25,7 @@ const te = new TextEncoder();
 
 export const DATA_PREFIX = te.encode('d/');
 export const SESSION_PREFIX = te.encode('s/');
+export const LEASE_PREFIX = te.encode('l/');
 export const APPLIED_KEY = te.encode('m/applied');
 
 export interface StoredValue {
@@ -32,6 +34,14 @@ export interface StoredValue {
   version: number;
   createIndex: number;
   modIndex: number;
+  /** Lease the key is attached to; absent = none. */
+  lease?: number;
+}
+
+/** A lease: its TTL and the keys attached to it (by bytesToKeyString, ascending). */
+export interface Lease {
+  ttlMs: number;
+  keys: Map<string, Uint8Array>;
 }
 
 export interface Session {
@@ -76,6 +86,35 @@ export function keyStringToBytes(s: string): Uint8Array {
 
 export function dataKey(key: Uint8Array): Uint8Array {
   return concatBytes(DATA_PREFIX, key);
+}
+
+export function leaseKey(id: number): Uint8Array {
+  return concatBytes(LEASE_PREFIX, te.encode(id.toString(16).padStart(16, '0')));
+}
+
+/** The lease id of a stored lease key, or undefined when the key is not one. */
+export function leaseIdOf(storedKey: Uint8Array): number | undefined {
+  if (!startsWith(storedKey, LEASE_PREFIX) || storedKey.length !== LEASE_PREFIX.length + 16) return undefined;
+  const hex = Buffer.from(storedKey.subarray(LEASE_PREFIX.length)).toString('latin1');
+  if (!/^[0-9a-f]{16}$/.test(hex)) return undefined;
+  const id = Number.parseInt(hex, 16);
+  return Number.isSafeInteger(id) && id > 0 ? id : undefined;
+}
+
+export function encodeLease(storedKey: Uint8Array, l: Lease): Uint8Array {
+  const keys = [...l.keys.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, k]) => k);
+  return sealRecord(storedKey, packr.pack([l.ttlMs, keys]));
+}
+
+export function decodeLease(storedKey: Uint8Array, bytes: Uint8Array): Lease {
+  const { body, version } = openRecord(storedKey, bytes);
+  const a = unpackBody(body, version, 'lease');
+  if (!Array.isArray(a) || a.length !== 2 || !Number.isSafeInteger(a[0]) || !Array.isArray(a[1]) || !a[1].every((k) => k instanceof Uint8Array)) {
+    throw new DamagedRecordError(`malformed lease (format ${version})`);
+  }
+  const keys = new Map<string, Uint8Array>();
+  for (const k of a[1] as Uint8Array[]) keys.set(bytesToKeyString(k), copyBytes(k));
+  return { ttlMs: a[0], keys };
 }
 
 export function sessionKey(clientId: string): Uint8Array {
@@ -143,24 +182,30 @@ function unpackBody(body: Uint8Array, version: number, what: string): unknown {
 
 /** `storedKey` is the full LevelDB key (dataKey(userKey)): the checksum covers it. */
 export function encodeStoredValue(storedKey: Uint8Array, v: StoredValue): Uint8Array {
-  return sealRecord(storedKey, packr.pack([v.value, v.version, v.createIndex, v.modIndex]));
+  // A key without a lease keeps the 4-element shape, byte-identical to before leases existed.
+  const body = v.lease ? [v.value, v.version, v.createIndex, v.modIndex, v.lease] : [v.value, v.version, v.createIndex, v.modIndex];
+  return sealRecord(storedKey, packr.pack(body));
 }
 
 /** Throws DamagedRecordError when the bytes fail their checksum or do not decode. */
 export function decodeStoredValue(storedKey: Uint8Array, bytes: Uint8Array): StoredValue {
   const { body, version } = openRecord(storedKey, bytes);
   const a = unpackBody(body, version, 'stored value');
+  const withLease = version === STORED_RECORD_VERSION && Array.isArray(a) && a.length === 5;
   if (
     !Array.isArray(a) ||
-    a.length !== 4 ||
+    (a.length !== 4 && !withLease) ||
     !(a[0] instanceof Uint8Array) ||
     !Number.isSafeInteger(a[1]) ||
     !Number.isSafeInteger(a[2]) ||
-    !Number.isSafeInteger(a[3])
+    !Number.isSafeInteger(a[3]) ||
+    (withLease && (!Number.isSafeInteger(a[4]) || a[4] <= 0))
   ) {
     throw new DamagedRecordError(`malformed stored value (format ${version})`);
   }
-  return { value: copyBytes(a[0]), version: a[1], createIndex: a[2], modIndex: a[3] };
+  const v: StoredValue = { value: copyBytes(a[0]), version: a[1], createIndex: a[2], modIndex: a[3] };
+  if (withLease) v.lease = a[4] as number;
+  return v;
 }
 
 /** `storedKey` is sessionKey(clientId): the checksum covers it. */

@@ -4,9 +4,10 @@
 // outcome atomically and only then merges it, so a failed write leaves the machine unchanged.
 import type { Entry } from '../raft/types.js';
 import { invariant } from '../raft/errors.js';
-import type { Command, CommandResult, Compare, Op, OpResult } from '../api/command.js';
+import { LEASE_LIMITS, type Command, type CommandResult, type Compare, type KvEvent, type Op, type OpResult } from '../api/command.js';
 import { decodeCommand } from './codec.js';
 import { bytesToKeyString, compareBytes, copyBytes, type AppliedPosition, type StoredValue } from './keyspace.js';
+import type { LeaseTable, LeaseTx } from './lease-table.js';
 import type { SessionTable, SessionTx } from './session-table.js';
 
 /** The state as of the start of the batch. */
@@ -27,11 +28,27 @@ export interface ApplyOutcome {
   /** Final state of every user key written in the batch, keyed by bytesToKeyString(key). */
   writes: Map<string, DataWrite>;
   sessions: SessionTx;
+  leases: LeaseTx;
+  /** Every change to a user key, in log order (what watchers are told once the batch is durable). */
+  events: KvEvent[];
   applied: AppliedPosition;
 }
 
-export async function applyEntries(entries: readonly Entry[], view: KvReadView, sessions: SessionTable, applied: AppliedPosition): Promise<ApplyOutcome> {
-  const overlay = new WriteOverlay(view);
+/** A command refused as a whole: nothing it staged is kept. */
+class CommandRefused extends Error {
+  constructor(readonly result: OpResult) {
+    super('command refused');
+  }
+}
+
+export async function applyEntries(
+  entries: readonly Entry[],
+  view: KvReadView,
+  sessions: SessionTable,
+  leases: LeaseTable,
+  applied: AppliedPosition,
+): Promise<ApplyOutcome> {
+  const overlay = new WriteOverlay(view, leases.begin());
   const tx = sessions.begin();
   const results: (CommandResult | null)[] = [];
   let position = applied;
@@ -56,11 +73,33 @@ export async function applyEntries(entries: readonly Entry[], view: KvReadView, 
     }
     results.push(await applyCommand(command, entry.index, overlay, tx));
   }
-  return { results, writes: overlay.writes, sessions: tx, applied: position };
+  return { results, writes: overlay.writes, sessions: tx, leases: overlay.leases, events: overlay.events, applied: position };
+}
+
+/**
+ * Whether a command can be refused after it staged writes (a put naming a lease that is unknown or
+ * full): only those need a savepoint. Grant and revoke are refused before they stage anything.
+ */
+function needsSavepoint(op: Op): boolean {
+  if (op.op === 'put') return op.lease !== undefined;
+  if (op.op === 'txn') return [...op.success, ...op.failure].some(needsSavepoint);
+  return false;
+}
+
+/** Runs one command's op; a refusal (unknown lease, a bound reached) leaves nothing of it staged. */
+async function executeAtomically(op: Op, index: number, overlay: WriteOverlay): Promise<OpResult> {
+  const saved = needsSavepoint(op) ? overlay.savepoint() : undefined;
+  try {
+    return await executeOp(op, index, overlay);
+  } catch (err) {
+    if (!(err instanceof CommandRefused)) throw err;
+    if (saved) overlay.rollback(saved);
+    return err.result;
+  }
 }
 
 async function applyCommand(command: Command, index: number, overlay: WriteOverlay, tx: SessionTx): Promise<CommandResult> {
-  if (command.clientId === '') return { index, result: await executeOp(command.op, index, overlay) };
+  if (command.clientId === '') return { index, result: await executeAtomically(command.op, index, overlay) };
   const session = tx.sessionFor(command.clientId);
   if (command.firstUnacked > session.firstUnacked) {
     session.firstUnacked = command.firstUnacked;
@@ -81,7 +120,7 @@ async function applyCommand(command: Command, index: number, overlay: WriteOverl
     if (earlier) {
       outcome = { ...earlier, duplicate: true };
     } else {
-      outcome = { index, result: await executeOp(command.op, index, overlay) };
+      outcome = { index, result: await executeAtomically(command.op, index, overlay) };
       session.results.set(command.seq, outcome);
     }
   }
@@ -93,23 +132,48 @@ async function executeOp(op: Op, index: number, overlay: WriteOverlay): Promise<
   switch (op.op) {
     case 'put': {
       const prev = await overlay.get(op.key);
-      overlay.set(op.key, {
+      const next: StoredValue = {
         value: copyBytes(op.value),
         version: prev ? prev.version + 1 : 1,
         createIndex: prev ? prev.createIndex : index,
         modIndex: index,
-      });
+      };
+      if (op.lease !== undefined) next.lease = op.lease;
+      overlay.write(op.key, prev, next, index);
       return { op: 'put', prevExisted: prev !== undefined };
     }
     case 'delete': {
       const prev = await overlay.get(op.key);
-      if (prev) overlay.set(op.key, null);
+      if (prev) overlay.write(op.key, prev, null, index);
       return { op: 'delete', deleted: prev ? 1 : 0 };
     }
     case 'deleteRange': {
       const keys = await overlay.keysInRange(op.start, op.end);
-      for (const key of keys) overlay.set(key, null);
+      for (const key of keys) overlay.write(key, await overlay.get(key), null, index);
       return { op: 'deleteRange', deleted: keys.length };
+    }
+    case 'leaseGrant': {
+      if (overlay.leases.count() >= LEASE_LIMITS.maxLeases) {
+        throw new CommandRefused({ op: 'error', name: 'LeaseLimitError', message: `${LEASE_LIMITS.maxLeases} leases are alive (the limit)` });
+      }
+      overlay.leases.set(index, { ttlMs: op.ttlMs, keys: new Map() });
+      return { op: 'leaseGrant', id: index, ttlMs: op.ttlMs };
+    }
+    case 'leaseRevoke': {
+      const deleted = await overlay.dropLease(op.id, index);
+      if (deleted === undefined) throw new CommandRefused(leaseNotFound(op.id));
+      return { op: 'leaseRevoke', deleted };
+    }
+    case 'leaseExpire': {
+      let expired = 0;
+      let deleted = 0;
+      for (const id of op.ids) {
+        const n = await overlay.dropLease(id, index);
+        if (n === undefined) continue; // revoked or expired already
+        expired++;
+        deleted += n;
+      }
+      return { op: 'leaseExpire', expired, deleted };
     }
     case 'txn': {
       let succeeded = true;
@@ -145,10 +209,76 @@ function evaluate(compare: Compare, current: StoredValue | undefined): boolean {
   }
 }
 
-class WriteOverlay {
-  readonly writes = new Map<string, DataWrite>();
+function leaseNotFound(id: number): OpResult {
+  return { op: 'error', name: 'LeaseNotFoundError', message: `lease ${id} does not exist`, lease: id };
+}
 
-  constructor(private readonly view: KvReadView) {}
+class WriteOverlay {
+  writes = new Map<string, DataWrite>();
+  readonly events: KvEvent[] = [];
+
+  constructor(
+    private readonly view: KvReadView,
+    readonly leases: LeaseTx,
+  ) {}
+
+  /**
+   * Writes one user key (null = delete), keeps the lease table's key lists in step and records the
+   * event. Throws CommandRefused when the new value names a lease that does not exist or is full.
+   */
+  write(key: Uint8Array, prev: StoredValue | undefined, next: StoredValue | null, index: number): void {
+    const k = bytesToKeyString(key);
+    const before = prev?.lease;
+    const after = next?.lease;
+    if (after !== undefined && after !== before) {
+      const lease = this.leases.mutable(after);
+      if (!lease) throw new CommandRefused(leaseNotFound(after));
+      if (lease.keys.size >= LEASE_LIMITS.maxKeysPerLease) {
+        throw new CommandRefused({
+          op: 'error',
+          name: 'LeaseLimitError',
+          message: `lease ${after} already has ${LEASE_LIMITS.maxKeysPerLease} keys attached (the limit)`,
+        });
+      }
+      lease.keys.set(k, copyBytes(key));
+    }
+    if (before !== undefined && before !== after) this.leases.mutable(before)?.keys.delete(k);
+    this.set(key, next);
+    this.events.push({
+      type: next ? 'put' : 'delete',
+      key: copyBytes(key),
+      value: next ? next.value : new Uint8Array(0),
+      index,
+      ...(prev ? { prevValue: prev.value } : {}),
+      lease: after ?? 0,
+    });
+  }
+
+  /** Deletes a lease and its keys; the number of keys deleted, or undefined when it does not exist. */
+  async dropLease(id: number, index: number): Promise<number | undefined> {
+    const lease = this.leases.get(id);
+    if (!lease) return undefined;
+    const keys = [...lease.keys.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, key]) => key);
+    let deleted = 0;
+    for (const key of keys) {
+      const prev = await this.get(key);
+      invariant(prev?.lease === id, () => `lease ${id} lists a key that is not attached to it`);
+      this.write(key, prev, null, index);
+      deleted++;
+    }
+    this.leases.set(id, null);
+    return deleted;
+  }
+
+  savepoint(): { writes: Map<string, DataWrite>; events: number; leases: ReturnType<LeaseTx['savepoint']> } {
+    return { writes: new Map(this.writes), events: this.events.length, leases: this.leases.savepoint() };
+  }
+
+  rollback(saved: ReturnType<WriteOverlay['savepoint']>): void {
+    this.writes = saved.writes;
+    this.events.length = saved.events;
+    this.leases.rollback(saved.leases);
+  }
 
   async get(key: Uint8Array): Promise<StoredValue | undefined> {
     const staged = this.writes.get(bytesToKeyString(key));

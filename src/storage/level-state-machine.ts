@@ -23,34 +23,41 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Level } from 'level';
 import type { Entry, Snapshot } from '../raft/types.js';
-import type { CommandResult, KeyValue } from '../api/command.js';
+import type { CommandResult, KeyValue, KvEvent, LeaseInfo } from '../api/command.js';
 import { InvalidSnapshotError, StateMachineCorruptionError, StorageClosedError } from './errors.js';
 import { applyEntries, type KvReadView } from './kv-applier.js';
 import { checkTable, liveTables } from './leveldb-tables.js';
 import {
   APPLIED_KEY,
   DATA_PREFIX,
+  LEASE_PREFIX,
   SESSION_PREFIX,
   compareBytes,
   dataKey,
   decodeApplied,
+  decodeLease,
   decodeSession,
   decodeStoredValue,
   encodeApplied,
+  encodeLease,
   encodeSession,
   encodeStoredValue,
+  leaseIdOf,
+  leaseKey,
   openRecord,
   prefixEnd,
   sessionKey,
   startsWith,
   type AppliedPosition,
+  type Lease,
   type Session,
   type StoredValue,
 } from './keyspace.js';
+import { LeaseTable } from './lease-table.js';
 import { SerialQueue } from './serial-queue.js';
 import { DEFAULT_MAX_RESULTS_PER_SESSION, DEFAULT_MAX_SESSIONS, SessionTable } from './session-table.js';
 import { decodeStateSnapshot, StateSnapshotWriter } from './state-snapshot.js';
-import type { ScanOptions, ScanResult, StateMachine } from './state-machine.js';
+import type { ApplyListener, ScanOptions, ScanResult, StateMachine } from './state-machine.js';
 
 export { prefixEnd } from './keyspace.js';
 
@@ -103,6 +110,9 @@ function recordProblem(key: Uint8Array, value: Uint8Array): string | undefined {
       if (openRecord(key, value).version === 0) decodeStoredValue(key, value);
     } else if (startsWith(key, SESSION_PREFIX)) {
       decodeSession(key, value);
+    } else if (startsWith(key, LEASE_PREFIX)) {
+      if (leaseIdOf(key) === undefined) return 'a malformed lease key';
+      decodeLease(key, value);
     } else if (compareBytes(key, APPLIED_KEY) === 0) {
       decodeApplied(value);
     } else {
@@ -121,6 +131,7 @@ export function describeStoredKey(storedKey: Uint8Array): string {
   if (startsWith(storedKey, SESSION_PREFIX))
     return `session of client ${JSON.stringify(td.decode(storedKey.subarray(SESSION_PREFIX.length, SESSION_PREFIX.length + 64)))}`;
   if (compareBytes(storedKey, APPLIED_KEY) === 0) return 'applied index';
+  if (startsWith(storedKey, LEASE_PREFIX)) return `lease ${leaseIdOf(storedKey) ?? hex(storedKey)}`;
   return `LevelDB key ${hex(storedKey)}`;
 }
 
@@ -157,11 +168,18 @@ async function droppedLogRecords(dir: string): Promise<string | undefined> {
   return DROPPED_RECORDS.exec(log)?.[0];
 }
 
+function toKeyValue(key: Uint8Array, v: StoredValue): KeyValue {
+  const kv: KeyValue = { key: new Uint8Array(key), value: v.value, version: v.version, createIndex: v.createIndex, modIndex: v.modIndex };
+  if (v.lease) kv.lease = v.lease;
+  return kv;
+}
+
 type Db = Level<Uint8Array, Uint8Array>;
 type BatchOp = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
 
 const DATA_END = prefixEnd(DATA_PREFIX);
 const SESSION_END = prefixEnd(SESSION_PREFIX);
+const LEASE_END = prefixEnd(LEASE_PREFIX);
 const td = new TextDecoder();
 const ITER_CHUNK = 1000;
 
@@ -172,6 +190,8 @@ export class LevelStateMachine implements StateMachine {
   /** The first damage found; from then on reads and snapshots fail with it. */
   private damage: StateMachineCorruptionError | undefined;
   private markerWrite: Promise<void> | undefined;
+  private readonly leaseTable = new LeaseTable();
+  private listener: ApplyListener | undefined;
 
   private constructor(
     private readonly db: Db,
@@ -238,6 +258,17 @@ export class LevelStateMachine implements StateMachine {
       throw this.fromLevel(err, undefined);
     }
     this.sessions.load(loaded);
+    const leases: [number, Lease][] = [];
+    try {
+      for await (const [key, value] of this.db.iterator({ gte: LEASE_PREFIX, lt: LEASE_END })) {
+        const id = leaseIdOf(key);
+        if (id === undefined) throw this.corrupted(describeStoredKey(key), 'a malformed lease key');
+        leases.push([id, this.decode(key, value, (v) => decodeLease(key, v))]);
+      }
+    } catch (err) {
+      throw this.fromLevel(err, undefined);
+    }
+    this.leaseTable.load(leases);
   }
 
   /** The first damage found, if any (reads and snapshots then fail with it). */
@@ -424,7 +455,7 @@ export class LevelStateMachine implements StateMachine {
           return keys;
         },
       };
-      const outcome = await applyEntries(entries, view, this.sessions, this.applied);
+      const outcome = await applyEntries(entries, view, this.sessions, this.leaseTable, this.applied);
       const ops: BatchOp[] = [];
       for (const w of outcome.writes.values()) {
         const key = dataKey(w.key);
@@ -435,6 +466,10 @@ export class LevelStateMachine implements StateMachine {
         const key = sessionKey(id);
         ops.push({ type: 'put', key, value: encodeSession(key, s) });
       }
+      for (const [id, l] of outcome.leases.touched) {
+        const key = leaseKey(id);
+        ops.push(l ? { type: 'put', key, value: encodeLease(key, l) } : { type: 'del', key });
+      }
       ops.push({ type: 'put', key: APPLIED_KEY, value: encodeApplied(outcome.applied) });
       // No sync: the Raft log is the durable record. A machine crash can only lose whole recent
       // batches (applied index and data together), which are then re-applied from the log.
@@ -444,9 +479,32 @@ export class LevelStateMachine implements StateMachine {
         throw this.fromLevel(err, undefined);
       }
       this.sessions.commit(outcome.sessions);
+      this.leaseTable.commit(outcome.leases);
       this.applied = outcome.applied;
+      if (outcome.events.length > 0) this.notify(outcome.events);
       return outcome.results;
     });
+  }
+
+  onApply(listener: ApplyListener | undefined): void {
+    this.listener = listener;
+  }
+
+  leases(): LeaseInfo[] {
+    return this.leaseTable.list();
+  }
+
+  lease(id: number): LeaseInfo | undefined {
+    const l = this.leaseTable.get(id);
+    return l ? { id, ttlMs: l.ttlMs, keys: l.keys.size } : undefined;
+  }
+
+  private notify(events: KvEvent[]): void {
+    try {
+      this.listener?.(events);
+    } catch {
+      // A watcher's bug must not fail the apply: the batch is already committed.
+    }
   }
 
   async get(key: Uint8Array): Promise<KeyValue | undefined> {
@@ -454,8 +512,7 @@ export class LevelStateMachine implements StateMachine {
     const k = dataKey(key);
     const raw = await this.read(k);
     if (!raw) return undefined;
-    const v = this.decodeData(k, raw);
-    return { key: new Uint8Array(key), value: v.value, version: v.version, createIndex: v.createIndex, modIndex: v.modIndex };
+    return toKeyValue(key, this.decodeData(k, raw));
   }
 
   async scan(options: ScanOptions): Promise<ScanResult> {
@@ -474,8 +531,7 @@ export class LevelStateMachine implements StateMachine {
         for (const [k, raw] of chunk) {
           const key = k.subarray(DATA_PREFIX.length);
           if (items.length === limit) return { items, continueFrom: new Uint8Array(key) };
-          const v = this.decodeData(k, raw);
-          items.push({ key: new Uint8Array(key), value: v.value, version: v.version, createIndex: v.createIndex, modIndex: v.modIndex });
+          items.push(toKeyValue(key, this.decodeData(k, raw)));
         }
       }
     } finally {
@@ -531,6 +587,7 @@ export class LevelStateMachine implements StateMachine {
         throw this.fromLevel(err, undefined);
       }
       this.sessions.load(decoded.sessions);
+      this.leaseTable.load(decoded.leases);
       this.applied = applied;
     });
   }

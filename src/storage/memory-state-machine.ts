@@ -1,7 +1,7 @@
 // In-memory twin of LevelStateMachine for runtime tests: the same apply logic (kv-applier), the same
 // snapshot bytes, no disk.
 import type { Entry, Snapshot } from '../raft/types.js';
-import type { CommandResult, KeyValue } from '../api/command.js';
+import type { CommandResult, KeyValue, KvEvent, LeaseInfo } from '../api/command.js';
 import { InvalidSnapshotError, StorageClosedError } from './errors.js';
 import { applyEntries, type KvReadView } from './kv-applier.js';
 import {
@@ -9,17 +9,20 @@ import {
   compareBytes,
   copyBytes,
   dataKey,
+  encodeLease,
   encodeSession,
   encodeStoredValue,
   keyStringToBytes,
+  leaseKey,
   sessionKey,
   type AppliedPosition,
   type StoredValue,
 } from './keyspace.js';
+import { LeaseTable } from './lease-table.js';
 import { SerialQueue } from './serial-queue.js';
 import { DEFAULT_MAX_RESULTS_PER_SESSION, DEFAULT_MAX_SESSIONS, SessionTable } from './session-table.js';
 import { decodeStateSnapshot, encodeStateSnapshot } from './state-snapshot.js';
-import type { ScanOptions, ScanResult, StateMachine } from './state-machine.js';
+import type { ApplyListener, ScanOptions, ScanResult, StateMachine } from './state-machine.js';
 
 export interface MemoryStateMachineOptions {
   maxSessions?: number;
@@ -38,7 +41,9 @@ function lowerBound(sorted: readonly string[], k: string): number {
 }
 
 function toKeyValue(key: Uint8Array, v: StoredValue): KeyValue {
-  return { key: copyBytes(key), value: copyBytes(v.value), version: v.version, createIndex: v.createIndex, modIndex: v.modIndex };
+  const kv: KeyValue = { key: copyBytes(key), value: copyBytes(v.value), version: v.version, createIndex: v.createIndex, modIndex: v.modIndex };
+  if (v.lease) kv.lease = v.lease;
+  return kv;
 }
 
 export class MemoryStateMachine implements StateMachine {
@@ -48,6 +53,8 @@ export class MemoryStateMachine implements StateMachine {
   private sorted: string[] = [];
   private applied: AppliedPosition = { index: 0, term: 0 };
   private readonly sessions: SessionTable;
+  private readonly leaseTable = new LeaseTable();
+  private listener: ApplyListener | undefined;
   private readonly queue = new SerialQueue();
   private closed = false;
 
@@ -73,12 +80,35 @@ export class MemoryStateMachine implements StateMachine {
         get: async (key) => this.data.get(bytesToKeyString(key)),
         keysInRange: async (start, end) => this.keysBetween(start, end).map(keyStringToBytes),
       };
-      const outcome = await applyEntries(entries, view, this.sessions, this.applied);
+      const outcome = await applyEntries(entries, view, this.sessions, this.leaseTable, this.applied);
       for (const [k, w] of outcome.writes) this.setKey(k, w.value);
       this.sessions.commit(outcome.sessions);
+      this.leaseTable.commit(outcome.leases);
       this.applied = outcome.applied;
+      if (outcome.events.length > 0) this.notify(outcome.events);
       return outcome.results;
     });
+  }
+
+  onApply(listener: ApplyListener | undefined): void {
+    this.listener = listener;
+  }
+
+  leases(): LeaseInfo[] {
+    return this.leaseTable.list();
+  }
+
+  lease(id: number): LeaseInfo | undefined {
+    const l = this.leaseTable.get(id);
+    return l ? { id, ttlMs: l.ttlMs, keys: l.keys.size } : undefined;
+  }
+
+  private notify(events: KvEvent[]): void {
+    try {
+      this.listener?.(events);
+    } catch {
+      // A watcher's bug must not fail the apply: the batch is already committed.
+    }
   }
 
   private keysBetween(start: Uint8Array, end: Uint8Array, limit = Infinity): string[] {
@@ -132,7 +162,12 @@ export class MemoryStateMachine implements StateMachine {
       return [key, encodeSession(key, s)];
     });
     sessionPairs.sort((a, b) => compareBytes(a[0], b[0]));
-    return { index: applied.index, data: encodeStateSnapshot(applied, [...pairs, ...sessionPairs]) };
+    // Key order, as LevelDB iterates: 'd/' < 'l/' < 's/'.
+    const leasePairs = this.leaseTable.entries().map(([id, l]): [Uint8Array, Uint8Array] => {
+      const key = leaseKey(id);
+      return [key, encodeLease(key, l)];
+    });
+    return { index: applied.index, data: encodeStateSnapshot(applied, [...pairs, ...leasePairs, ...sessionPairs]) };
   }
 
   restore(snapshot: Snapshot): Promise<void> {
@@ -147,6 +182,7 @@ export class MemoryStateMachine implements StateMachine {
       this.data = data;
       this.sorted = [...data.keys()].sort();
       this.sessions.load(decoded.sessions);
+      this.leaseTable.load(decoded.leases);
       this.applied = { index: snapshot.meta.index, term: snapshot.meta.term };
     });
   }

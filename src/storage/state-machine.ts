@@ -1,5 +1,7 @@
 import type { Entry, Snapshot } from '../raft/types.js';
-import type { CommandResult, KeyValue } from '../api/command.js';
+import type { CommandResult, KeyValue, KvEvent, LeaseInfo } from '../api/command.js';
+
+export type ApplyListener = (events: KvEvent[]) => void;
 
 export interface ScanOptions {
   /** Inclusive start key. */
@@ -36,5 +38,13 @@ export interface StateMachine {
    * Machines that cannot be damaged (in memory) omit it.
    */
   corruption?(): Error | undefined;
+  /**
+   * Called after each applied batch is durable with the changes to user keys it made, in log order
+   * (synchronously, before apply resolves). Not called for a restore: a restore is a gap in history.
+   */
+  onApply(listener: ApplyListener | undefined): void;
+  /** Live leases, ascending id (from memory). */
+  leases(): LeaseInfo[];
+  lease(id: number): LeaseInfo | undefined;
   close(): Promise<void>;
 }

@@ -5,12 +5,16 @@ import { packr } from './codec.js';
 import { InvalidSnapshotError } from './errors.js';
 import {
   DATA_PREFIX,
+  LEASE_PREFIX,
   SESSION_PREFIX,
   copyBytes,
+  decodeLease,
   decodeSession,
+  leaseIdOf,
   decodeStoredValue,
   startsWith,
   type AppliedPosition,
+  type Lease,
   type Session,
   type StoredValue,
 } from './keyspace.js';
@@ -28,6 +32,7 @@ export interface DecodedStateSnapshot {
   pairs: [Uint8Array, Uint8Array][];
   data: [Uint8Array, StoredValue][];
   sessions: [string, Session][];
+  leases: [number, Lease][];
 }
 
 /**
@@ -100,7 +105,7 @@ export function decodeStateSnapshot(bytes: Uint8Array): DecodedStateSnapshot {
     throw new InvalidSnapshotError('index/term must be non-negative integers');
   }
   if (!Array.isArray(pairs)) throw new InvalidSnapshotError('pairs must be an array');
-  const out: DecodedStateSnapshot = { applied: { index: index as number, term: term as number }, pairs: [], data: [], sessions: [] };
+  const out: DecodedStateSnapshot = { applied: { index: index as number, term: term as number }, pairs: [], data: [], sessions: [], leases: [] };
   pairs.forEach((pair: unknown, i) => {
     if (!Array.isArray(pair) || pair.length !== 2 || !(pair[0] instanceof Uint8Array) || !(pair[1] instanceof Uint8Array)) {
       throw new InvalidSnapshotError(`pair ${i} is not [key bytes, value bytes]`);
@@ -112,8 +117,12 @@ export function decodeStateSnapshot(bytes: Uint8Array): DecodedStateSnapshot {
         out.data.push([key.subarray(DATA_PREFIX.length), decodeStoredValue(key, value)]);
       } else if (startsWith(key, SESSION_PREFIX)) {
         out.sessions.push([td.decode(key.subarray(SESSION_PREFIX.length)), decodeSession(key, value)]);
+      } else if (startsWith(key, LEASE_PREFIX)) {
+        const id = leaseIdOf(key);
+        if (id === undefined) throw new Error('malformed lease key');
+        out.leases.push([id, decodeLease(key, value)]);
       } else {
-        throw new Error('key outside the data and session prefixes');
+        throw new Error('key outside the data, lease and session prefixes');
       }
     } catch (err) {
       throw new InvalidSnapshotError(`pair ${i}: ${(err as Error).message}`);

@@ -6,13 +6,13 @@
 //                         checkers with a hash chain over the applied history, which snapshots carry
 //                         in a trailer so a restore can be checked against what was applied elsewhere.
 // Both belong to one process incarnation at a time (attach): once it died, calls never settle.
-import type { CommandResult, KeyValue } from '../../src/api/command.js';
+import type { CommandResult, KeyValue, LeaseInfo } from '../../src/api/command.js';
 import { decodeConfChange } from '../../src/raft/conf-change-codec.js';
 import type { ConfState, Entry, HardState, Snapshot } from '../../src/raft/types.js';
 import { decodeCommand } from '../../src/storage/codec.js';
 import type { MemoryStateMachine } from '../../src/storage/memory-state-machine.js';
 import type { RaftStorage, StorageUpdate } from '../../src/storage/raft-storage.js';
-import type { ScanOptions, ScanResult, StateMachine } from '../../src/storage/state-machine.js';
+import type { ApplyListener, ScanOptions, ScanResult, StateMachine } from '../../src/storage/state-machine.js';
 import { fnv1a } from './prng.js';
 import type { SimProcess } from './sim-clock.js';
 
@@ -229,6 +229,18 @@ export class ObservedStateMachine implements StateMachine {
 
   scan(options: ScanOptions): Promise<ScanResult> {
     return this.inner.scan(options);
+  }
+
+  onApply(listener: ApplyListener | undefined): void {
+    this.inner.onApply(listener);
+  }
+
+  leases(): LeaseInfo[] {
+    return this.inner.leases();
+  }
+
+  lease(id: number): LeaseInfo | undefined {
+    return this.inner.lease(id);
   }
 
   async snapshot(): Promise<{ index: number; data: Uint8Array }> {

@@ -15,6 +15,8 @@ import type {
   WaitOutcome,
   WriteAck,
   WriteRequest,
+  LeaseStatus,
+  WatchSource,
 } from '../../src/runtime/kv-backend.js';
 import { DeadlineExceededError, InvalidArgumentError, NotLeaderError } from '../../src/api/errors.js';
 import { ConfChangeRejectedError } from '../../src/raft/errors.js';
@@ -153,6 +155,8 @@ export class FakeKvBackend implements KvBackend {
         });
         return { op: 'txn', succeeded: ok, results: (ok ? op.success : op.failure).map((o) => this.apply(o, index)) };
       }
+      default:
+        return { op: 'error', name: 'InvalidCommandError', message: `the fake backend does not implement ${op.op}` };
     }
   }
 
@@ -224,6 +228,18 @@ export class FakeKvBackend implements KvBackend {
     await this.enter({ method: 'removeMember', member: { id }, deadline: options.deadline }, true);
     if (id === this.id) throw new ConfChangeRejectedError(`${id} is the last voter`);
     this.members.delete(id);
+  }
+
+  async keepAliveLease(): Promise<number> {
+    throw new Error('the fake backend has no leases');
+  }
+
+  async leases(): Promise<LeaseStatus[]> {
+    return [];
+  }
+
+  watchSource(): WatchSource {
+    throw new Error('the fake backend has no watch history');
   }
 }
 

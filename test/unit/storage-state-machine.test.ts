@@ -337,3 +337,127 @@ test('prefixEnd gives the exclusive upper bound of a prefix', (t) => {
   t.deepEqual([...prefixEnd(fromGrpc)], [...b('ac')]);
   t.is(fromGrpc.toString(), 'ab', 'a Buffer prefix is not modified (Buffer.slice is a view)');
 });
+
+// ---- leases in apply ----
+
+const putWithLease = (key: string, value: string, lease: number): Op => ({ op: 'put', key: b(key), value: b(value), lease });
+
+/** A lease workload; returns every result and event, in order, so two machines can be compared. */
+async function leaseWorkload(sm: StateMachine): Promise<{ results: unknown[]; events: unknown[] }> {
+  const events: unknown[] = [];
+  sm.onApply((batch) => {
+    for (const e of batch) events.push({ type: e.type, key: s(e.key), value: s(e.value), index: e.index, prev: e.prevValue && s(e.prevValue), lease: e.lease });
+  });
+  const log = new Log(sm);
+  const results: unknown[] = [];
+  const one = async (op: Op) => {
+    const r = await log.one(op);
+    results.push(r);
+    return r;
+  };
+  const a = (await one({ op: 'leaseGrant', ttlMs: 1_000 })).index;
+  const c = (await one({ op: 'leaseGrant', ttlMs: 2_000 })).index;
+  await one(putWithLease('x', '1', a));
+  await one(putWithLease('y', '2', a));
+  await one(putWithLease('z', '3', c));
+  await one(put('y', 'plain')); // detaches y from lease a
+  await one(putWithLease('ghost', '0', 999)); // unknown lease: refused
+  await one({ op: 'txn', compares: [], success: [put('t1', '1'), putWithLease('t2', '2', 999)], failure: [] }); // refused whole
+  await one({ op: 'leaseRevoke', id: a });
+  await one({ op: 'leaseRevoke', id: a }); // gone now: refused
+  await one({ op: 'leaseExpire', ids: [a, c] }); // a is gone: skipped
+  sm.onApply(undefined);
+  return { results, events };
+}
+
+for (const [name, make] of impls) {
+  test(`${name}: a lease grant's id is its log index; a revoke deletes its keys in the same entry and reports them`, async (t) => {
+    const sm = await make(t);
+    const log = new Log(sm);
+    const events: { type: string; key: string; index: number }[] = [];
+    sm.onApply((batch) => events.push(...batch.map((e) => ({ type: e.type, key: s(e.key), index: e.index }))));
+    const grant = await log.one({ op: 'leaseGrant', ttlMs: 5_000 });
+    t.deepEqual(grant.result, { op: 'leaseGrant', id: grant.index, ttlMs: 5_000 });
+    const id = grant.index;
+    await log.one(putWithLease('a', '1', id));
+    await log.one(putWithLease('b', '2', id));
+    await log.one(put('c', '3'));
+    t.is((await sm.get(b('a')))?.lease, id);
+    t.deepEqual(sm.lease(id), { id, ttlMs: 5_000, keys: 2 });
+    const revoke = await log.one({ op: 'leaseRevoke', id });
+    t.deepEqual(revoke.result, { op: 'leaseRevoke', deleted: 2 });
+    t.deepEqual(
+      events.filter((e) => e.type === 'delete'),
+      [
+        { type: 'delete', key: 'a', index: revoke.index },
+        { type: 'delete', key: 'b', index: revoke.index },
+      ],
+    );
+    t.deepEqual(
+      (await dump(sm)).map((r) => r[0]),
+      ['c'],
+    );
+    t.is(sm.lease(id), undefined);
+    t.deepEqual(sm.leases(), []);
+  });
+
+  test(`${name}: a command naming an unknown lease is refused and changes nothing`, async (t) => {
+    const sm = await make(t);
+    const log = new Log(sm);
+    const id = (await log.one({ op: 'leaseGrant', ttlMs: 5_000 })).index;
+    await log.one(putWithLease('k', 'v', id));
+    const before = await sm.snapshot();
+    const events: unknown[] = [];
+    sm.onApply((batch) => events.push(...batch));
+    const refusedPut = await log.one(putWithLease('k', 'other', id + 100));
+    t.like(refusedPut.result, { op: 'error', name: 'LeaseNotFoundError', lease: id + 100 });
+    const refusedTxn = await log.one({ op: 'txn', compares: [], success: [put('n', '1'), putWithLease('m', '2', id + 100)], failure: [] });
+    t.like(refusedTxn.result, { op: 'error', name: 'LeaseNotFoundError' });
+    t.like((await log.one({ op: 'leaseRevoke', id: id + 100 })).result, { op: 'error', name: 'LeaseNotFoundError' });
+    t.deepEqual(events, [], 'no change events');
+    t.is(s((await sm.get(b('k')))!.value), 'v');
+    t.is(await sm.get(b('n')), undefined, 'no part of the txn was applied');
+    t.deepEqual(sm.leases(), [{ id, ttlMs: 5_000, keys: 1 }]);
+    // The same data as before the refusals (the snapshots differ only in the applied index).
+    const fresh = new MemoryStateMachine();
+    await fresh.restore({ meta: { index: before.index, term: 1, conf }, data: before.data });
+    t.deepEqual(await dump(sm), await dump(fresh));
+  });
+
+  test(`${name}: a lease expiry deletes the keys of the leases still alive and skips the rest`, async (t) => {
+    const sm = await make(t);
+    const log = new Log(sm);
+    const a = (await log.one({ op: 'leaseGrant', ttlMs: 1_000 })).index;
+    const c = (await log.one({ op: 'leaseGrant', ttlMs: 1_000 })).index;
+    await log.one(putWithLease('a1', '1', a));
+    await log.one(putWithLease('c1', '1', c));
+    await log.one({ op: 'leaseRevoke', id: c });
+    const expire = await log.one({ op: 'leaseExpire', ids: [a, c] });
+    t.deepEqual(expire.result, { op: 'leaseExpire', expired: 1, deleted: 1 });
+    t.deepEqual(await dump(sm), []);
+    t.deepEqual(sm.leases(), []);
+  });
+}
+
+test('the memory and LevelDB machines give identical lease results, events and snapshots', async (t) => {
+  const level = await impls[0]![1](t);
+  const memory = await impls[1]![1](t);
+  const fromLevel = await leaseWorkload(level);
+  const fromMemory = await leaseWorkload(memory);
+  t.deepEqual(fromLevel, fromMemory);
+  t.true(fromLevel.events.length > 0);
+  t.true(sameBytes((await level.snapshot()).data, (await memory.snapshot()).data), 'byte-identical snapshots');
+  t.deepEqual(level.leases(), memory.leases());
+  t.deepEqual(level.leases(), [], 'both leases ended');
+  // Spot checks of the shared sequence: y left lease a when rewritten without it, the refusals refused.
+  const ops = fromLevel.results.map((r) => (r as CommandResult).result);
+  t.like(ops[6], { op: 'error', name: 'LeaseNotFoundError', lease: 999 });
+  t.like(ops[7], { op: 'error', name: 'LeaseNotFoundError' });
+  t.deepEqual(ops[8], { op: 'leaseRevoke', deleted: 1 });
+  t.like(ops[9], { op: 'error', name: 'LeaseNotFoundError' });
+  t.deepEqual(ops[10], { op: 'leaseExpire', expired: 1, deleted: 1 });
+  t.deepEqual(
+    (await dump(level)).map((r) => r[0]),
+    ['y'],
+  );
+});
