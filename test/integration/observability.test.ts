@@ -116,7 +116,9 @@ test.serial('every node serves Prometheus metrics: process and Node.js defaults 
 test.serial('/healthz and /readyz answer 200; log records are JSON with node and pid once each', async (t) => {
   for (const h of cluster.nodes.values()) {
     t.is((await httpGet(h, '/healthz')).status, 200);
-    t.is((await httpGet(h, '/readyz')).status, 200, `${h.id} ready`);
+    // Ready once it knows the leader and applied the commit index: right after the writes above a
+    // follower may still be applying them, so wait (bounded) rather than sample once.
+    await eventually(async () => (await httpGet(h, '/readyz')).status === 200, 10_000, `${h.id} /readyz to answer 200`);
     const records = h.lines.filter((l) => l.startsWith('{') && l.includes('"level":'));
     t.true(records.length > 3, `${h.id} logged records`);
     for (const line of records) {
