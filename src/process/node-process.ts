@@ -28,6 +28,7 @@ import { pino, type Logger } from 'pino';
 import { NotLeaderError } from '../api/errors.js';
 import type { KvBackend } from '../runtime/kv-backend.js';
 import { LevelStateMachine } from '../storage/level-state-machine.js';
+import { SnapshotStore } from '../storage/snapshot-store.js';
 import { GrpcTransport } from '../transport/grpc-transport.js';
 import { loadClusterConfig, type ClusterConfig, type NodeConfig } from './config.js';
 import { openDataDir, type OpenedDataDir } from './open-data-dir.js';
@@ -153,6 +154,7 @@ async function bindPorts(
       logger,
       // The largest Raft message: one append of maxSizePerMsg plus one entry of the largest request.
       maxReceiveMessageBytes: Math.max(16 * 1024 * 1024, config.raft.maxSizePerMsg + 9 * 1024 * 1024),
+      snapshotChunkBytes: config.storage.snapshotChunkBytes,
       ...(tls ? { tls: tls.peer } : {}),
     });
     await transport.start();
@@ -221,6 +223,12 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
       openStateMachine: () =>
         LevelStateMachine.open({
           dir: path.join(dataDir, 'kv'),
+          leveldb: {
+            cacheBytes: config.storage.leveldbCacheBytes,
+            writeBufferBytes: config.storage.leveldbWriteBufferBytes,
+            maxFileBytes: config.storage.leveldbMaxFileBytes,
+            compression: config.storage.leveldbCompression,
+          },
           rebuildCommand: `${overrides.dataDir ? `QUORUMKV_DATA_DIR=${dataDir} ` : ''}quorumkv rebuild --config ${path.resolve(configPath)} --node ${nodeId}`,
           // Once, loudly: the node keeps running (its Raft log is intact) but refuses reads from now on.
           onCorruption: (err) => logger.fatal({ event: 'state_machine_corrupt', dir: err.dir, key: err.key, detail: err.detail, fix: err.fix }, err.message),
@@ -231,6 +239,8 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
     throw err;
   }
   const { storage, stateMachine } = opened;
+  // Streamed snapshots live beside the log: <dataDir>/snapshots (temp files of a crash are dropped here).
+  const snapshotStore = await SnapshotStore.open({ dir: path.join(dataDir, 'snapshots') });
 
   let fatal: Error | undefined;
   let stopRequested: (() => void) | undefined;
@@ -243,6 +253,7 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
     storage,
     stateMachine,
     transport,
+    snapshotStore,
     logger,
     transportStarted: true,
     measureSaves: false,

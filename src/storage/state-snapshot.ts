@@ -102,23 +102,30 @@ export function decodeStateSnapshot(bytes: Uint8Array): DecodedStateSnapshot {
   if (!Array.isArray(pairs)) throw new InvalidSnapshotError('pairs must be an array');
   const out: DecodedStateSnapshot = { applied: { index: index as number, term: term as number }, pairs: [], data: [], sessions: [] };
   pairs.forEach((pair: unknown, i) => {
-    if (!Array.isArray(pair) || pair.length !== 2 || !(pair[0] instanceof Uint8Array) || !(pair[1] instanceof Uint8Array)) {
-      throw new InvalidSnapshotError(`pair ${i} is not [key bytes, value bytes]`);
-    }
-    const key = copyBytes(pair[0]);
-    const value = copyBytes(pair[1]);
-    try {
-      if (startsWith(key, DATA_PREFIX)) {
-        out.data.push([key.subarray(DATA_PREFIX.length), decodeStoredValue(key, value)]);
-      } else if (startsWith(key, SESSION_PREFIX)) {
-        out.sessions.push([td.decode(key.subarray(SESSION_PREFIX.length)), decodeSession(key, value)]);
-      } else {
-        throw new Error('key outside the data and session prefixes');
-      }
-    } catch (err) {
-      throw new InvalidSnapshotError(`pair ${i}: ${(err as Error).message}`);
-    }
+    const [key, value, decoded] = validatePair(pair, i);
+    if (decoded.kind === 'data') out.data.push([decoded.key, decoded.value]);
+    else out.sessions.push([decoded.id, decoded.session]);
     out.pairs.push([key, value]);
   });
   return out;
+}
+
+export type DecodedPair = { kind: 'data'; key: Uint8Array; value: StoredValue } | { kind: 'session'; id: string; session: Session };
+
+/** Checks one snapshot pair (shape, keyspace, record checksum) and returns copies and the decoded record. */
+export function validatePair(pair: unknown, i: number): [Uint8Array, Uint8Array, DecodedPair] {
+  if (!Array.isArray(pair) || pair.length !== 2 || !(pair[0] instanceof Uint8Array) || !(pair[1] instanceof Uint8Array)) {
+    throw new InvalidSnapshotError(`pair ${i} is not [key bytes, value bytes]`);
+  }
+  const key = copyBytes(pair[0]);
+  const value = copyBytes(pair[1]);
+  try {
+    if (startsWith(key, DATA_PREFIX)) return [key, value, { kind: 'data', key: key.subarray(DATA_PREFIX.length), value: decodeStoredValue(key, value) }];
+    if (startsWith(key, SESSION_PREFIX)) {
+      return [key, value, { kind: 'session', id: td.decode(key.subarray(SESSION_PREFIX.length)), session: decodeSession(key, value) }];
+    }
+    throw new Error('key outside the data and session prefixes');
+  } catch (err) {
+    throw new InvalidSnapshotError(`pair ${i}: ${(err as Error).message}`);
+  }
 }

@@ -8,6 +8,7 @@ import type { LogThrottle, TransportLogger } from './log-throttle.js';
 import { MessageQueue, type QueueLimits } from './message-queue.js';
 import type { MessageBatchPb, RaftServiceDefinition } from './raft-service.js';
 import { sendSnapshot, type SnapshotTransfer } from './snapshot-sender.js';
+import type { SnapshotFiles } from './transport.js';
 
 /** Per-peer counters, as reported by GrpcTransport.stats(). */
 export interface PeerStats {
@@ -46,6 +47,7 @@ export interface OutboundPeerOptions {
   onUnreachable: () => void;
   onSnapshotStatus: (ok: boolean) => void;
   corruptSnapshotChunk?: (chunkIndex: number) => boolean;
+  snapshotFiles?: () => SnapshotFiles | undefined;
 }
 
 // Writes handed to grpc but not yet taken by HTTP/2. Keeping this small makes a slow peer's
@@ -253,6 +255,8 @@ export class OutboundPeer {
       chunkBytes: this.options.snapshotChunkBytes,
       openTimeoutMs: this.options.openTimeoutMs,
       corruptChunk: this.options.corruptSnapshotChunk,
+      files: this.options.snapshotFiles?.(),
+      logger: this.options.logger,
     });
     this.snapshotInFlight = transfer;
     this.options.logger.info(
