@@ -6,7 +6,7 @@
 //
 // A file that is being read (sent to a follower, restored) is pinned: retainOnly() defers deleting
 // it until the last reader closes, so a newer snapshot never cuts a transfer short.
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { packr } from './codec.js';
 import { InvalidSnapshotError } from './errors.js';
@@ -71,7 +71,15 @@ export class SnapshotStore {
   /** Opens (creating) the directory and drops temp files of writes a crash interrupted. */
   static async open(options: SnapshotStoreOptions): Promise<SnapshotStore> {
     const fs = options.fs ?? NODE_FS;
-    await fs.mkdir(options.dir, { recursive: true });
+    const created = await fs.mkdir(options.dir, { recursive: true });
+    // A new directory's entry is durable only once its parent is fsynced (a crash would otherwise
+    // take the files the log refers to with it).
+    if (created !== undefined) {
+      for (let d = options.dir; ; d = dirname(d)) {
+        await syncDir(fs, dirname(d));
+        if (d === created || dirname(d) === d) break;
+      }
+    }
     const store = new SnapshotStore(options.dir, fs);
     for (const name of await fs.readdir(options.dir)) {
       const m = NAME_RE.exec(name);
