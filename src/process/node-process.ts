@@ -155,6 +155,7 @@ async function bindPorts(
       // The largest Raft message: one append of maxSizePerMsg plus one entry of the largest request.
       maxReceiveMessageBytes: Math.max(16 * 1024 * 1024, config.raft.maxSizePerMsg + 9 * 1024 * 1024),
       snapshotChunkBytes: config.storage.snapshotChunkBytes,
+      testHooks: snapshotTestHooks(),
       ...(tls ? { tls: tls.peer } : {}),
     });
     await transport.start();
@@ -353,4 +354,28 @@ function installTestStallHook(logger: Logger): void {
       // Deliberately busy: this is the stall.
     }
   });
+}
+
+/**
+ * Fault-test hooks for streamed snapshots, off unless set: QUORUMKV_TEST_CORRUPT_SNAPSHOT_PIECE=<n>
+ * flips a byte of piece n of this process's first snapshot transfer (after its CRC was taken);
+ * QUORUMKV_TEST_SNAPSHOT_PIECE_DELAY_MS=<ms> (at most 1000) paces the pieces like a slow link.
+ */
+function snapshotTestHooks(): { corruptSnapshotChunk?: (to: string, chunk: number) => boolean; snapshotPieceDelayMs?: number } | undefined {
+  const corrupt = process.env.QUORUMKV_TEST_CORRUPT_SNAPSHOT_PIECE;
+  const delay = process.env.QUORUMKV_TEST_SNAPSHOT_PIECE_DELAY_MS;
+  if (corrupt === undefined && delay === undefined) return undefined;
+  let transfers = 0;
+  const piece = Number(corrupt);
+  return {
+    ...(corrupt !== undefined
+      ? {
+          corruptSnapshotChunk: (_to: string, chunk: number) => {
+            if (chunk === 0) transfers++;
+            return transfers === 1 && chunk === piece;
+          },
+        }
+      : {}),
+    ...(delay !== undefined ? { snapshotPieceDelayMs: Math.min(1000, Math.max(0, Number(delay) || 0)) } : {}),
+  };
 }

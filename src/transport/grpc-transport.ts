@@ -64,6 +64,8 @@ export interface GrpcTransportOptions {
   testHooks?: {
     /** Return true to corrupt data chunk `chunkIndex` of a snapshot sent to `to` (after its CRC). */
     corruptSnapshotChunk?: (to: NodeId, chunkIndex: number) => boolean;
+    /** Pause between the pieces of a snapshot file sent to a peer (a slow link). */
+    snapshotPieceDelayMs?: number;
   };
 }
 
@@ -288,6 +290,7 @@ export class GrpcTransport implements Transport {
         onSnapshotStatus: (ok) => this.emit('snapshot status', () => this.snapshotHandler?.({ to: id, ok })),
         corruptSnapshotChunk: hook ? (chunkIndex) => hook(id, chunkIndex) : undefined,
         snapshotFiles: () => this.snapshotFiles,
+        snapshotPieceDelayMs: this.options.testHooks?.snapshotPieceDelayMs,
       }),
     );
   }

@@ -48,6 +48,7 @@ export interface OutboundPeerOptions {
   onSnapshotStatus: (ok: boolean) => void;
   corruptSnapshotChunk?: (chunkIndex: number) => boolean;
   snapshotFiles?: () => SnapshotFiles | undefined;
+  snapshotPieceDelayMs?: number;
 }
 
 // Writes handed to grpc but not yet taken by HTTP/2. Keeping this small makes a slow peer's
@@ -256,6 +257,7 @@ export class OutboundPeer {
       openTimeoutMs: this.options.openTimeoutMs,
       corruptChunk: this.options.corruptSnapshotChunk,
       files: this.options.snapshotFiles?.(),
+      pieceDelayMs: this.options.snapshotPieceDelayMs,
       logger: this.options.logger,
     });
     this.snapshotInFlight = transfer;

@@ -32,6 +32,8 @@ export interface SnapshotSendOptions {
   openTimeoutMs: number;
   /** Test hook: return true to flip a byte in data chunk `chunkIndex` after the CRC was computed. */
   corruptChunk?: (chunkIndex: number) => boolean;
+  /** Test hook: pause this long between file pieces (a slow link), so a test can kill a transfer mid-way. */
+  pieceDelayMs?: number;
   /** Snapshot files: data that refers to one is streamed from the file. */
   files?: SnapshotFiles;
   logger?: TransportLogger;
@@ -141,6 +143,7 @@ export function sendSnapshot(options: SnapshotSendOptions): SnapshotTransfer {
         offset += piece.byteLength;
         chunkIndex++;
         progress.update(offset);
+        if (options.pieceDelayMs) await new Promise((resolve) => setTimeout(resolve, options.pieceDelayMs));
         if (finished) break;
         if (!call.write({ kind: 'piece', piece: { data: piece, crc32: sum } } satisfies SnapshotChunkPb)) await drained();
       }

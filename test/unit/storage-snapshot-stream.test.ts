@@ -24,7 +24,12 @@ function puts(from: number, n: number, value = 'v'): Entry[] {
     index: from + i,
     term: 1,
     type: 'normal' as const,
-    data: encodeCommand({ clientId: 'c1', seq: from + i, firstUnacked: from + i, op: { op: 'put', key: te.encode(`k${String(from + i).padStart(6, '0')}`), value: te.encode(`${value}${from + i}`) } }),
+    data: encodeCommand({
+      clientId: 'c1',
+      seq: from + i,
+      firstUnacked: from + i,
+      op: { op: 'put', key: te.encode(`k${String(from + i).padStart(6, '0')}`), value: te.encode(`${value}${from + i}`) },
+    }),
   }));
 }
 
