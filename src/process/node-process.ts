@@ -315,6 +315,7 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
   }, 1000);
   stallWatch.unref();
   installTestStallHook(logger);
+  watchEventLoop(logger);
 
   await node.start();
   emit({ event: 'ready', ...announce });
@@ -378,4 +379,22 @@ function snapshotTestHooks(): { corruptSnapshotChunk?: (to: string, chunk: numbe
       : {}),
     ...(delay !== undefined ? { snapshotPieceDelayMs: Math.min(1000, Math.max(0, Number(delay) || 0)) } : {}),
   };
+}
+
+/**
+ * Logs `event_loop_stall` (warn) when a 10 ms timer fires at least QUORUMKV_STALL_LOG_MS (default
+ * 50 ms) late: a stall that long delays heartbeats and every request, and the line says when it
+ * happened (snapshot work must never cause one). The bench lowers the threshold to find the longest.
+ */
+function watchEventLoop(logger: Logger): void {
+  const everyMs = 10;
+  const threshold = Math.max(1, Number(process.env.QUORUMKV_STALL_LOG_MS ?? 50) || 50);
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const late = now - last - everyMs;
+    last = now;
+    if (late >= threshold) logger.warn({ event: 'event_loop_stall', ms: Math.round(late) }, `event loop blocked for ${Math.round(late)} ms`);
+  }, everyMs);
+  timer.unref();
 }
