@@ -317,7 +317,8 @@ async function main(): Promise<number> {
 
 /** `--scale <size>`: the data-larger-than-memory phase alone (a fresh cluster of its own). */
 async function runScalePhase(bytes: number, options: BenchOptions): Promise<number> {
-  const result = await runScale({ bytes, valueSize: options.valueSize, concurrency: options.scaleConcurrency });
+  const saveLogsTo = path.resolve(REPO_ROOT, path.dirname(options.jsonOut), 'logs-scale');
+  const result = await runScale({ bytes, valueSize: options.valueSize, concurrency: options.scaleConcurrency, saveLogsTo });
   process.stdout.write(`\n${renderScale(result)}\n`);
   const file = path.resolve(REPO_ROOT, path.dirname(options.jsonOut), 'scale.json');
   mkdirSync(path.dirname(file), { recursive: true });

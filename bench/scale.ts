@@ -17,6 +17,8 @@ import type { FloorResult } from './results.js';
 
 export interface ScaleOptions {
   bytes: number;
+  /** The nodes' logs are copied here at the end (snapshot progress lines, stalls, elections). */
+  saveLogsTo?: string;
   valueSize: number;
   concurrency: number;
   log?: (line: string) => void;
@@ -231,7 +233,7 @@ export async function runScale(o: ScaleOptions): Promise<ScaleResult> {
     if (sampler) clearInterval(sampler);
     await client.close();
     for (const p of probes.values()) p.close();
-    await cluster.stop(5000);
+    await cluster.stop(5000, o.saveLogsTo);
   }
   result.machine.loadAvgEnd = os.loadavg().map((x) => Number(x.toFixed(2)));
   result.targets = scaleTargets(result);
