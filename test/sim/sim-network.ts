@@ -129,7 +129,10 @@ export class SimNetwork {
       this.trace.message(this.tickOf(), m, 'LOST ', ` (snapshot file: ${why})`);
       if (first) this.reportLoss(from, m);
     };
-    if (!sink) return fail('the receiver keeps no snapshot files');
+    if (!sink) {
+      fail('the receiver keeps no snapshot files');
+      return;
+    }
     void (async () => {
       // The sender may have dropped this file for a newer snapshot since: a failed transfer, as
       // the gRPC sender reports it (the core then sends the newer one).
