@@ -542,7 +542,14 @@ export class SimCluster {
     const hs = inner.initialState().hardState;
     // File-backed disks keep streamed snapshot files beside the log, over the same MemoryFs: the
     // snapshot path then runs the real file format, store, restore and piece-by-piece copy.
-    const snapshotStore = slot.fs ? await SnapshotStore.open({ dir: SNAPSHOT_DIR, fs: slot.fs }) : undefined;
+    let snapshotStore: SnapshotStore | undefined;
+    try {
+      snapshotStore = slot.fs ? await SnapshotStore.open({ dir: SNAPSHOT_DIR, fs: slot.fs }) : undefined;
+    } catch (err) {
+      if (proc.alive && isInjectedIoError(err)) this.crash(slot, `cannot open its snapshot dir: ${(err as Error).message}`);
+      else if (proc.alive) this.report(crashViolation(slot.id, 'cannot open its snapshot dir', err));
+      return;
+    }
     if (!proc.alive) return;
     const node = await RaftNode.create({
       id: slot.id,

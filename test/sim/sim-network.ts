@@ -160,6 +160,10 @@ export class SimNetwork {
         }
         const data = await writer.commit(m.snapshot!.meta.index, m.snapshot!.meta.term);
         this.handOver(from, to, m, { ...m, snapshot: { meta: m.snapshot!.meta, data } }, first);
+      } catch (err) {
+        // An injected disk error on the receiver: the transfer fails, nothing is installed.
+        await writer.abort();
+        fail(`the receiver cannot write it: ${(err as Error).message}`);
       } finally {
         await reader.close();
       }
