@@ -49,7 +49,13 @@ export class SimNetwork {
     private readonly trace: Trace,
     private readonly tickMs: number,
     private readonly tickOf: () => number,
-  ) {}
+  ) {
+    // Its own stream (fork does not advance the parent): damaging snapshot pieces does not shift
+    // the drops, delays and duplicates every other message draws.
+    this.pieceRng = rng.fork('snapshot-pieces');
+  }
+
+  private readonly pieceRng: Prng;
 
   /** The transport of `id`'s incarnation running as `proc` (replacing any earlier one). */
   attach(id: NodeId, proc: SimProcess, hooks: TransportHooks): SimTransport {
@@ -124,7 +130,7 @@ export class SimNetwork {
     const source = from.snapshotFiles!;
     const sink = to.snapshotFiles;
     const file = source.describe(m.snapshot!.data)!;
-    const damageAt = this.rng.chance(this.profile.dropRate) ? this.rng.int(Math.max(1, Math.ceil(file.bytes / SIM_PIECE_BYTES))) : -1;
+    const damageAt = this.pieceRng.chance(this.profile.dropRate) ? this.pieceRng.int(Math.max(1, Math.ceil(file.bytes / SIM_PIECE_BYTES))) : -1;
     const fail = (why: string) => {
       this.trace.message(this.tickOf(), m, 'LOST ', ` (snapshot file: ${why})`);
       if (first) this.reportLoss(from, m);
