@@ -17,7 +17,7 @@ import { InvalidSnapshotError } from './errors.js';
 import { RECORD_HEADER_BYTES, frameRecord } from './record-file.js';
 import { crc32 } from 'node:zlib';
 import type { SnapshotRef, SnapshotStore } from './snapshot-store.js';
-import { validatePair } from './state-snapshot.js';
+import { checkPair } from './state-snapshot.js';
 
 export const SNAPSHOT_FILE_FORMAT = 'quorumkv-snap/3';
 /** A record holds at most this many pairs or about this many bytes: packing one stays well under a millisecond or two. */
@@ -204,10 +204,7 @@ export async function openSnapshotFile(store: SnapshotStore, ref: SnapshotRef): 
         const r = await cursor.next();
         if (Array.isArray(r)) {
           const out: Pair[] = [];
-          for (const p of r) {
-            const [k, v] = validatePair(p, pairs++);
-            out.push([k, v]);
-          }
+          for (const p of r) out.push(checkPair(p, pairs++));
           records++;
           yield out;
           continue;

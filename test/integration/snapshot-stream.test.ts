@@ -82,11 +82,17 @@ test.serial('a corrupted piece is refused, nothing is installed, and the next tr
   await assertRebuilt(t, victim, 'after a corrupted piece');
 });
 
-test.serial('a receiver killed mid-transfer drops its partial file and is rebuilt after its restart', async (t) => {
+/** Wipes a follower and waits until the leader's transfer to it is under way. */
+async function wipeAndWaitForTransfer(): Promise<{ leader: NodeHandle; victim: NodeHandle }> {
   const leader = await cluster.waitForLeader();
   const victim = cluster.live().find((h) => h.id !== leader.id)!;
   await wipeAndRestart(victim);
   await waitForPartialFile(victim);
+  return { leader, victim };
+}
+
+test.serial('a receiver killed mid-transfer drops its partial file and is rebuilt after its restart', async (t) => {
+  const { victim } = await wipeAndWaitForTransfer();
   await cluster.kill(victim.id);
   t.true(
     (await snapshotFiles(victim)).some((n) => n.endsWith('.tmp')),
@@ -97,10 +103,7 @@ test.serial('a receiver killed mid-transfer drops its partial file and is rebuil
 });
 
 test.serial('a sender killed mid-transfer leaves no partial file, and the next leader rebuilds the follower', async (t) => {
-  let leader = await cluster.waitForLeader();
-  const victim = cluster.live().find((h) => h.id !== leader.id)!;
-  await wipeAndRestart(victim);
-  await waitForPartialFile(victim);
+  let { leader, victim } = await wipeAndWaitForTransfer();
   await cluster.kill(leader.id);
   await eventually(async () => !(await snapshotFiles(victim)).some((n) => n.endsWith('.tmp')), 15_000, 'the receiver to drop the partial file');
   // The victim is rebuilding (it does not vote): the old leader's restart restores a quorum.

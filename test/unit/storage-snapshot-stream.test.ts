@@ -99,6 +99,29 @@ test('a damaged or truncated snapshot file is refused with a clear error and the
   t.deepEqual((await readdir(dir)).sort(), ['a', 'b', 'snapshots']);
 });
 
+test('a pair damaged before the file was written (valid file CRCs, bad record CRC) is refused and nothing changes', async (t) => {
+  const dir = await tempDir(t);
+  const store = await SnapshotStore.open({ dir: join(dir, 'snapshots') });
+  const a = await machine(t, join(dir, 'a'));
+  await a.apply(puts(1, 20));
+  const stream = await a.snapshotStream();
+  async function* damaged(): AsyncGenerator<[Uint8Array, Uint8Array][]> {
+    for await (const chunk of stream.chunks) {
+      const [k, v] = chunk[5]!;
+      const bad = Uint8Array.from(v);
+      bad[bad.length - 6]! ^= 0x01;
+      chunk[5] = [k, bad];
+      yield chunk;
+    }
+  }
+  const ref = await writeSnapshotFile(store, { index: 20, term: 1, conf, app: new Uint8Array() }, damaged());
+  const b = await machine(t, join(dir, 'b'));
+  await b.apply(puts(1, 2, 'old'));
+  await t.throwsAsync(restore(b, store, ref), { instanceOf: InvalidSnapshotError, message: /pair 5: checksum mismatch/ });
+  t.is(b.appliedIndex(), 2);
+  t.is(td.decode((await b.get(te.encode('k000002')))!.value), 'old2');
+});
+
 test('a swap cut by a crash rolls forward once the new database is complete, and is dropped before', async (t) => {
   const dir = await tempDir(t);
   const live = join(dir, 'kv');
