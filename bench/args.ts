@@ -26,6 +26,10 @@ export interface BenchOptions {
   compare?: CompareSystem;
   /** Repetitions of the compare phase's workloads (each workload alternates between the systems). */
   compareReps: number;
+  /** `--scale <size>`: only the data-larger-than-memory phase (bench/scale.ts), filling this many bytes. */
+  scaleBytes?: number;
+  /** Concurrency of the scale fill (default 64). */
+  scaleConcurrency: number;
   /** Print the help text instead of running. */
   help: boolean;
 }
@@ -53,8 +57,25 @@ machine's floor (fdatasync, gRPC loopback), per-operation latency (Benchmark.js)
                            (sync put c=1/16/256, async put vs etcd put, linearizable get, follower
                            get vs serializable get); prints ratios; skipped when etcd is missing
   --compare-reps <n>       repetitions of each compared workload (default ${DEFAULT_COMPARE_REPS})
+  --scale <size>           only the scale phase: fill a fresh cluster with <size> of sync puts
+                           (e.g. 200MB, 2GB; values of --value-size, default 1024 here), report
+                           per tenth ops/s, RSS per node, longest event-loop stall, leader changes,
+                           then wipe a follower and time its rebuild; results bench/results/scale.json
+  --scale-concurrency <n>  concurrency of the scale fill (default 64)
   --help                   this text
 `;
+
+const MIN_SCALE_BYTES = 1024 * 1024;
+const MAX_SCALE_BYTES = 64 * 1024 * 1024 * 1024;
+
+/** "2GB", "512MB", "100m", "1.5g", "64KiB" or plain bytes; undefined when it is none of these. */
+export function parseSize(raw: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmg]i?b?|b)?$/i.exec(raw.trim());
+  if (!m) return undefined;
+  const unit = (m[2] ?? 'b').toLowerCase()[0]!;
+  const mult = unit === 'k' ? 1024 : unit === 'm' ? 1024 * 1024 : unit === 'g' ? 1024 * 1024 * 1024 : 1;
+  return Math.round(Number(m[1]) * mult);
+}
 
 const MAX_VALUE_SIZE = 1024 * 1024; // the server rejects larger values (proto/kv.proto)
 const MAX_CONCURRENCY = 4096;
@@ -86,6 +107,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
   let compare: CompareSystem | undefined;
   let compareReps = DEFAULT_COMPARE_REPS;
   let help = false;
+  let scaleBytes: number | undefined;
+  let scaleConcurrency = 64;
+  let valueSizeGiven = false;
 
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -100,6 +124,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         break;
       case '--value-size':
         valueSize = positiveInt(name, value(), 1, MAX_VALUE_SIZE);
+        valueSizeGiven = true;
         break;
       case '--concurrency':
         concurrency = parseConcurrencyList(value());
@@ -130,6 +155,18 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       case '--compare-reps':
         compareReps = positiveInt(name, value(), 1, 20);
         break;
+      case '--scale': {
+        const v = value();
+        const bytes = v === undefined || v.startsWith('--') ? undefined : parseSize(v);
+        if (bytes === undefined || bytes < MIN_SCALE_BYTES || bytes > MAX_SCALE_BYTES) {
+          throw new BenchUsageError(name, `needs a size between 1MB and 64GB such as 200MB or 2GB, got "${v ?? ''}"`);
+        }
+        scaleBytes = bytes;
+        break;
+      }
+      case '--scale-concurrency':
+        scaleConcurrency = positiveInt(name, value(), 1, MAX_CONCURRENCY);
+        break;
       case '--help':
       case '-h':
         help = true;
@@ -141,7 +178,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
 
   return {
     durationMs: durationMs ?? (quick ? 1000 : 5000),
-    valueSize,
+    valueSize: scaleBytes !== undefined && !valueSizeGiven ? 1024 : valueSize,
     concurrency,
     quick,
     jsonOut,
@@ -152,6 +189,8 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
     ...(profileDir !== undefined ? { profileDir } : {}),
     ...(compare !== undefined ? { compare } : {}),
     compareReps,
+    ...(scaleBytes !== undefined ? { scaleBytes } : {}),
+    scaleConcurrency,
     help,
   };
 }

@@ -49,6 +49,8 @@ export interface StartClusterOptions {
   profileIntervalUs?: number;
   /** Where the cluster's temp root goes (default os.tmpdir()). */
   tmpBase?: string;
+  /** Extra environment for the nodes (e.g. QUORUMKV_STALL_LOG_MS). */
+  nodeEnv?: Record<string, string>;
 }
 
 export class BenchCluster {
@@ -60,6 +62,7 @@ export class BenchCluster {
     readonly root: string,
     readonly configPath: string,
     private readonly children: Child[],
+    private readonly launch: (spec: Omit<BenchNode, 'pid'>) => Child,
   ) {
     // A synchronous last resort: if the bench dies without reaching stop(), no node outlives it.
     process.on('exit', this.exitHook);
@@ -129,34 +132,18 @@ export class BenchCluster {
     // The parent's QUORUMKV_* overrides (ports, data dir) must not leak into the bench's nodes.
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('QUORUMKV_')) env[k] = v;
+    Object.assign(env, options.nodeEnv);
 
     const children: Child[] = [];
+    const launch = (spec: (typeof specs)[number]): Child => spawnNode(spec, configPath, env, profileDir, profileIntervalUs);
     try {
-      for (const spec of specs) {
-        const fd = openSync(spec.logFile, 'a');
-        const nodeArgs = ['--import', 'tsx'];
-        // One directory per node: tsx's loader thread writes a profile too, and the default file
-        // names (with pid and thread id) keep the two apart; the main thread's is the large one.
-        if (profileDir) {
-          nodeArgs.push('--cpu-prof', '--cpu-prof-dir', path.resolve(profileDir, spec.id));
-          if (profileIntervalUs !== undefined) nodeArgs.push('--cpu-prof-interval', String(profileIntervalUs));
-        }
-        const proc = spawn(process.execPath, [...nodeArgs, CLI_MAIN, 'serve', '--config', configPath, '--node', spec.id], {
-          cwd: REPO_ROOT,
-          env,
-          stdio: ['ignore', fd, fd],
-        });
-        closeSync(fd); // the child holds its own copy
-        if (proc.pid === undefined) throw new BenchClusterError(`could not spawn node ${spec.id} (${process.execPath} ${CLI_MAIN})`);
-        const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-        children.push({ node: { ...spec, pid: proc.pid }, proc, exited });
-      }
+      for (const spec of specs) children.push(launch(spec));
     } catch (e) {
-      const partial = new BenchCluster(root, configPath, children);
+      const partial = new BenchCluster(root, configPath, children, launch);
       await partial.stop();
       throw e;
     }
-    return new BenchCluster(root, configPath, children);
+    return new BenchCluster(root, configPath, children, launch);
   }
 
   /**
@@ -195,12 +182,68 @@ export class BenchCluster {
     return saved;
   }
 
+  /** SIGKILL one node and wait for it to exit. */
+  async kill(id: string): Promise<void> {
+    const c = this.child(id);
+    if (isRunning(c.proc)) c.proc.kill('SIGKILL');
+    await c.exited;
+  }
+
+  /** Delete a stopped node's data dir (disk loss). */
+  wipe(id: string): void {
+    const c = this.child(id);
+    if (isRunning(c.proc)) throw new BenchClusterError(`node ${id} is still running; kill it before wiping its data`);
+    rmSync(c.node.dataDir, { recursive: true, force: true });
+  }
+
+  /** Start a stopped node again with the same ports, data dir and log file. */
+  restart(id: string): BenchNode {
+    const i = this.children.findIndex((c) => c.node.id === id);
+    const old = this.children[i]!;
+    if (isRunning(old.proc)) throw new BenchClusterError(`node ${id} is still running`);
+    const { pid: _pid, ...spec } = old.node;
+    this.children[i] = this.launch(spec);
+    return this.children[i]!.node;
+  }
+
+  private child(id: string): Child {
+    const c = this.children.find((x) => x.node.id === id);
+    if (!c) throw new BenchClusterError(`no node ${id} in this cluster`);
+    return c;
+  }
+
   /** For process 'exit' and fatal paths: nothing async is possible any more. */
   killNowSync(): void {
     for (const c of this.children) if (isRunning(c.proc)) c.proc.kill('SIGKILL');
     if (!this.stopped) rmSync(this.root, { recursive: true, force: true });
     this.stopped = true;
   }
+}
+
+function spawnNode(
+  spec: Omit<BenchNode, 'pid'>,
+  configPath: string,
+  env: NodeJS.ProcessEnv,
+  profileDir: string | undefined,
+  profileIntervalUs: number | undefined,
+): Child {
+  const fd = openSync(spec.logFile, 'a');
+  const nodeArgs = ['--import', 'tsx'];
+  // One directory per node: tsx's loader thread writes a profile too, and the default file
+  // names (with pid and thread id) keep the two apart; the main thread's is the large one.
+  if (profileDir) {
+    nodeArgs.push('--cpu-prof', '--cpu-prof-dir', path.resolve(profileDir, spec.id));
+    if (profileIntervalUs !== undefined) nodeArgs.push('--cpu-prof-interval', String(profileIntervalUs));
+  }
+  const proc = spawn(process.execPath, [...nodeArgs, CLI_MAIN, 'serve', '--config', configPath, '--node', spec.id], {
+    cwd: REPO_ROOT,
+    env,
+    stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd); // the child holds its own copy
+  if (proc.pid === undefined) throw new BenchClusterError(`could not spawn node ${spec.id} (${process.execPath} ${CLI_MAIN})`);
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  return { node: { ...spec, pid: proc.pid }, proc, exited };
 }
 
 function isRunning(proc: ChildProcess): boolean {

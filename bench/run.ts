@@ -16,6 +16,7 @@ import { COMPARE_PAIRS, compareSteps, estimateCompareMs, etcdAvailability, rende
 import { BenchClusterError, BenchUsageError } from './errors.js';
 import { measureFsync, measureLoopback } from './floor.js';
 import { runLoadPhase } from './load.js';
+import { renderScale, runScale } from './scale.js';
 import { runMicro } from './micro.js';
 import { createProgress, type Progress } from './progress.js';
 import { WORKLOAD_LABEL, WORKLOADS, type BenchReport, type LeaderCheck, type LeaderSnapshot, type MachineInfo, type Workload } from './results.js';
@@ -198,6 +199,7 @@ async function main(): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  if (options.scaleBytes !== undefined) return runScalePhase(options.scaleBytes, options);
 
   const report: BenchReport = {
     machine: machineInfo(),
@@ -311,6 +313,18 @@ async function main(): Promise<number> {
   if (options.profileDir)
     process.stdout.write(`node CPU profiles in ${path.resolve(options.profileDir)} (summarize: node --import tsx bench/profile-summary.ts <file>)\n`);
   return exitCode;
+}
+
+/** `--scale <size>`: the data-larger-than-memory phase alone (a fresh cluster of its own). */
+async function runScalePhase(bytes: number, options: BenchOptions): Promise<number> {
+  const saveLogsTo = path.resolve(REPO_ROOT, path.dirname(options.jsonOut), 'logs-scale');
+  const result = await runScale({ bytes, valueSize: options.valueSize, concurrency: options.scaleConcurrency, saveLogsTo });
+  process.stdout.write(`\n${renderScale(result)}\n`);
+  const file = path.resolve(REPO_ROOT, path.dirname(options.jsonOut), 'scale.json');
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, `${JSON.stringify({ ...result, srcFingerprint: srcFingerprint(), date: new Date().toISOString() }, null, 2)}\n`);
+  process.stdout.write(`\nresults written to ${path.relative(process.cwd(), file) || file}\n`);
+  return result.targets.every((t) => t.ok) ? 0 : 1;
 }
 
 const code = await main();

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { ConfigError } from '../api/errors.js';
 import { RAFT_DEFAULTS } from '../raft/defaults.js';
 import { RUNTIME_DEFAULTS } from '../runtime/defaults.js';
+import { LEVELDB_DEFAULTS } from '../storage/level-state-machine.js';
 
 export { ConfigError };
 
@@ -59,6 +60,26 @@ export interface RaftSettings {
   maxSizePerMsg: number;
 }
 
+/**
+ * Memory and disk bounds of the storage (see README, "Sizing"): the LevelDB block cache and write
+ * buffer, its table-file size, compression, and the size of one snapshot chunk on the wire.
+ */
+export interface StorageSettings {
+  leveldbCacheBytes: number;
+  leveldbWriteBufferBytes: number;
+  leveldbMaxFileBytes: number;
+  leveldbCompression: boolean;
+  snapshotChunkBytes: number;
+}
+
+export const DEFAULT_STORAGE_SETTINGS: Readonly<StorageSettings> = Object.freeze({
+  leveldbCacheBytes: LEVELDB_DEFAULTS.cacheBytes,
+  leveldbWriteBufferBytes: LEVELDB_DEFAULTS.writeBufferBytes,
+  leveldbMaxFileBytes: LEVELDB_DEFAULTS.maxFileBytes,
+  leveldbCompression: LEVELDB_DEFAULTS.compression,
+  snapshotChunkBytes: 1024 * 1024,
+});
+
 /** Client API limits (see KvServiceLimits in src/server/kv-service.ts); absent = the service default. */
 export interface ClientLimits {
   maxKeyBytes?: number;
@@ -73,6 +94,7 @@ export interface ClusterConfig {
   cluster: string;
   nodes: NodeConfig[];
   raft: RaftSettings;
+  storage: StorageSettings;
   limits: ClientLimits;
   /**
    * true: the nodes start with no voters and wait to be added to an existing cluster (membership
@@ -197,7 +219,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     c.fail('(file)', `not valid JSON: ${(e as Error).message}`);
   }
   const root = c.object(doc, '(root)');
-  c.onlyKnown(root, '', ['cluster', 'nodes', 'raft', 'limits', 'preferredLeader', 'logLevel', 'join', 'tls', 'auth']);
+  c.onlyKnown(root, '', ['cluster', 'nodes', 'raft', 'storage', 'limits', 'preferredLeader', 'logLevel', 'join', 'tls', 'auth']);
   let tls: ClusterTls | undefined;
   if (root['tls'] !== undefined) {
     const t = c.object(root['tls'], 'tls');
@@ -298,6 +320,17 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     );
   }
 
+  const st = root['storage'] === undefined ? {} : c.object(root['storage'], 'storage');
+  c.onlyKnown(st, 'storage', Object.keys(DEFAULT_STORAGE_SETTINGS));
+  const sd = DEFAULT_STORAGE_SETTINGS;
+  const storage: StorageSettings = {
+    leveldbCacheBytes: c.int(st, 'leveldbCacheBytes', 'storage', sd.leveldbCacheBytes, 1 << 20, 64 * 1024 * 1024 * 1024),
+    leveldbWriteBufferBytes: c.int(st, 'leveldbWriteBufferBytes', 'storage', sd.leveldbWriteBufferBytes, 1 << 20, 4 * 1024 * 1024 * 1024),
+    leveldbMaxFileBytes: c.int(st, 'leveldbMaxFileBytes', 'storage', sd.leveldbMaxFileBytes, 1 << 20, 1024 * 1024 * 1024),
+    leveldbCompression: c.bool(st, 'leveldbCompression', 'storage', sd.leveldbCompression),
+    snapshotChunkBytes: c.int(st, 'snapshotChunkBytes', 'storage', sd.snapshotChunkBytes, 4096, 8 * 1024 * 1024),
+  };
+
   const l = root['limits'] === undefined ? {} : c.object(root['limits'], 'limits');
   c.onlyKnown(l, 'limits', ['maxKeyBytes', 'maxValueBytes', 'maxInFlight', 'defaultDeadlineMs']);
   const limits: ClientLimits = {};
@@ -310,6 +343,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     cluster,
     nodes,
     raft,
+    storage,
     limits,
     join: c.bool(root, 'join', '', false),
     logLevel: 'info',

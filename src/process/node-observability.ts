@@ -40,6 +40,8 @@ export function withPeerRtt(transport: Transport, observe: (peer: NodeId, second
       }),
     onSnapshotStatus: (handler) => transport.onSnapshotStatus(handler),
     ...(transport.setAdmission ? { setAdmission: transport.setAdmission.bind(transport) } : {}),
+    // Without it the runtime would find no snapshot files and stream nothing (snapshot-stream.test.ts).
+    ...(transport.setSnapshotFiles ? { setSnapshotFiles: transport.setSnapshotFiles.bind(transport) } : {}),
     addPeer: (peer) => transport.addPeer(peer),
     removePeer: (id) => {
       outstanding.delete(id);

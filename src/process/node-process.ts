@@ -28,6 +28,7 @@ import type { Logger } from 'pino';
 import { NotLeaderError } from '../api/errors.js';
 import type { KvBackend } from '../runtime/kv-backend.js';
 import { LevelStateMachine } from '../storage/level-state-machine.js';
+import { SnapshotStore } from '../storage/snapshot-store.js';
 import { GrpcTransport } from '../transport/grpc-transport.js';
 import { loadClusterConfig, type ClusterConfig, type NodeConfig } from './config.js';
 import { openDataDir, type OpenedDataDir } from './open-data-dir.js';
@@ -166,6 +167,8 @@ async function bindPorts(
       observer: metrics.transport,
       // The largest Raft message: one append of maxSizePerMsg plus one entry of the largest request.
       maxReceiveMessageBytes: Math.max(16 * 1024 * 1024, config.raft.maxSizePerMsg + 9 * 1024 * 1024),
+      snapshotChunkBytes: config.storage.snapshotChunkBytes,
+      testHooks: snapshotTestHooks(),
       ...(tls ? { tls: tls.peer } : {}),
     });
     await transport.start();
@@ -260,6 +263,12 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
         withTimedApply(
           await LevelStateMachine.open({
             dir: path.join(dataDir, 'kv'),
+            leveldb: {
+              cacheBytes: config.storage.leveldbCacheBytes,
+              writeBufferBytes: config.storage.leveldbWriteBufferBytes,
+              maxFileBytes: config.storage.leveldbMaxFileBytes,
+              compression: config.storage.leveldbCompression,
+            },
             rebuildCommand: `${overrides.dataDir ? `QUORUMKV_DATA_DIR=${dataDir} ` : ''}quorumkv rebuild --config ${path.resolve(configPath)} --node ${nodeId}`,
             // Once, loudly: the node keeps running (its Raft log is intact) but refuses reads from now on.
             onCorruption: (err) => logger.fatal({ event: 'state_machine_corrupt', dir: err.dir, key: err.key, detail: err.detail, fix: err.fix }, err.message),
@@ -273,6 +282,8 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
     throw err;
   }
   const { storage, stateMachine } = opened;
+  // Streamed snapshots live beside the log: <dataDir>/snapshots (temp files of a crash are dropped here).
+  const snapshotStore = await SnapshotStore.open({ dir: path.join(dataDir, 'snapshots') });
 
   let fatal: Error | undefined;
   let stopRequested: (() => void) | undefined;
@@ -285,6 +296,7 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
     storage,
     stateMachine,
     transport: withPeerRtt(transport, (peer, seconds) => metrics.observePeerRtt(peer, seconds)),
+    snapshotStore,
     logger,
     metrics: metrics.runtime,
     transportStarted: true,
@@ -346,6 +358,7 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
   }, 1000);
   stallWatch.unref();
   installTestStallHook(logger);
+  watchEventLoop(logger);
 
   await node.start();
   emit({ event: 'ready', ...announce });
@@ -386,4 +399,46 @@ function installTestStallHook(logger: Logger): void {
       // Deliberately busy: this is the stall.
     }
   });
+}
+
+/**
+ * Fault-test hooks for streamed snapshots, off unless set: QUORUMKV_TEST_CORRUPT_SNAPSHOT_PIECE=<n>
+ * flips a byte of piece n of this process's first snapshot transfer (after its CRC was taken);
+ * QUORUMKV_TEST_SNAPSHOT_PIECE_DELAY_MS=<ms> (at most 1000) paces the pieces like a slow link.
+ */
+function snapshotTestHooks(): { corruptSnapshotChunk?: (to: string, chunk: number) => boolean; snapshotPieceDelayMs?: number } | undefined {
+  const corrupt = process.env.QUORUMKV_TEST_CORRUPT_SNAPSHOT_PIECE;
+  const delay = process.env.QUORUMKV_TEST_SNAPSHOT_PIECE_DELAY_MS;
+  if (corrupt === undefined && delay === undefined) return undefined;
+  let transfers = 0;
+  const piece = Number(corrupt);
+  return {
+    ...(corrupt !== undefined
+      ? {
+          corruptSnapshotChunk: (_to: string, chunk: number) => {
+            if (chunk === 0) transfers++;
+            return transfers === 1 && chunk === piece;
+          },
+        }
+      : {}),
+    ...(delay !== undefined ? { snapshotPieceDelayMs: Math.min(1000, Math.max(0, Number(delay) || 0)) } : {}),
+  };
+}
+
+/**
+ * Logs `event_loop_stall` (warn) when a 10 ms timer fires at least QUORUMKV_STALL_LOG_MS (default
+ * 50 ms) late: a stall that long delays heartbeats and every request, and the line says when it
+ * happened (snapshot work must never cause one). The bench lowers the threshold to find the longest.
+ */
+function watchEventLoop(logger: Logger): void {
+  const everyMs = 10;
+  const threshold = Math.max(1, Number(process.env.QUORUMKV_STALL_LOG_MS ?? 50) || 50);
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const late = now - last - everyMs;
+    last = now;
+    if (late >= threshold) logger.warn({ event: 'event_loop_stall', ms: Math.round(late) }, `event loop blocked for ${Math.round(late)} ms`);
+  }, everyMs);
+  timer.unref();
 }

@@ -53,7 +53,11 @@ import { LeaderFreshness } from './leader-freshness.js';
 import { applyConfToTable, decodeConfEntry, encodeConfContext, type MemberAddress, MemberTable } from './membership.js';
 import { type NodeMetrics, noopNodeMetrics } from './metrics.js';
 import { PeerAdmission } from './peer-admission.js';
-import { unwrapSnapshotData } from './snapshot-envelope.js';
+import { decodeMembers, unwrapSnapshotData } from './snapshot-envelope.js';
+import { openSnapshotFile, readSnapshotFileHeader } from '../storage/snapshot-file.js';
+import { type SnapshotStore, decodeSnapshotRef } from '../storage/snapshot-store.js';
+import { ProgressLog } from '../transport/progress-log.js';
+import { snapshotFilesFor } from './snapshot-transfer-files.js';
 
 export interface RaftTimings {
   /** Milliseconds per logical tick. */
@@ -105,6 +109,11 @@ export interface RaftNodeOptions {
   now?: () => number;
   /** The caller already started the transport (e.g. to learn its bound port); start() won't. */
   transportStarted?: boolean;
+  /**
+   * Snapshot files (streamed snapshots: Snapshot.data is then a reference into this store). The
+   * transport must be given the same store. Without it snapshots are in-memory buffers.
+   */
+  snapshotStore?: SnapshotStore;
   /** Failback: leadership returns to this voter once it has been caught up for `failbackHoldMs`. */
   preferredLeader?: NodeId;
   /** Default 3000 ms. */
@@ -166,6 +175,7 @@ export class RaftNode implements KvBackend {
   private readonly freshness: LeaderFreshness;
   private readonly reads: ReadPath;
   private readonly snapshots: SnapshotScheduler;
+  private readonly snapshotStore: SnapshotStore | undefined;
   private readonly transfers = new TransferWaiters();
   /** Which peer messages may reach the core (members only, one leader per term): see peer-admission.ts. */
   private readonly admission: PeerAdmission;
@@ -184,7 +194,11 @@ export class RaftNode implements KvBackend {
   private inflight = 0;
   private drained: (() => void) | undefined;
 
-  constructor(options: RaftNodeOptions) {
+  constructor(
+    options: RaftNodeOptions,
+    /** Members from the stored snapshot's file header (create() reads it; the buffers carry their own). */
+    private readonly snapshotFileMembers?: MemberAddress[],
+  ) {
     this.id = options.id;
     this.storage = options.storage;
     this.sm = options.stateMachine;
@@ -249,7 +263,10 @@ export class RaftNode implements KvBackend {
       termAt: (index) => this.termAt(index),
       lastConfIndex: () => this.lastConfIndex,
       schedule: () => this.schedule(),
+      snapshotStore: options.snapshotStore,
     });
+    this.snapshotStore = options.snapshotStore;
+    if (options.snapshotStore) this.transport.setSnapshotFiles?.(snapshotFilesFor(options.snapshotStore));
     const lastSnapshotIndex = this.snapshots.lastSnapshotIndex;
 
     const config: RaftConfig = {
@@ -323,12 +340,27 @@ export class RaftNode implements KvBackend {
    */
   static async create(options: RaftNodeOptions): Promise<RaftNode> {
     const snap = options.storage.snapshot();
-    if (snap.meta.index > options.stateMachine.appliedIndex()) {
-      const { state } = unwrapSnapshotData(snap.data);
-      await options.stateMachine.restore({ meta: snap.meta, data: state });
-      options.logger?.info({ event: 'snapshot_restored_at_start', index: snap.meta.index }, 'state machine restored from stored snapshot');
+    const ref = decodeSnapshotRef(snap.data);
+    const store = options.snapshotStore;
+    let fileMembers: MemberAddress[] | undefined;
+    if (ref) {
+      if (!store) throw new Error(`the stored snapshot ${ref.name} is a snapshot file but the node was given no snapshotStore`);
+      // Files the log never adopted (a crash between receiving or writing one and saving it).
+      await store.retainOnly(ref, true);
+    } else {
+      await store?.retainOnly(undefined, true);
     }
-    return new RaftNode(options);
+    if (snap.meta.index > options.stateMachine.appliedIndex()) {
+      if (ref) fileMembers = await restoreFromFile(options, ref, snap.meta, 'snapshot_restore_at_start');
+      else {
+        const { state } = unwrapSnapshotData(snap.data);
+        await options.stateMachine.restore({ meta: snap.meta, data: state });
+      }
+      options.logger?.info({ event: 'snapshot_restored_at_start', index: snap.meta.index }, 'state machine restored from stored snapshot');
+    } else if (ref) {
+      fileMembers = decodeMembers((await readSnapshotFileHeader(store!, ref)).app);
+    }
+    return new RaftNode(options, fileMembers);
   }
 
   /** Starts the transport, the tick timer and the Ready loop. */
@@ -983,8 +1015,17 @@ export class RaftNode implements KvBackend {
 
   private async restoreSnapshot(snap: Snapshot): Promise<void> {
     const started = performance.now();
-    const { state, members } = unwrapSnapshotData(snap.data);
-    await this.sm.restore({ meta: snap.meta, data: state });
+    const ref = decodeSnapshotRef(snap.data);
+    let members: MemberAddress[];
+    if (ref) {
+      members = await restoreFromFile({ snapshotStore: this.snapshotStore, stateMachine: this.sm, logger: this.log }, ref, snap.meta, 'snapshot_install');
+      // The log now rests on this file: older ones go once no transfer reads them.
+      await this.snapshotStore?.retainOnly(ref);
+    } else {
+      const unwrapped = unwrapSnapshotData(snap.data);
+      members = unwrapped.members;
+      await this.sm.restore({ meta: snap.meta, data: unwrapped.state });
+    }
     for (const m of members) {
       if (!this.members.get(m.id)) this.setMemberAddress(m);
     }
@@ -998,8 +1039,10 @@ export class RaftNode implements KvBackend {
     this.appliedWaiters.notify(this.applied);
     this.metrics.snapshotsInstalled.inc();
     this.metrics.snapshotInstallSeconds.observe((performance.now() - started) / 1000);
-    this.metrics.snapshotInstallBytes.inc(snap.data.length);
-    this.log?.info({ event: 'snapshot_installed', index: snap.meta.index, term: snap.meta.term, bytes: snap.data.length }, 'installed snapshot from leader');
+    // A streamed snapshot's data is a reference to its file: count the file's bytes.
+    const bytes = ref ? ref.bytes : snap.data.length;
+    this.metrics.snapshotInstallBytes.inc(bytes);
+    this.log?.info({ event: 'snapshot_installed', index: snap.meta.index, term: snap.meta.term, bytes }, 'installed snapshot from leader');
   }
 
   private fail(err: Error): void {
@@ -1128,7 +1171,7 @@ export class RaftNode implements KvBackend {
   /** Rebuilds member addresses from the stored snapshot and the conf entries still in the log. */
   private rebuildMembers(): void {
     const snap = this.storage.snapshot();
-    for (const m of unwrapSnapshotData(snap.data).members) {
+    for (const m of this.snapshotFileMembers ?? unwrapSnapshotData(snap.data).members) {
       if (!this.members.get(m.id)) this.members.set(m);
     }
     this.lastConfIndex = snap.meta.index;
@@ -1142,6 +1185,31 @@ export class RaftNode implements KvBackend {
       if (decoded) applyConfToTable(this.members, decoded, this.id);
     }
   }
+}
+
+/** Streams a stored snapshot file into the state machine (which swaps it in only after the whole file checked out). */
+async function restoreFromFile(
+  options: Pick<RaftNodeOptions, 'snapshotStore' | 'stateMachine' | 'logger'>,
+  ref: NonNullable<ReturnType<typeof decodeSnapshotRef>>,
+  meta: { index: number; term: number },
+  event: string,
+): Promise<MemberAddress[]> {
+  const store = options.snapshotStore;
+  const sm = options.stateMachine;
+  if (!store || !sm.restoreStream) throw new Error(`snapshot ${ref.name} is a file but this node has no snapshot store or streaming state machine`);
+  const { header, chunks } = await openSnapshotFile(store, ref);
+  const progress = new ProgressLog(options.logger, event, { index: meta.index, file: ref.name }, ref.bytes);
+  let read = 0;
+  async function* counted() {
+    for await (const chunk of chunks) {
+      for (const [k, v] of chunk) read += k.length + v.length;
+      progress.update(read);
+      yield chunk;
+    }
+  }
+  await sm.restoreStream({ index: meta.index, term: meta.term }, counted());
+  progress.done(ref.bytes, { pairBytes: read });
+  return decodeMembers(header.app);
 }
 
 function coreLogger(log: Logger): RaftLogger {

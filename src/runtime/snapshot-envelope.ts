@@ -33,3 +33,24 @@ export function unwrapSnapshotData(data: Uint8Array): { state: Uint8Array; membe
   }
   return { state: data, members: [] };
 }
+
+// ---- streamed snapshots: the member table goes in the snapshot file's header (its `app` bytes) ----
+
+const MEMBERS_MAGIC = 'qkv-members/1';
+
+export function encodeMembers(members: MemberAddress[]): Uint8Array {
+  return pack({ magic: MEMBERS_MAGIC, members });
+}
+
+export function decodeMembers(bytes: Uint8Array): MemberAddress[] {
+  if (bytes.length === 0) return [];
+  try {
+    const v = unpack(bytes) as { magic?: unknown; members?: unknown };
+    if (v?.magic !== MEMBERS_MAGIC || !Array.isArray(v.members)) return [];
+    return v.members.filter(
+      (m): m is MemberAddress => !!m && typeof m.id === 'string' && typeof m.raftAddress === 'string' && typeof m.clientAddress === 'string',
+    );
+  } catch {
+    return [];
+  }
+}

@@ -9,7 +9,10 @@ import type { RaftStorage } from '../storage/raft-storage.js';
 import type { StateMachine } from '../storage/state-machine.js';
 import type { MemberAddress } from './membership.js';
 import type { NodeMetrics } from './metrics.js';
-import { wrapSnapshotData } from './snapshot-envelope.js';
+import { encodeMembers, wrapSnapshotData } from './snapshot-envelope.js';
+import { writeSnapshotFile } from '../storage/snapshot-file.js';
+import { type SnapshotStore, decodeSnapshotRef, encodeSnapshotRef } from '../storage/snapshot-store.js';
+import { ProgressLog } from '../transport/progress-log.js';
 
 export interface SnapshotSchedulerOptions {
   snapshotEntries: number;
@@ -25,6 +28,12 @@ export interface SnapshotSchedulerOptions {
   lastConfIndex(): number;
   /** Wake the Ready loop: a compaction is ready to start. */
   schedule(): void;
+  /**
+   * Where streamed snapshots are kept. With it (and a state machine that streams), a snapshot is
+   * written from the machine's point-in-time view straight into a file and Snapshot.data is a
+   * reference to it; without it, the machine's buffer is used (the in-memory twins).
+   */
+  snapshotStore?: SnapshotStore;
 }
 
 /** What the node's configuration was when the snapshot was captured. */
@@ -72,6 +81,14 @@ export class SnapshotScheduler {
     this.appliedBytes = 0;
     const { conf, members } = capture();
     const confIndexAtCapture = this.options.lastConfIndex();
+    const store = this.options.snapshotStore;
+    if (store && this.options.stateMachine.snapshotStream) {
+      this.streamSnapshot(store, conf, members, confIndexAtCapture).catch((err: Error) => {
+        this.snapshotting = false;
+        this.options.logger?.warn({ event: 'snapshot_failed', err: err.message }, 'state machine snapshot failed; will retry');
+      });
+      return;
+    }
     void this.options.stateMachine
       .snapshot()
       .then(({ index, data }) => {
@@ -92,6 +109,25 @@ export class SnapshotScheduler {
       });
   }
 
+  /** Streams the machine's view into a snapshot file (bounded memory; the event loop keeps turning). */
+  private async streamSnapshot(store: SnapshotStore, conf: ConfState, members: MemberAddress[], confIndexAtCapture: number): Promise<void> {
+    const stream = await this.options.stateMachine.snapshotStream!();
+    const { index } = stream.applied;
+    const term = this.options.termAt(index);
+    const confIndex = this.options.lastConfIndex();
+    if (index <= this.lastIndex || confIndex > index || confIndexAtCapture > index || confIndex !== confIndexAtCapture || term === undefined) {
+      // Same rule as for buffers: the captured conf must be valid at the view's index. Release the view.
+      for await (const _ of stream.chunks) break;
+      this.snapshotting = false;
+      return;
+    }
+    const progress = new ProgressLog(this.options.logger, 'snapshot_writing', { index });
+    const ref = await writeSnapshotFile(store, { index, term, conf, app: encodeMembers(members) }, stream.chunks, (p) => progress.update(p.bytes));
+    progress.done(ref.bytes);
+    this.pendingCompaction = { meta: { index, term, conf }, data: encodeSnapshotRef(ref) };
+    this.options.schedule();
+  }
+
   /** The built snapshot waiting to be compacted into storage, if any (taken once). */
   takeCompaction(): Snapshot | undefined {
     const snap = this.pendingCompaction;
@@ -105,11 +141,15 @@ export class SnapshotScheduler {
       const t0 = performance.now();
       await this.options.storage.compact(snap, this.options.retainEntries);
       this.lastIndex = snap.meta.index;
+      // Older files go (once no transfer reads them); a skipped compaction leaves its own file behind too.
+      await this.options.snapshotStore?.retainOnly(decodeSnapshotRef(this.options.storage.snapshot().data));
       this.options.metrics.snapshots.inc();
       this.options.metrics.snapshotSaveSeconds.observe((performance.now() - t0) / 1000);
-      this.options.metrics.snapshotSaveBytes.inc(snap.data.length);
+      // A streamed snapshot's data is a reference to its file: count the file's bytes.
+      const bytes = decodeSnapshotRef(snap.data)?.bytes ?? snap.data.length;
+      this.options.metrics.snapshotSaveBytes.inc(bytes);
       this.options.logger?.info(
-        { event: 'snapshot_taken', index: snap.meta.index, term: snap.meta.term, bytes: snap.data.length, ms: Math.round(performance.now() - t0) },
+        { event: 'snapshot_taken', index: snap.meta.index, term: snap.meta.term, bytes, ms: Math.round(performance.now() - t0) },
         'snapshot taken, log compacted',
       );
     } finally {

@@ -13,7 +13,10 @@ export const MAX_TXN_DEPTH = 8;
 
 export function encodeCommand(command: Command): Uint8Array {
   validateCommand(command); // never put a command into the log that every node would reject
-  return packr.pack(command);
+  // A copy of exactly its size: packr.pack returns a view into the packer's shared buffer, which
+  // also holds every record packed after it (log records, batches), so a log entry kept for its
+  // lifetime would pin megabytes of garbage with it (measured: ~4x the entry's own size).
+  return Uint8Array.prototype.slice.call(packr.pack(command));
 }
 
 export function decodeCommand(bytes: Uint8Array): Command {

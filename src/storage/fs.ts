@@ -9,6 +9,8 @@ import * as fsp from 'node:fs/promises';
 export interface FsFile {
   /** Writes at `position`, or at the handle's own position (advanced by the write) when it is null/undefined. */
   write(buffer: Uint8Array, offset: number, length: number, position?: number | null): Promise<{ bytesWritten: number }>;
+  /** Reads up to `length` bytes at `position` into buffer[offset..]; bytesRead 0 at the end of the file. */
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
   stat(): Promise<{ size: number }>;
   truncate(length: number): Promise<void>;
   /** Data and metadata durable. On a directory: its entries (creates, renames, unlinks) durable. */
@@ -30,6 +32,8 @@ export interface Fs {
   mkdir(path: string, options: { recursive: true }): Promise<string | undefined>;
   rename(from: string, to: string): Promise<void>;
   unlink(path: string): Promise<void>;
+  /** Like rm -rf (LevelDB directories beside the live one); a missing path is not an error. */
+  removeTree(path: string): Promise<void>;
 }
 
 /** The real disk. */
@@ -40,6 +44,7 @@ export const NODE_FS: Fs = {
   mkdir: (path, options) => fsp.mkdir(path, options),
   rename: (from, to) => fsp.rename(from, to),
   unlink: (path) => fsp.unlink(path),
+  removeTree: (path) => fsp.rm(path, { recursive: true, force: true }),
 };
 
 /** Makes directory entries durable: fsync `dir` (open it read-only, sync, close). */

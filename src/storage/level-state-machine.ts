@@ -19,7 +19,7 @@
 // every later open starts the same way, until the node is rebuilt (`quorumkv rebuild` moves the
 // data dir aside). Such a machine still applies entries: the node keeps its (separately
 // checksummed) Raft log in step with the cluster while it waits to be rebuilt.
-import { readFile, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Level } from 'level';
 import type { Entry, Snapshot } from '../raft/types.js';
@@ -57,13 +57,18 @@ import { LeaseTable } from './lease-table.js';
 import { SerialQueue } from './serial-queue.js';
 import { DEFAULT_MAX_RESULTS_PER_SESSION, DEFAULT_MAX_SESSIONS, SessionTable } from './session-table.js';
 import { decodeStateSnapshot, StateSnapshotWriter } from './state-snapshot.js';
-import type { ApplyListener, ScanOptions, ScanResult, StateMachine } from './state-machine.js';
+import type { ApplyListener, ScanOptions, ScanResult, StateMachine, StateStream } from './state-machine.js';
 
 export { prefixEnd } from './keyspace.js';
 
 export interface LevelStateMachineOptions {
   /** Directory of the LevelDB database (created if missing). */
   dir: string;
+  /**
+   * LevelDB tuning for a store larger than memory (see README, "Sizing"). The block cache and the
+   * write buffer are the machine's only memory that grows with use; both are fixed here.
+   */
+  leveldb?: LevelDbTuning;
   /** Most client sessions remembered; the least recently used (by log index) is evicted. Default 10000. */
   maxSessions?: number;
   /** Most results remembered per client; the oldest seqs are forgotten beyond it. Default 1024. */
@@ -88,6 +93,88 @@ export interface VerifyResult {
 }
 
 /** Written into the LevelDB dir when damage is found; while it exists, every open starts damaged (refusing reads). */
+export interface LevelDbTuning {
+  /** Block cache (uncompressed blocks). Default 32 MiB. */
+  cacheBytes?: number;
+  /** Memtable size: writes buffered before a level-0 table is written (two may exist at once). Default 16 MiB. */
+  writeBufferBytes?: number;
+  /** Table file size: larger files mean fewer open files for a big store. Default 8 MiB. */
+  maxFileBytes?: number;
+  /** Table files kept open (each costs an index block in memory). Default 500. */
+  maxOpenFiles?: number;
+  /** Snappy block compression. Default true. */
+  compression?: boolean;
+}
+
+export const LEVELDB_DEFAULTS: Required<LevelDbTuning> = {
+  cacheBytes: 32 << 20,
+  writeBufferBytes: 16 << 20,
+  maxFileBytes: 8 << 20,
+  maxOpenFiles: 500,
+  compression: true,
+};
+
+function levelOpenOptions(t: LevelDbTuning | undefined) {
+  const o = { ...LEVELDB_DEFAULTS, ...t };
+  return {
+    cacheSize: o.cacheBytes,
+    writeBufferSize: o.writeBufferBytes,
+    maxFileSize: o.maxFileBytes,
+    maxOpenFiles: o.maxOpenFiles,
+    compression: o.compression,
+  };
+}
+
+/** Beside the live database: a restore builds `<dir>.next`, the swap parks the old one as `<dir>.old`. */
+const NEXT_SUFFIX = '.next';
+const OLD_SUFFIX = '.old';
+/** Written into `<dir>.next` once it holds the whole new state: from then on the swap rolls forward. */
+const RESTORE_COMPLETE = 'QUORUMKV-RESTORE-COMPLETE';
+/** Pairs written per LevelDB batch while a restore fills the new database. */
+const RESTORE_BATCH_BYTES = 4 << 20;
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fd = await open(dir, 'r');
+  try {
+    await fd.sync();
+  } finally {
+    await fd.close();
+  }
+}
+
+/**
+ * Finishes or undoes a swap that a crash interrupted, so that `dir` holds either the old state or
+ * the complete new one: a complete `<dir>.next` replaces `dir` (the Raft log already rests on
+ * that snapshot), an incomplete one is dropped, a parked `<dir>.old` is removed. Idempotent.
+ */
+export async function recoverStateMachineSwap(dir: string): Promise<'none' | 'rolled-forward' | 'dropped-incomplete'> {
+  const next = dir + NEXT_SUFFIX;
+  const old = dir + OLD_SUFFIX;
+  let outcome: 'none' | 'rolled-forward' | 'dropped-incomplete' = 'none';
+  if (await exists(path.join(next, RESTORE_COMPLETE))) {
+    if ((await exists(dir)) && !(await exists(old))) await rename(dir, old);
+    else if (await exists(dir)) await rm(dir, { recursive: true, force: true });
+    await rename(next, dir);
+    await fsyncDir(path.dirname(dir));
+    outcome = 'rolled-forward';
+  } else if (await exists(next)) {
+    await rm(next, { recursive: true, force: true });
+    outcome = 'dropped-incomplete';
+  }
+  await rm(old, { recursive: true, force: true });
+  await rm(path.join(dir, RESTORE_COMPLETE), { force: true });
+  return outcome;
+}
+
 export const CORRUPTION_MARKER = 'QUORUMKV-CORRUPT.json';
 const DEFAULT_REBUILD_COMMAND = 'quorumkv rebuild --config <cluster config> --node <this node id>';
 /** What LevelDB 1.x writes to its info LOG for each log record it skips while recovering (db_impl.cc, LogReporter). */
@@ -192,11 +279,14 @@ export class LevelStateMachine implements StateMachine {
   private markerWrite: Promise<void> | undefined;
   private readonly leaseTable = new LeaseTable();
   private listener: ApplyListener | undefined;
+  /** Set while a restore swaps databases: reads wait for it. */
+  private swapping: Promise<void> | undefined;
 
   private constructor(
-    private readonly db: Db,
+    private db: Db,
     private readonly sessions: SessionTable,
     private readonly dir: string,
+    private readonly tuning: LevelDbTuning | undefined,
     private readonly fix: string,
     private readonly onCorruption: ((err: StateMachineCorruptionError) => void) | undefined,
   ) {}
@@ -210,15 +300,16 @@ export class LevelStateMachine implements StateMachine {
    */
   static async open(options: LevelStateMachineOptions): Promise<LevelStateMachine> {
     const fix = options.rebuildCommand ?? DEFAULT_REBUILD_COMMAND;
+    await recoverStateMachineSwap(options.dir);
     const earlier = await readMarker(options.dir);
     const sessions = new SessionTable({
       maxSessions: options.maxSessions ?? DEFAULT_MAX_SESSIONS,
       maxResultsPerSession: options.maxResultsPerSession ?? DEFAULT_MAX_RESULTS_PER_SESSION,
     });
     const db: Db = new Level<Uint8Array, Uint8Array>(options.dir, { keyEncoding: 'view', valueEncoding: 'view' });
-    const sm = new LevelStateMachine(db, sessions, options.dir, fix, options.onCorruption);
+    const sm = new LevelStateMachine(db, sessions, options.dir, options.leveldb, fix, options.onCorruption);
     try {
-      await db.open({ createIfMissing: true });
+      await db.open({ createIfMissing: true, ...levelOpenOptions(options.leveldb) });
     } catch (err) {
       const c = levelCorruption(err);
       if (!c) throw err;
@@ -508,6 +599,7 @@ export class LevelStateMachine implements StateMachine {
   }
 
   async get(key: Uint8Array): Promise<KeyValue | undefined> {
+    if (this.swapping) await this.swapping;
     this.assertReadable();
     const k = dataKey(key);
     const raw = await this.read(k);
@@ -516,6 +608,7 @@ export class LevelStateMachine implements StateMachine {
   }
 
   async scan(options: ScanOptions): Promise<ScanResult> {
+    if (this.swapping) await this.swapping;
     this.assertReadable();
     const limit = options.limit > 0 ? options.limit : Infinity;
     const items: KeyValue[] = [];
@@ -561,6 +654,97 @@ export class LevelStateMachine implements StateMachine {
       await iterator.close();
     }
     return { index: applied.index, data: writer.finish(applied) };
+  }
+
+  /**
+   * A point-in-time view at the applied index: the iterator is created inside the apply queue (no
+   * batch is half-way), and LevelDB pins its snapshot when it is created, so applies go on beside
+   * it and never show in it. Records are checked as they leave: damage must not reach a follower.
+   */
+  async snapshotStream(): Promise<StateStream> {
+    this.assertReadable();
+    const { iterator, applied } = await this.queue.run(async () => {
+      this.assertReadable();
+      return { iterator: this.db.iterator({ fillCache: false }), applied: { ...this.applied } };
+    });
+    const self = this;
+    async function* chunks(): AsyncGenerator<[Uint8Array, Uint8Array][]> {
+      try {
+        for (;;) {
+          const chunk = await self.next(iterator);
+          if (chunk.length === 0) return;
+          const out: [Uint8Array, Uint8Array][] = [];
+          for (const [key, value] of chunk) {
+            self.checkRecord(key, value);
+            if (compareBytes(key, APPLIED_KEY) !== 0) out.push([key, value]);
+          }
+          yield out;
+        }
+      } finally {
+        await iterator.close();
+      }
+    }
+    return { applied, chunks: chunks() };
+  }
+
+  /**
+   * Fills a new LevelDB beside the live one from `chunks`, and only after the last chunk (the file
+   * reader has then checked the whole file) swaps it in: mark it complete, close the live one,
+   * rename live → .old, .next → live, fsync the parent, drop .old, reopen. A crash before the mark
+   * leaves the old state (the incomplete copy is dropped at start); after it, the start rolls the
+   * swap forward (recoverStateMachineSwap). Reads wait for the few milliseconds of the swap.
+   */
+  restoreStream(meta: { index: number; term: number }, chunks: AsyncIterable<[Uint8Array, Uint8Array][]>): Promise<void> {
+    return this.queue.run(async () => {
+      this.assertOpen();
+      const next = this.dir + NEXT_SUFFIX;
+      await rm(next, { recursive: true, force: true });
+      const fresh: Db = new Level<Uint8Array, Uint8Array>(next, { keyEncoding: 'view', valueEncoding: 'view' });
+      await fresh.open({ createIfMissing: true, errorIfExists: true, ...levelOpenOptions(this.tuning) });
+      try {
+        let ops: BatchOp[] = [];
+        let bytes = 0;
+        let batches = 0;
+        for await (const chunk of chunks) {
+          for (const [key, value] of chunk) {
+            ops.push({ type: 'put', key, value });
+            bytes += key.length + value.length;
+          }
+          if (bytes >= RESTORE_BATCH_BYTES) {
+            // Every fourth batch synced: bounds the dirty pages a multi-GB restore piles up (see
+            // SYNC_EVERY_BYTES in snapshot-store.ts), which would otherwise throttle the whole disk.
+            await fresh.batch(ops, { sync: ++batches % 4 === 0 });
+            ops = [];
+            bytes = 0;
+          }
+        }
+        ops.push({ type: 'put', key: APPLIED_KEY, value: encodeApplied({ index: meta.index, term: meta.term }) });
+        await fresh.batch(ops, { sync: true });
+        await fresh.close();
+      } catch (err) {
+        await fresh.close().catch(() => undefined);
+        await rm(next, { recursive: true, force: true });
+        throw err;
+      }
+      await writeFile(path.join(next, RESTORE_COMPLETE), `${JSON.stringify({ index: meta.index, term: meta.term })}\n`);
+      const marker = await open(path.join(next, RESTORE_COMPLETE), 'r');
+      await marker.sync();
+      await marker.close();
+      await fsyncDir(next);
+      let swapped!: () => void;
+      this.swapping = new Promise<void>((resolve) => (swapped = resolve));
+      try {
+        await this.db.close();
+        await recoverStateMachineSwap(this.dir);
+        const db: Db = new Level<Uint8Array, Uint8Array>(this.dir, { keyEncoding: 'view', valueEncoding: 'view' });
+        await db.open({ createIfMissing: false, ...levelOpenOptions(this.tuning) });
+        this.db = db;
+        await this.load();
+      } finally {
+        this.swapping = undefined;
+        swapped();
+      }
+    });
   }
 
   restore(snapshot: Snapshot): Promise<void> {

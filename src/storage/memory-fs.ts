@@ -203,6 +203,13 @@ export class MemoryFs implements Fs {
     this.dirOp(dir, { kind: 'unlink', name });
   }
 
+  async removeTree(path: string): Promise<void> {
+    const p = normalize(path);
+    if (!this.lookup(p)) return;
+    const { dir, name } = this.parentOf(p, 'rmdir');
+    this.dirOp(dir, { kind: 'unlink', name });
+  }
+
   // ---- crash and inspection -------------------------------------------------------------------
 
   /**
@@ -358,6 +365,15 @@ class MemHandle implements FsFile {
     this.fs.fileOp(this.node, { kind: 'write', pos, bytes: buffer.slice(offset, offset + length) });
     if (position === null || position === undefined) this.position = pos + length;
     return { bytesWritten: length };
+  }
+
+  async read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }> {
+    if (!this.fs.isLive(this.generation)) return this.fs.never();
+    this.assertOpen('read');
+    if (this.node.kind === 'dir') throw memoryFsError('EISDIR', 'read', this.path);
+    const bytes = this.node.data.subarray(position, position + length);
+    buffer.set(bytes, offset);
+    return { bytesRead: bytes.length };
   }
 
   async stat(): Promise<{ size: number }> {

@@ -16,13 +16,17 @@ import {
   leaseKey,
   sessionKey,
   type AppliedPosition,
+  type Lease,
+  type Session,
   type StoredValue,
 } from './keyspace.js';
 import { LeaseTable } from './lease-table.js';
 import { SerialQueue } from './serial-queue.js';
 import { DEFAULT_MAX_RESULTS_PER_SESSION, DEFAULT_MAX_SESSIONS, SessionTable } from './session-table.js';
-import { decodeStateSnapshot, encodeStateSnapshot } from './state-snapshot.js';
-import type { ApplyListener, ScanOptions, ScanResult, StateMachine } from './state-machine.js';
+import { decodeStateSnapshot, encodeStateSnapshot, validatePair } from './state-snapshot.js';
+import type { ApplyListener, ScanOptions, ScanResult, StateMachine, StateStream } from './state-machine.js';
+
+const STREAM_CHUNK_PAIRS = 1000;
 
 export interface MemoryStateMachineOptions {
   maxSessions?: number;
@@ -148,10 +152,8 @@ export class MemoryStateMachine implements StateMachine {
     return keys.length > limit ? { items, continueFrom: keyStringToBytes(keys[limit]!) } : { items };
   }
 
-  async snapshot(): Promise<{ index: number; data: Uint8Array }> {
-    this.assertOpen();
-    // Captured synchronously, so it is consistent with `applied` even while an apply is queued.
-    const applied = this.applied;
+  /** Every pair of the state (data, leases, then sessions, in key order), captured synchronously. */
+  private pairs(): [Uint8Array, Uint8Array][] {
     const pairs: [Uint8Array, Uint8Array][] = [];
     for (const k of this.sorted) {
       const key = dataKey(keyStringToBytes(k));
@@ -167,7 +169,49 @@ export class MemoryStateMachine implements StateMachine {
       const key = leaseKey(id);
       return [key, encodeLease(key, l)];
     });
-    return { index: applied.index, data: encodeStateSnapshot(applied, [...pairs, ...leasePairs, ...sessionPairs]) };
+    return [...pairs, ...leasePairs, ...sessionPairs];
+  }
+
+  async snapshot(): Promise<{ index: number; data: Uint8Array }> {
+    this.assertOpen();
+    // Captured synchronously, so it is consistent with `applied` even while an apply is queued.
+    const applied = this.applied;
+    return { index: applied.index, data: encodeStateSnapshot(applied, this.pairs()) };
+  }
+
+  /** The twin of LevelStateMachine.snapshotStream: the same chunks, from a copy taken now. */
+  async snapshotStream(): Promise<StateStream> {
+    this.assertOpen();
+    const applied = { ...this.applied };
+    const pairs = this.pairs();
+    async function* chunks(): AsyncGenerator<[Uint8Array, Uint8Array][]> {
+      for (let i = 0; i < pairs.length; i += STREAM_CHUNK_PAIRS) yield pairs.slice(i, i + STREAM_CHUNK_PAIRS);
+    }
+    return { applied, chunks: chunks() };
+  }
+
+  /** The twin of LevelStateMachine.restoreStream: builds the new state aside, swaps after the last chunk. */
+  restoreStream(meta: { index: number; term: number }, chunks: AsyncIterable<[Uint8Array, Uint8Array][]>): Promise<void> {
+    return this.queue.run(async () => {
+      this.assertOpen();
+      const data = new Map<string, StoredValue>();
+      const sessions: [string, Session][] = [];
+      const leases: [number, Lease][] = [];
+      let i = 0;
+      for await (const chunk of chunks) {
+        for (const pair of chunk) {
+          const [, , decoded] = validatePair(pair, i++);
+          if (decoded.kind === 'data') data.set(bytesToKeyString(decoded.key), decoded.value);
+          else if (decoded.kind === 'lease') leases.push([decoded.id, decoded.lease]);
+          else sessions.push([decoded.id, decoded.session]);
+        }
+      }
+      this.data = data;
+      this.sorted = [...data.keys()].sort();
+      this.sessions.load(sessions);
+      this.leaseTable.load(leases);
+      this.applied = { index: meta.index, term: meta.term };
+    });
   }
 
   restore(snapshot: Snapshot): Promise<void> {

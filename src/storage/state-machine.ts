@@ -1,7 +1,16 @@
 import type { Entry, Snapshot } from '../raft/types.js';
 import type { CommandResult, KeyValue, KvEvent, LeaseInfo } from '../api/command.js';
+import type { AppliedPosition } from './keyspace.js';
 
 export type ApplyListener = (events: KvEvent[]) => void;
+
+/** A point-in-time view of the whole state, read a bounded chunk at a time. */
+export interface StateStream {
+  /** The applied position the view is at. */
+  applied: AppliedPosition;
+  /** Raw keyspace pairs (data, leases and sessions) in key order; consume to the end (that releases the view). */
+  chunks: AsyncIterable<[Uint8Array, Uint8Array][]>;
+}
 
 export interface ScanOptions {
   /** Inclusive start key. */
@@ -32,6 +41,13 @@ export interface StateMachine {
   snapshot(): Promise<{ index: number; data: Uint8Array }>;
   /** Atomically replace the whole state with the snapshot's contents; appliedIndex becomes meta.index. */
   restore(snapshot: Snapshot): Promise<void>;
+  /**
+   * Streaming snapshots (machines whose state may not fit in memory): a consistent view that
+   * writes may go on beside, and a restore that consumes validated chunks and commits only after
+   * the last one (a failure part way leaves the old state). Machines without them use the buffers.
+   */
+  snapshotStream?(): Promise<StateStream>;
+  restoreStream?(meta: { index: number; term: number }, chunks: AsyncIterable<[Uint8Array, Uint8Array][]>): Promise<void>;
   /**
    * The first damage found in the stored data (a StateMachineCorruptionError), if any. Once set,
    * get, scan and snapshot fail with it: a machine never returns data that fails its checksum.

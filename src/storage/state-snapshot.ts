@@ -1,5 +1,5 @@
 // The serialized state-machine snapshot, identical for the LevelDB and in-memory machines: the raw
-// keyspace pairs (data and sessions, in key order) plus the applied position. Decoding validates
+// keyspace pairs (data, leases and sessions, in key order) plus the applied position. Decoding validates
 // every pair before a restore touches any state.
 import { packr } from './codec.js';
 import { InvalidSnapshotError } from './errors.js';
@@ -12,6 +12,7 @@ import {
   decodeSession,
   leaseIdOf,
   decodeStoredValue,
+  openRecord,
   startsWith,
   type AppliedPosition,
   type Lease,
@@ -107,27 +108,64 @@ export function decodeStateSnapshot(bytes: Uint8Array): DecodedStateSnapshot {
   if (!Array.isArray(pairs)) throw new InvalidSnapshotError('pairs must be an array');
   const out: DecodedStateSnapshot = { applied: { index: index as number, term: term as number }, pairs: [], data: [], sessions: [], leases: [] };
   pairs.forEach((pair: unknown, i) => {
-    if (!Array.isArray(pair) || pair.length !== 2 || !(pair[0] instanceof Uint8Array) || !(pair[1] instanceof Uint8Array)) {
-      throw new InvalidSnapshotError(`pair ${i} is not [key bytes, value bytes]`);
-    }
-    const key = copyBytes(pair[0]);
-    const value = copyBytes(pair[1]);
-    try {
-      if (startsWith(key, DATA_PREFIX)) {
-        out.data.push([key.subarray(DATA_PREFIX.length), decodeStoredValue(key, value)]);
-      } else if (startsWith(key, SESSION_PREFIX)) {
-        out.sessions.push([td.decode(key.subarray(SESSION_PREFIX.length)), decodeSession(key, value)]);
-      } else if (startsWith(key, LEASE_PREFIX)) {
-        const id = leaseIdOf(key);
-        if (id === undefined) throw new Error('malformed lease key');
-        out.leases.push([id, decodeLease(key, value)]);
-      } else {
-        throw new Error('key outside the data, lease and session prefixes');
-      }
-    } catch (err) {
-      throw new InvalidSnapshotError(`pair ${i}: ${(err as Error).message}`);
-    }
+    const [key, value, decoded] = validatePair(pair, i);
+    if (decoded.kind === 'data') out.data.push([decoded.key, decoded.value]);
+    else if (decoded.kind === 'lease') out.leases.push([decoded.id, decoded.lease]);
+    else out.sessions.push([decoded.id, decoded.session]);
     out.pairs.push([key, value]);
   });
   return out;
+}
+
+export type DecodedPair =
+  | { kind: 'data'; key: Uint8Array; value: StoredValue }
+  | { kind: 'lease'; id: number; lease: Lease }
+  | { kind: 'session'; id: string; session: Session };
+
+/** Checks one snapshot pair (shape, keyspace, record checksum) and returns copies and the decoded record. */
+export function validatePair(pair: unknown, i: number): [Uint8Array, Uint8Array, DecodedPair] {
+  if (!Array.isArray(pair) || pair.length !== 2 || !(pair[0] instanceof Uint8Array) || !(pair[1] instanceof Uint8Array)) {
+    throw new InvalidSnapshotError(`pair ${i} is not [key bytes, value bytes]`);
+  }
+  const key = copyBytes(pair[0]);
+  const value = copyBytes(pair[1]);
+  try {
+    if (startsWith(key, DATA_PREFIX)) return [key, value, { kind: 'data', key: key.subarray(DATA_PREFIX.length), value: decodeStoredValue(key, value) }];
+    if (startsWith(key, SESSION_PREFIX)) {
+      return [key, value, { kind: 'session', id: td.decode(key.subarray(SESSION_PREFIX.length)), session: decodeSession(key, value) }];
+    }
+    if (startsWith(key, LEASE_PREFIX)) {
+      const id = leaseIdOf(key);
+      if (id === undefined) throw new Error('malformed lease key');
+      return [key, value, { kind: 'lease', id, lease: decodeLease(key, value) }];
+    }
+    throw new Error('key outside the data, lease and session prefixes');
+  } catch (err) {
+    throw new InvalidSnapshotError(`pair ${i}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * The restore-time check of one pair read from a snapshot file, without decoding it: its shape, its
+ * keyspace and its record checksum (records of the bare format 0 carry none and are decoded
+ * instead). The file's record and whole-file CRCs already hold; this catches a pair that was
+ * damaged before the file was written. Returns the pair as read (views, not copies).
+ */
+export function checkPair(pair: unknown, i: number): [Uint8Array, Uint8Array] {
+  if (!Array.isArray(pair) || pair.length !== 2 || !(pair[0] instanceof Uint8Array) || !(pair[1] instanceof Uint8Array)) {
+    throw new InvalidSnapshotError(`pair ${i} is not [key bytes, value bytes]`);
+  }
+  const [key, value] = pair as [Uint8Array, Uint8Array];
+  if (!startsWith(key, DATA_PREFIX) && !startsWith(key, SESSION_PREFIX) && !startsWith(key, LEASE_PREFIX)) {
+    throw new InvalidSnapshotError(`pair ${i}: key outside the data, lease and session prefixes`);
+  }
+  if (startsWith(key, LEASE_PREFIX) && leaseIdOf(key) === undefined) throw new InvalidSnapshotError(`pair ${i}: malformed lease key`);
+  let version: number;
+  try {
+    version = openRecord(key, value).version;
+  } catch (err) {
+    throw new InvalidSnapshotError(`pair ${i}: ${(err as Error).message}`);
+  }
+  if (version === 0) validatePair(pair, i);
+  return [key, value];
 }

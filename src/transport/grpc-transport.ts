@@ -3,7 +3,7 @@
 // and handed to the Raft handler (see inbound-service.ts).
 import { Server, ServerCredentials, credentials, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
 import type { Message, NodeId } from '../raft/types.js';
-import type { InboundAdmission, PeerAddress, SnapshotStatusEvent, Transport } from './transport.js';
+import type { InboundAdmission, PeerAddress, SnapshotFiles, SnapshotStatusEvent, Transport } from './transport.js';
 import { memberIdOf, type PeerTls } from './peer-identity.js';
 import type { BackoffOptions } from './backoff.js';
 import { TransportClosedError, TransportConfigError } from './errors.js';
@@ -42,8 +42,10 @@ export interface GrpcTransportOptions {
   /** Messages in one received batch; a batch with more is dropped without being decoded. */
   maxBatchMessages?: number; // default 8192
   snapshotChunkBytes?: number; // default 256 KiB
-  /** Largest snapshot accepted from a peer. */
+  /** Largest in-memory (buffered) snapshot accepted from a peer. */
   maxSnapshotBytes?: number; // default 2 GiB
+  /** Largest snapshot *file* accepted from a peer (it goes to disk a piece at a time). */
+  maxSnapshotFileBytes?: number; // default 1 TiB
   /** Announced bytes of all incoming snapshot transfers together (one per sender at most). */
   maxIncomingSnapshotBytes?: number; // default maxSnapshotBytes
   /** An incoming snapshot transfer that receives nothing for this long is dropped. */
@@ -70,6 +72,8 @@ export interface GrpcTransportOptions {
   testHooks?: {
     /** Return true to corrupt data chunk `chunkIndex` of a snapshot sent to `to` (after its CRC). */
     corruptSnapshotChunk?: (to: NodeId, chunkIndex: number) => boolean;
+    /** Pause between the pieces of a snapshot file sent to a peer (a slow link). */
+    snapshotPieceDelayMs?: number;
   };
 }
 
@@ -88,6 +92,7 @@ interface ResolvedOptions {
   maxBatchMessages: number;
   snapshotChunkBytes: number;
   maxSnapshotBytes: number;
+  maxSnapshotFileBytes: number;
   maxIncomingSnapshotBytes: number;
   snapshotIdleTimeoutMs: number;
   reconnectBackoff: BackoffOptions;
@@ -116,6 +121,7 @@ export class GrpcTransport implements Transport {
   private messageHandler: ((m: Message) => void) | null = null;
   private unreachableHandler: ((peer: NodeId) => void) | null = null;
   private snapshotHandler: ((e: SnapshotStatusEvent) => void) | null = null;
+  private snapshotFiles: SnapshotFiles | undefined;
   private admission: InboundAdmission | undefined;
   private server: Server | null = null;
   private boundPort: number | null = null;
@@ -134,6 +140,7 @@ export class GrpcTransport implements Transport {
       maxBatchMessages: positiveInt(options.maxBatchMessages, 'maxBatchMessages', 8192),
       snapshotChunkBytes: positiveInt(options.snapshotChunkBytes, 'snapshotChunkBytes', 256 * 1024),
       maxSnapshotBytes: positiveInt(options.maxSnapshotBytes, 'maxSnapshotBytes', 2 * 1024 * MiB),
+      maxSnapshotFileBytes: positiveInt(options.maxSnapshotFileBytes, 'maxSnapshotFileBytes', 1024 * 1024 * MiB),
       maxIncomingSnapshotBytes: positiveInt(options.maxIncomingSnapshotBytes, 'maxIncomingSnapshotBytes', options.maxSnapshotBytes ?? 2 * 1024 * MiB),
       snapshotIdleTimeoutMs: positiveInt(options.snapshotIdleTimeoutMs, 'snapshotIdleTimeoutMs', 10_000),
       reconnectBackoff: {
@@ -220,6 +227,11 @@ export class GrpcTransport implements Transport {
     this.unreachableHandler = handler;
   }
 
+  /** Where snapshot files live (set by the runtime once the data dir is open). */
+  setSnapshotFiles(files: SnapshotFiles): void {
+    this.snapshotFiles = files;
+  }
+
   onSnapshotStatus(handler: (event: SnapshotStatusEvent) => void): void {
     this.snapshotHandler = handler;
   }
@@ -291,6 +303,8 @@ export class GrpcTransport implements Transport {
         onUnreachable: () => this.reportUnreachable(id),
         onSnapshotStatus: (ok) => this.emit('snapshot status', () => this.snapshotHandler?.({ to: id, ok })),
         corruptSnapshotChunk: hook ? (chunkIndex) => hook(id, chunkIndex) : undefined,
+        snapshotFiles: () => this.snapshotFiles,
+        snapshotPieceDelayMs: this.options.testHooks?.snapshotPieceDelayMs,
       }),
     );
   }
@@ -355,6 +369,7 @@ export class GrpcTransport implements Transport {
           selfId: this.selfId,
           clusterName: this.clusterName,
           maxSnapshotBytes: this.o.maxSnapshotBytes,
+          maxSnapshotFileBytes: this.o.maxSnapshotFileBytes,
           maxIncomingSnapshotBytes: this.o.maxIncomingSnapshotBytes,
           snapshotIdleTimeoutMs: this.o.snapshotIdleTimeoutMs,
           maxBatchMessages: this.o.maxBatchMessages,
@@ -365,6 +380,7 @@ export class GrpcTransport implements Transport {
           stats: this.inboundStats,
           ...(this.options.observer ? { observer: this.options.observer } : {}),
           deliver: (m) => this.deliver(m),
+          snapshotFiles: () => this.snapshotFiles,
         },
         this.inboundStreams,
       ),

@@ -19,6 +19,8 @@ import { crc32 } from './crc32.js';
 import type { LogThrottle, TransportLogger } from './log-throttle.js';
 import { memberIdOf } from './peer-identity.js';
 import type { MessageBatchPb, SnapshotAckPb, SnapshotChunkPb, StreamAckPb } from './raft-service.js';
+import type { SnapshotFileSink, SnapshotFiles } from './transport.js';
+import { ProgressLog } from './progress-log.js';
 import type { InboundAdmission } from './transport.js';
 
 /** Counters of what arrived, as reported by GrpcTransport.stats(). */
@@ -60,6 +62,8 @@ export interface InboundOptions {
   selfId: NodeId;
   clusterName: string;
   maxSnapshotBytes: number;
+  /** Largest snapshot file accepted (disk, not memory: a file transfer holds one piece in memory). */
+  maxSnapshotFileBytes: number;
   /** Announced bytes of all snapshot transfers in progress together. */
   maxIncomingSnapshotBytes: number;
   /** A transfer that receives nothing for this long is dropped. */
@@ -76,6 +80,8 @@ export interface InboundOptions {
   observer?: TransportObserver;
   /** Hand one validated message to Raft (must not throw; the transport guards its handler). */
   deliver: (message: Message) => void;
+  /** Snapshot files: an incoming snapshot file is streamed into a new file (never buffered). */
+  snapshotFiles: () => SnapshotFiles | undefined;
 }
 
 /** An open inbound Stream call, so that close() can end it instead of waiting on the peer. */
@@ -226,6 +232,10 @@ function handleSnapshot(
 ): void {
   let header: { message: Message; total: number; crc: number } | null = null;
   let buffer: Uint8Array | null = null;
+  // File mode: pieces go to `sink` one at a time (the call is paused while one is written).
+  let sink: Promise<SnapshotFileSink> | null = null;
+  let work: Promise<void> = Promise.resolve();
+  let progress: ProgressLog | undefined;
   let received = 0;
   let crc = 0;
   let done = false;
@@ -243,6 +253,11 @@ function handleSnapshot(
   function release(): void {
     done = true;
     buffer = null;
+    if (sink) {
+      const s = sink;
+      // Aborting after a commit is a no-op; otherwise the partial file is deleted: nothing changes.
+      void work.then(() => s.then((w) => w.abort())).catch(() => undefined);
+    }
     if (idleTimer) clearTimeout(idleTimer);
     idleTimer = undefined;
     if (sender !== undefined && transfers.get(sender) === self) transfers.delete(sender);
@@ -288,15 +303,21 @@ function handleSnapshot(
         return reject(status.INVALID_ARGUMENT, (err as Error).message);
       }
       const m = messages[0];
-      if (messages.length !== 1 || !m || m.type !== 'snap' || !m.snapshot || m.snapshot.data.byteLength !== 0) {
-        return reject(status.INVALID_ARGUMENT, 'the header must hold exactly one snap message without data');
+      const file = m?.snapshot && m.snapshot.data.byteLength > 0 ? describeFile(o.snapshotFiles(), m.snapshot.data) : undefined;
+      if (file instanceof Error) return reject(status.INVALID_ARGUMENT, file.message);
+      if (messages.length !== 1 || !m || m.type !== 'snap' || !m.snapshot || (m.snapshot.data.byteLength !== 0 && !file)) {
+        return reject(status.INVALID_ARGUMENT, 'the header must hold exactly one snap message without data (or with a snapshot file reference)');
       }
+      if (file && file.bytes !== h.total_size) return reject(status.INVALID_ARGUMENT, `the reference says ${file.bytes} bytes, the header ${h.total_size}`);
       if (m.to !== o.selfId || m.from !== h.sender_id) {
         return reject(status.FAILED_PRECONDITION, `message from ${m.from} to ${m.to} arrived at ${o.selfId} from ${h.sender_id}`);
       }
       // Only the leader of this node's term (or a new leader of a higher one) may send a snapshot.
       if (admission && !admission.admits(m)) return reject(status.PERMISSION_DENIED, `${m.from} is not the leader of term ${m.term} for this node`);
-      if (h.total_size > o.maxSnapshotBytes) {
+      if (file && h.total_size > o.maxSnapshotFileBytes) {
+        return reject(status.RESOURCE_EXHAUSTED, `${h.total_size} bytes exceed this node's maxSnapshotFileBytes ${o.maxSnapshotFileBytes}`);
+      }
+      if (!file && h.total_size > o.maxSnapshotBytes) {
         return reject(status.RESOURCE_EXHAUSTED, `${h.total_size} bytes exceed this node's maxSnapshotBytes ${o.maxSnapshotBytes}`);
       }
       sender = h.sender_id;
@@ -308,16 +329,45 @@ function handleSnapshot(
         if (t.term < m.term) t.abort(`superseded by a snapshot of term ${m.term}`);
         else inProgress += t.announced;
       }
-      if (inProgress + h.total_size > o.maxIncomingSnapshotBytes) {
+      // Only buffered transfers hold memory; a file transfer holds one piece at a time.
+      const announced = file ? 0 : h.total_size;
+      if (inProgress + announced > o.maxIncomingSnapshotBytes) {
         sender = undefined;
         return reject(status.RESOURCE_EXHAUSTED, `other snapshot transfers hold ${inProgress} of ${o.maxIncomingSnapshotBytes} bytes; retry later`);
       }
       self.term = m.term;
-      self.announced = h.total_size;
+      self.announced = announced;
       transfers.set(sender, self);
       header = { message: m, total: h.total_size, crc: h.crc32 };
+      if (file) {
+        sink = o.snapshotFiles()!.createWriter();
+        sink.catch((err: Error) => reject(status.INTERNAL, `cannot create the snapshot file: ${err.message}`));
+        progress = new ProgressLog(o.logger, 'snapshot_receiving', { from: m.from, index: m.snapshot.meta.index }, h.total_size);
+        return;
+      }
       // Allocated once at the announced (bounded) size: chunks are copied in place, never concatenated.
       buffer = new Uint8Array(h.total_size);
+      return;
+    }
+    if (sink) {
+      if (chunk.kind !== 'piece') return reject(status.INVALID_ARGUMENT, 'a snapshot file transfer sends pieces after its header');
+      const piece = chunk.piece;
+      if (crc32(piece.data) !== piece.crc32) {
+        return reject(status.DATA_LOSS, `piece at byte ${received} fails its CRC-32 (damaged in transit); nothing was installed`);
+      }
+      if (received + piece.data.byteLength > header.total) return reject(status.DATA_LOSS, `more data than the announced ${header.total} bytes`);
+      received += piece.data.byteLength;
+      const s = sink;
+      const total = received;
+      // Back-pressure: one piece in flight to the disk; HTTP/2 flow control holds the sender meanwhile.
+      call.pause();
+      work = work
+        .then(async () => {
+          await (await s).append(piece.data);
+          progress?.update(total);
+          if (!done) call.resume();
+        })
+        .catch((err: Error) => reject(status.INTERNAL, `cannot write the snapshot file: ${err.message}`));
       return;
     }
     if (chunk.kind !== 'data') return reject(status.INVALID_ARGUMENT, 'a second header arrived mid-transfer');
@@ -332,6 +382,7 @@ function handleSnapshot(
 
   call.on('end', () => {
     if (done) return;
+    if (sink) return void finishFile(sink);
     if (!header || !buffer) return reject(status.INVALID_ARGUMENT, 'the stream ended before the header');
     if (received !== header.total) return reject(status.DATA_LOSS, `received ${received} of ${header.total} announced bytes`);
     if (crc !== header.crc) return reject(status.DATA_LOSS, `CRC-32 mismatch (got ${crc}, header says ${header.crc})`);
@@ -344,7 +395,41 @@ function handleSnapshot(
     callback(null, { accepted: true });
   });
 
+  /** All pieces are on disk: check the whole file, make it durable, hand Raft its reference. */
+  async function finishFile(s: Promise<SnapshotFileSink>): Promise<void> {
+    await work;
+    if (done || !header) return;
+    const writer = await s;
+    if (done) return;
+    if (writer.bytes !== header.total) return reject(status.DATA_LOSS, `received ${writer.bytes} of ${header.total} announced bytes`);
+    if (writer.checksum !== header.crc) return reject(status.DATA_LOSS, `whole-file CRC-32 mismatch (got ${writer.checksum}, header says ${header.crc})`);
+    const m = header.message;
+    let data: Uint8Array;
+    try {
+      data = await writer.commit(m.snapshot!.meta.index, m.snapshot!.meta.term);
+    } catch (err) {
+      return reject(status.INTERNAL, `cannot make the snapshot file durable: ${(err as Error).message}`);
+    }
+    if (done) return; // cancelled meanwhile: the committed file is unreferenced and dropped at the next start or compaction
+    release();
+    progress?.done(header.total);
+    o.stats.snapshotsReceived++;
+    o.logger.info({ peer: m.from, index: m.snapshot!.meta.index, term: m.snapshot!.meta.term, bytes: header.total }, 'received snapshot file');
+    o.deliver({ ...m, snapshot: { meta: m.snapshot!.meta, data } });
+    callback(null, { accepted: true });
+  }
+
   // The sender gave up: free the partial snapshot now.
   call.on('error', release);
   call.on('cancelled', release);
+}
+
+function describeFile(files: SnapshotFiles | undefined, data: Uint8Array): { bytes: number } | Error | undefined {
+  try {
+    const file = files?.describe(data);
+    if (!file && data.byteLength > 0 && !files) return new Error('a snapshot file reference arrived but this node keeps no snapshot files');
+    return file;
+  } catch (err) {
+    return err as Error;
+  }
 }

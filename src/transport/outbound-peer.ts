@@ -9,6 +9,7 @@ import type { LogThrottle, TransportLogger } from './log-throttle.js';
 import { MessageQueue, type QueueLimits } from './message-queue.js';
 import type { MessageBatchPb, RaftServiceDefinition } from './raft-service.js';
 import { sendSnapshot, type SnapshotTransfer } from './snapshot-sender.js';
+import type { SnapshotFiles } from './transport.js';
 
 /** Per-peer counters, as reported by GrpcTransport.stats(). */
 export interface PeerStats {
@@ -48,6 +49,8 @@ export interface OutboundPeerOptions {
   onSnapshotStatus: (ok: boolean) => void;
   corruptSnapshotChunk?: (chunkIndex: number) => boolean;
   observer?: TransportObserver;
+  snapshotFiles?: () => SnapshotFiles | undefined;
+  snapshotPieceDelayMs?: number;
 }
 
 // Writes handed to grpc but not yet taken by HTTP/2. Keeping this small makes a slow peer's
@@ -272,6 +275,9 @@ export class OutboundPeer {
       chunkBytes: this.options.snapshotChunkBytes,
       openTimeoutMs: this.options.openTimeoutMs,
       corruptChunk: this.options.corruptSnapshotChunk,
+      files: this.options.snapshotFiles?.(),
+      pieceDelayMs: this.options.snapshotPieceDelayMs,
+      logger: this.options.logger,
     });
     this.snapshotInFlight = transfer;
     this.options.logger.info(

@@ -35,7 +35,15 @@ export interface SnapshotHeaderPb {
   crc32: number;
 }
 
-export type SnapshotChunkPb = { kind: 'header'; header: SnapshotHeaderPb; data?: undefined } | { kind: 'data'; data: Uint8Array; header?: undefined };
+export interface SnapshotPiecePb {
+  data: Uint8Array;
+  crc32: number;
+}
+
+export type SnapshotChunkPb =
+  | { kind: 'header'; header: SnapshotHeaderPb; data?: undefined; piece?: undefined }
+  | { kind: 'data'; data: Uint8Array; header?: undefined; piece?: undefined }
+  | { kind: 'piece'; piece: SnapshotPiecePb; header?: undefined; data?: undefined };
 
 export interface SnapshotAckPb {
   accepted: boolean;

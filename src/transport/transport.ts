@@ -38,7 +38,31 @@ export interface Transport {
   onSnapshotStatus(handler: (event: SnapshotStatusEvent) => void): void;
   /** Optional: lets the transport refuse non-members before decoding (the runtime filters anyway). */
   setAdmission?(admission: InboundAdmission): void;
+  /** Optional: snapshot files to stream from and into (transports that ship snapshots between processes). */
+  setSnapshotFiles?(files: SnapshotFiles): void;
   addPeer(peer: PeerAddress): void;
   removePeer(id: NodeId): void;
   close(): Promise<void>;
+}
+
+/**
+ * Snapshot files as the transport sees them (the runtime adapts storage's SnapshotStore): a 'snap'
+ * message whose data `describe`s a file is streamed from that file in checksummed pieces, and the
+ * receiver streams the pieces into a new file, so no snapshot is ever held in memory whole.
+ */
+export interface SnapshotFiles {
+  /** The file `data` refers to, or undefined for in-memory snapshot data. */
+  describe(data: Uint8Array): { bytes: number; crc32: number; name: string } | undefined;
+  openReader(data: Uint8Array): Promise<{ read(offset: number, length: number): Promise<Uint8Array>; close(): Promise<void> }>;
+  createWriter(): Promise<SnapshotFileSink>;
+}
+
+export interface SnapshotFileSink {
+  append(bytes: Uint8Array): Promise<void>;
+  readonly bytes: number;
+  /** CRC-32 of everything appended. */
+  readonly checksum: number;
+  /** Durable under its final name; returns the new file's data (reference) for the message. */
+  commit(index: number, term: number): Promise<Uint8Array>;
+  abort(): Promise<void>;
 }

@@ -31,6 +31,8 @@ export interface RaftOverrides {
 export interface ClusterOptions {
   size?: number;
   raft?: RaftOverrides;
+  /** The config file's "storage" section (e.g. snapshotChunkBytes). */
+  storage?: Record<string, number | boolean>;
   /** How long to wait for every node's "ready" line (default 30 s: tsx start-up on a busy 2-core box). */
   startTimeoutMs?: number;
   /** Extra environment for every node process (e.g. the test-only stall hook of node-process.ts). */
@@ -187,6 +189,7 @@ export class ProcessCluster {
         dataDir: path.join(root, id),
       })),
       raft: { tickMs: 10, electionTicks: 20, heartbeatTicks: 2, snapshotEntries: 10000, ...options.raft },
+      ...(options.storage ? { storage: options.storage } : {}),
       logLevel: 'info',
     };
     if (options.tls) {

@@ -23,6 +23,7 @@ import { FileRaftStorage } from '../../src/storage/file-raft-storage.js';
 import { type CrashPolicy, MemoryFs, memoryFsError } from '../../src/storage/memory-fs.js';
 import { MemoryRaftStorage } from '../../src/storage/memory-raft-storage.js';
 import { MemoryStateMachine } from '../../src/storage/memory-state-machine.js';
+import { SnapshotStore } from '../../src/storage/snapshot-store.js';
 import type { RaftStorage } from '../../src/storage/raft-storage.js';
 import {
   type AckRecord,
@@ -56,6 +57,7 @@ export const TICK_MS = 10;
 /** A client gives up on a request that got no answer for this many ticks (and may retry elsewhere). */
 const CLIENT_TIMEOUT_TICKS = 40;
 const DATA_DIR = '/data/raft';
+const SNAPSHOT_DIR = '/data/snapshots';
 
 /** How hostile the environment is; drawn from the seed unless given. */
 export interface FaultProfile {
@@ -538,6 +540,17 @@ export class SimCluster {
       crashNow: (why) => this.crash(slot, why),
     });
     const hs = inner.initialState().hardState;
+    // File-backed disks keep streamed snapshot files beside the log, over the same MemoryFs: the
+    // snapshot path then runs the real file format, store, restore and piece-by-piece copy.
+    let snapshotStore: SnapshotStore | undefined;
+    try {
+      snapshotStore = slot.fs ? await SnapshotStore.open({ dir: SNAPSHOT_DIR, fs: slot.fs }) : undefined;
+    } catch (err) {
+      if (proc.alive && isInjectedIoError(err)) this.crash(slot, `cannot open its snapshot dir: ${(err as Error).message}`);
+      else if (proc.alive) this.report(crashViolation(slot.id, 'cannot open its snapshot dir', err));
+      return;
+    }
+    if (!proc.alive) return;
     const node = await RaftNode.create({
       id: slot.id,
       members: slot.members,
@@ -552,6 +565,7 @@ export class SimCluster {
       storage,
       stateMachine: slot.sm,
       transport: slot.transport,
+      snapshotStore,
       logger: this.logger(slot, proc),
       measureSaves: false,
       drainTimeoutMs: 100,

@@ -6,10 +6,14 @@
 // socket until the process resumes).
 import type { Message, NodeId } from '../../src/raft/types.js';
 import { decodeMessages, encodeMessages } from '../../src/transport/codec.js';
-import type { PeerAddress, SnapshotStatusEvent, Transport } from '../../src/transport/transport.js';
+import { crc32 } from 'node:zlib';
+import type { PeerAddress, SnapshotFiles, SnapshotStatusEvent, Transport } from '../../src/transport/transport.js';
 import type { Prng } from './prng.js';
 import type { SimProcess, SimScheduler } from './sim-clock.js';
 import type { Trace } from './trace.js';
+
+/** Pieces of a snapshot file on a simulated link. */
+const SIM_PIECE_BYTES = 4096;
 
 export interface NetworkProfile {
   dropRate: number;
@@ -45,7 +49,13 @@ export class SimNetwork {
     private readonly trace: Trace,
     private readonly tickMs: number,
     private readonly tickOf: () => number,
-  ) {}
+  ) {
+    // Its own stream (fork does not advance the parent): damaging snapshot pieces does not shift
+    // the drops, delays and duplicates every other message draws.
+    this.pieceRng = rng.fork('snapshot-pieces');
+  }
+
+  private readonly pieceRng: Prng;
 
   /** The transport of `id`'s incarnation running as `proc` (replacing any earlier one). */
   attach(id: NodeId, proc: SimProcess, hooks: TransportHooks): SimTransport {
@@ -98,19 +108,85 @@ export class SimNetwork {
       target.proc,
       () => {
         const received = wire ? decodeMessages(wire)[0]! : m;
-        if (!target.transport.receive(received)) {
-          this.trace.message(this.tickOf(), m, 'LOST ', ' (not listening)');
-          if (first) this.reportLoss(from, m);
+        const files = from.snapshotFiles;
+        if (received.type === 'snap' && received.snapshot && files?.describe(received.snapshot.data)) {
+          this.copySnapshotFile(from, target.transport, received, first);
           return;
         }
-        this.trace.message(this.tickOf(), m);
-        if (m.type === 'snap' && first) {
-          this.snapshotsDelivered++;
-          this.report(from, m.to, 'snapOk');
-        }
+        this.handOver(from, target.transport, m, received, first);
       },
       `net:${m.from}`,
     );
+  }
+
+  /**
+   * A snapshot file crosses the link the way InstallSnapshot carries it: read from the sender's
+   * file in pieces, each checked against its CRC-32 on arrival and appended to a new file of the
+   * receiver, which is checked whole (size, CRC-32) and committed before the message is delivered
+   * with the receiver's own reference. A piece damaged on the way (drawn from the run's PRNG) makes
+   * the receiver drop its partial file and the sender hear of a failed transfer.
+   */
+  private copySnapshotFile(from: SimTransport, to: SimTransport, m: Message, first: boolean): void {
+    const source = from.snapshotFiles!;
+    const sink = to.snapshotFiles;
+    const file = source.describe(m.snapshot!.data)!;
+    const damageAt = this.pieceRng.chance(this.profile.dropRate) ? this.pieceRng.int(Math.max(1, Math.ceil(file.bytes / SIM_PIECE_BYTES))) : -1;
+    const fail = (why: string) => {
+      this.trace.message(this.tickOf(), m, 'LOST ', ` (snapshot file: ${why})`);
+      if (first) this.reportLoss(from, m);
+    };
+    if (!sink) {
+      fail('the receiver keeps no snapshot files');
+      return;
+    }
+    void (async () => {
+      // The sender may have dropped this file for a newer snapshot since: a failed transfer, as
+      // the gRPC sender reports it (the core then sends the newer one).
+      const reader = await source.openReader(m.snapshot!.data).catch((err: Error) => fail(`the sender cannot read it: ${err.message}`));
+      if (!reader) return;
+      const writer = await sink.createWriter();
+      try {
+        for (let offset = 0, piece = 0; offset < file.bytes; piece++) {
+          let data = await reader.read(offset, SIM_PIECE_BYTES);
+          const sum = crc32(data);
+          if (piece === damageAt) {
+            data = Uint8Array.from(data);
+            data[0] = data[0]! ^ 0xff;
+          }
+          if (crc32(data) !== sum) {
+            await writer.abort();
+            return fail(`piece ${piece} fails its CRC-32, partial file dropped`);
+          }
+          await writer.append(data);
+          offset += data.length;
+        }
+        if (writer.bytes !== file.bytes || writer.checksum !== file.crc32) {
+          await writer.abort();
+          return fail('whole-file size or CRC-32 mismatch');
+        }
+        const data = await writer.commit(m.snapshot!.meta.index, m.snapshot!.meta.term);
+        this.handOver(from, to, m, { ...m, snapshot: { meta: m.snapshot!.meta, data } }, first);
+      } catch (err) {
+        // An injected disk error on the receiver: the transfer fails, nothing is installed.
+        await writer.abort();
+        fail(`the receiver cannot write it: ${(err as Error).message}`);
+      } finally {
+        await reader.close();
+      }
+    })();
+  }
+
+  private handOver(from: SimTransport, target: SimTransport, m: Message, received: Message, first: boolean): void {
+    if (!target.receive(received)) {
+      this.trace.message(this.tickOf(), m, 'LOST ', ' (not listening)');
+      if (first) this.reportLoss(from, m);
+      return;
+    }
+    this.trace.message(this.tickOf(), m);
+    if (m.type === 'snap' && first) {
+      this.snapshotsDelivered++;
+      this.report(from, m.to, 'snapOk');
+    }
   }
 
   /** @internal Runs `fn` on `proc` soon (as I/O: parked while it is frozen). */
@@ -153,6 +229,8 @@ export class SimTransport implements Transport {
   private messageHandler: ((m: Message) => void) | undefined;
   private unreachableHandler: ((peer: NodeId) => void) | undefined;
   private snapshotHandler: ((e: SnapshotStatusEvent) => void) | undefined;
+  /** Set by the runtime when this node keeps snapshot files (file-backed profiles). */
+  snapshotFiles: SnapshotFiles | undefined;
   private readonly peers = new Set<NodeId>();
   private started = false;
   private closed = false;
@@ -193,6 +271,10 @@ export class SimTransport implements Transport {
 
   onSnapshotStatus(handler: (event: SnapshotStatusEvent) => void): void {
     this.snapshotHandler = handler;
+  }
+
+  setSnapshotFiles(files: SnapshotFiles): void {
+    this.snapshotFiles = files;
   }
 
   addPeer(peer: PeerAddress): void {

@@ -12,7 +12,7 @@ import type { ConfState, Entry, HardState, Snapshot } from '../../src/raft/types
 import { decodeCommand } from '../../src/storage/codec.js';
 import type { MemoryStateMachine } from '../../src/storage/memory-state-machine.js';
 import type { RaftStorage, StorageUpdate } from '../../src/storage/raft-storage.js';
-import type { ApplyListener, ScanOptions, ScanResult, StateMachine } from '../../src/storage/state-machine.js';
+import type { ApplyListener, ScanOptions, ScanResult, StateMachine, StateStream } from '../../src/storage/state-machine.js';
 import { fnv1a } from './prng.js';
 import type { SimProcess } from './sim-clock.js';
 
@@ -166,6 +166,32 @@ export interface StateMachineObserver {
 
 const TRAILER = 0x5349_4d43; // 'SIMC'
 
+// Streamed snapshots carry no trailer (the file holds keyspace pairs only): a snapshot's applied
+// history is found by its content instead. A machine that streams a snapshot registers the chain
+// under (index, hash of every pair); a restore hashes what it is fed and looks the chain up, so a
+// restore of anything that was not exactly some machine's view at that index carries no history.
+const streamedChains = new Map<string, number>();
+const MAX_STREAMED_CHAINS = 4096;
+
+function hashBytes(h: number, bytes: Uint8Array): number {
+  for (const b of bytes) h = Math.imul(h ^ b, 0x01000193);
+  return Math.imul(h ^ bytes.length, 0x01000193);
+}
+
+/** Passes `chunks` through, hashing them; `done` gets the hash once the last one was taken. */
+async function* hashed(
+  index: number,
+  chunks: AsyncIterable<[Uint8Array, Uint8Array][]>,
+  done: (key: string) => void,
+): AsyncGenerator<[Uint8Array, Uint8Array][]> {
+  let h = CHAIN_START ^ index;
+  for await (const chunk of chunks) {
+    for (const [k, v] of chunk) h = hashBytes(hashBytes(h, k), v);
+    yield chunk;
+  }
+  done(`${index}:${h >>> 0}`);
+}
+
 export class ObservedStateMachine implements StateMachine {
   applied = 0;
   chain = CHAIN_START;
@@ -254,6 +280,37 @@ export class ObservedStateMachine implements StateMachine {
     view.setUint32(snap.data.length, chain);
     view.setUint32(snap.data.length + 4, TRAILER);
     return { index: snap.index, data };
+  }
+
+  async snapshotStream(): Promise<StateStream> {
+    const atCall = { applied: this.applied, chain: this.chain };
+    const stream = await this.inner.snapshotStream();
+    const { index } = stream.applied;
+    const chain = index === atCall.applied ? atCall.chain : this.chains.get(index);
+    if (chain === undefined) throw new Error(`simulator: no applied-history chain for snapshot index ${index}`);
+    const chunks = hashed(index, stream.chunks, (key) => {
+      streamedChains.set(key, chain);
+      if (streamedChains.size > MAX_STREAMED_CHAINS) streamedChains.delete(streamedChains.keys().next().value!);
+    });
+    return { applied: stream.applied, chunks };
+  }
+
+  async restoreStream(meta: { index: number; term: number }, chunks: AsyncIterable<[Uint8Array, Uint8Array][]>): Promise<void> {
+    const proc = this.proc;
+    const observer = this.observer;
+    if (!proc?.alive || !observer) return never();
+    let chain: number | undefined;
+    // Reported after the last chunk was read and before the machine swaps the state in.
+    const watched = hashed(meta.index, chunks, (key) => {
+      chain = streamedChains.get(key);
+      observer.restoring(this.applied, meta.index, chain);
+    });
+    await this.inner.restoreStream(meta, watched);
+    this.applied = meta.index;
+    this.chain = chain ?? CHAIN_START;
+    this.chains.clear();
+    this.chains.set(this.applied, this.chain);
+    this.beforeLastBatch = new Map();
   }
 
   async restore(snapshot: Snapshot): Promise<void> {

@@ -295,6 +295,19 @@ test('bench args: bad input names the option and is rejected', (t) => {
   t.deepEqual(parseConcurrencyList('256'), [256]);
 });
 
+test('bench args: --scale takes a size with a unit, defaults to 1 KiB values, and refuses nonsense', (t) => {
+  const s = parseBenchArgs(['--scale', '2GB']);
+  t.is(s.scaleBytes, 2 * 1024 ** 3);
+  t.is(s.valueSize, 1024);
+  t.is(s.scaleConcurrency, 64);
+  t.is(parseBenchArgs(['--scale=150MB', '--value-size', '512', '--scale-concurrency', '16']).scaleBytes, 150 * 1024 ** 2);
+  t.is(parseBenchArgs(['--scale=150MB', '--value-size', '512']).valueSize, 512);
+  t.is(parseBenchArgs([]).scaleBytes, undefined);
+  for (const bad of ['lots', '0', '100TB', '10KB']) {
+    t.throws(() => parseBenchArgs(['--scale', bad]), { instanceOf: BenchUsageError, message: /--scale/ });
+  }
+});
+
 test('fmtCpuSplit marks the leader and rounds percentages', (t) => {
   t.is(fmtCpuSplit({ n1: 45.4, n2: 20.6, n3: 0 }, 59.5, 'n1'), 'n1* 45 n2 21 n3 0 | 60');
   t.is(fmtCpuSplit(undefined, 10), '-');
