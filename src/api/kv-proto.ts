@@ -354,6 +354,7 @@ export interface WireSnapshotInfo {
   index: number;
   term: number;
   members: WireMember[];
+  estimatedBytes: number;
 }
 
 export interface WireSnapshotTotals {

@@ -96,7 +96,8 @@ export class SnapshotDownload extends Readable {
             if (t.bytes !== received || t.crc32 !== crc) {
               throw new SnapshotFileError('stream', `received ${received} bytes with CRC-32 ${crc}, the node sent ${t.bytes} with ${t.crc32}`);
             }
-            this.settle.resolve({ ...this.info, members: this.info.members.map((m) => ({ ...m, raftAddress: m.raftAddress ?? '' })), ...t });
+            const { estimatedBytes: _guess, ...info } = this.info;
+            this.settle.resolve({ ...info, members: this.info.members.map((m) => ({ ...m, raftAddress: m.raftAddress ?? '' })), ...t });
             return;
           }
         }

@@ -15,6 +15,7 @@ export interface BackupSource {
   members: MemberAddress[];
   /** Term of the entry at the view's index. */
   term: number;
+  estimatedBytes: number;
 }
 
 export function backupStream(view: StateStream, source: BackupSource): BackupStream {
@@ -22,7 +23,15 @@ export function backupStream(view: StateStream, source: BackupSource): BackupStr
   const header = { index, term: source.term, conf: source.conf, app: encodeMembers(source.members) };
   const out = backupFileBytes(header, view.chunks, { cluster: source.cluster, nodeId: source.nodeId });
   return {
-    info: { nodeId: source.nodeId, index, term: source.term, voters: [...source.conf.voters], learners: [...source.conf.learners], members: source.members },
+    info: {
+      nodeId: source.nodeId,
+      index,
+      term: source.term,
+      voters: [...source.conf.voters],
+      learners: [...source.conf.learners],
+      members: source.members,
+      estimatedBytes: source.estimatedBytes,
+    },
     bytes: out.bytes,
     totals: () => {
       const s = out.summary();

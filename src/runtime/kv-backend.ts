@@ -104,6 +104,8 @@ export interface BackupInfo {
   voters: NodeId[];
   learners: NodeId[];
   members: { id: NodeId; raftAddress: string; clientAddress: string }[];
+  /** A guess at the file's size for progress (the node's last snapshot file), 0 when unknown. */
+  estimatedBytes: number;
 }
 
 /** Known once the last byte was produced. */

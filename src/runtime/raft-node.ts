@@ -626,16 +626,18 @@ export class RaftNode implements KvBackend {
           : { consistency: 'linearizable', deadline: options.deadline, ...(options.signal ? { signal: options.signal } : {}) },
         started,
       );
-      // Captured with the view, synchronously: no conf entry can be applied in between.
+      const stream = await sm.snapshotStream();
+      // Informational (a restore sets the new cluster's membership from its config): a conf change
+      // applied while the view was being opened may or may not show here.
       const conf = this.raw.status().conf;
       const members = this.members.list().filter((m) => conf.voters.includes(m.id) || conf.learners.includes(m.id));
-      const stream = await sm.snapshotStream();
       return backupStream(stream, {
         nodeId: this.id,
         conf,
         members,
         cluster: this.clusterName,
         term: this.termAt(stream.applied.index) ?? stream.applied.term,
+        estimatedBytes: decodeSnapshotRef(this.storage.snapshot().data)?.bytes ?? 0,
       });
     } finally {
       this.leave();

@@ -60,6 +60,7 @@ export async function serveSnapshot(
         nodeId: info.nodeId,
         index: info.index,
         term: info.term,
+        estimatedBytes: info.estimatedBytes,
         members: info.members.map((m) => ({ id: m.id, clientAddress: m.clientAddress, raftAddress: m.raftAddress, voter: voter.has(m.id) })),
       },
     });
