@@ -248,3 +248,18 @@ export class WatchCompactedError extends Error {
     );
   }
 }
+
+/**
+ * A backup file (or a backup stream) is damaged, truncated or not a backup: nothing was written
+ * from it. Client-side (the SDK and the CLI check a backup's CRC-32; `snapshot status|restore` check every record).
+ */
+export class SnapshotFileError extends Error {
+  override name = 'SnapshotFileError';
+  constructor(
+    /** The file, or 'stream' for a backup being received. */
+    readonly file: string,
+    readonly detail: string,
+  ) {
+    super(`${detail}; nothing was written from it (take a new backup with quorumkv snapshot save)`);
+  }
+}

@@ -345,6 +345,39 @@ export interface WireWatchResponse {
   progress: number;
 }
 
+export interface WireSnapshotRequest {
+  anyNode: boolean;
+}
+
+export interface WireSnapshotInfo {
+  nodeId: string;
+  index: number;
+  term: number;
+  members: WireMember[];
+  estimatedBytes: number;
+}
+
+export interface WireSnapshotTotals {
+  bytes: number;
+  crc32: number;
+  pairs: number;
+  keys: number;
+}
+
+/** One of info (first), data, totals (last). */
+export interface WireSnapshotResponse {
+  info?: WireSnapshotInfo | null;
+  data?: Uint8Array;
+  totals?: WireSnapshotTotals | null;
+}
+
+/** The Snapshot method (server-streaming backup; not in KV_METHODS). */
+export function snapshotMethodDefinition(): KvMethodDefinition {
+  const m = (kvServiceDefinition() as unknown as Record<string, KvMethodDefinition | undefined>)['Snapshot'];
+  if (!m) throw new Error(`${KV_PROTO_PATH}: ${KV_SERVICE_NAME} lacks method Snapshot`);
+  return m;
+}
+
 /** The Watch method (server-streaming; not in KV_METHODS, the unary table). */
 export function watchMethodDefinition(): KvMethodDefinition {
   const m = (kvServiceDefinition() as unknown as Record<string, KvMethodDefinition | undefined>)['Watch'];

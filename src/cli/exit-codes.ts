@@ -11,6 +11,7 @@ import {
   PermissionDeniedError,
   RemoteError,
   ShuttingDownError,
+  SnapshotFileError,
   UnauthenticatedError,
 } from '../api/errors.js';
 
@@ -27,6 +28,8 @@ export const EXIT_FAILED = 4;
 export const EXIT_COMPARE_FAILED = 5;
 /** Not authenticated, or the user may not do this. */
 export const EXIT_DENIED = 6;
+/** snapshot save/status/restore: the backup is damaged, truncated or not a backup (nothing was written from it). */
+export const EXIT_BAD_SNAPSHOT = 7;
 
 /** The table `--help` prints and the README documents. */
 export const EXIT_CODES: readonly { code: number; meaning: string }[] = [
@@ -37,6 +40,7 @@ export const EXIT_CODES: readonly { code: number; meaning: string }[] = [
   { code: EXIT_FAILED, meaning: 'any other failure (e.g. an internal error on a node)' },
   { code: EXIT_COMPARE_FAILED, meaning: 'cas/txn: the compare did not hold' },
   { code: EXIT_DENIED, meaning: 'not authenticated, or permission denied' },
+  { code: EXIT_BAD_SNAPSHOT, meaning: 'snapshot save/status/restore: the backup is damaged, truncated or not a backup' },
 ];
 
 export function exitCodeTable(): string {
@@ -56,6 +60,7 @@ export function exitCodeFor(err: unknown): number {
     return EXIT_USAGE;
   }
   if (err instanceof UnauthenticatedError || err instanceof PermissionDeniedError) return EXIT_DENIED;
+  if (err instanceof SnapshotFileError) return EXIT_BAD_SNAPSHOT;
   if (
     err instanceof ClusterUnavailableError ||
     err instanceof DeadlineExceededError ||

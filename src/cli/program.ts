@@ -182,6 +182,26 @@ Example:
   user.command('token').description('issue an API token for user NAME (printed once; only its hash is stored)').argument('<name>').action(pick('user token'));
   user.command('remove').description('remove user NAME').argument('<name>').action(pick('user remove'));
   user.command('list').description('users, their roles, and whether they have a password or tokens').action(pick('user list'));
+  const snapshot = program
+    .command('snapshot')
+    .description('backups: save a point-in-time snapshot of the cluster, verify a file, restore a new cluster from one');
+  snapshot
+    .command('save')
+    .description('stream a consistent backup from the leader (or --node) into FILE (written as FILE.part, checked, fsynced, renamed)')
+    .argument('<file>')
+    .option('--node <id>', "take it from this node's applied state instead of the leader")
+    .action(pick('snapshot save'));
+  snapshot
+    .command('status')
+    .description('verify FILE completely (every record and pair checksum, counts, CRC-32) and print its metadata; exit 7 if damaged')
+    .argument('<file>')
+    .action(pick('snapshot status'));
+  snapshot
+    .command('restore')
+    .description('seed node --node of a NEW cluster (--config, another cluster name) from FILE; its data dir must be empty or absent')
+    .argument('<file>')
+    .requiredOption('--node <id>', 'which node of the config')
+    .action(pick('snapshot restore'));
   // Listed for help and typo suggestions; `quorumkv drill` itself is dispatched before this parser
   // runs (process/main.ts → src/drill, which has its own option table: `quorumkv drill --help`).
   program

@@ -13,6 +13,7 @@ import type { CliIo } from './output.js';
 import { buildProgram, commandPath, missingSubcommand } from './program.js';
 import { endpointHealthCommand, statusCommand, transferLeaderCommand } from './status-command.js';
 import { txnCommand } from './txn-command.js';
+import { snapshotSaveCommand } from './snapshot-commands.js';
 import { packageVersion } from './version.js';
 
 export { exitCodeFor };
@@ -33,6 +34,8 @@ export interface NodeCommands {
   certs?(args: ParsedArgs): Promise<number>;
   /** user add|token|remove|list: edits the users file a config names. */
   user?(args: ParsedArgs): Promise<number>;
+  /** snapshot status|restore: verify a backup file, seed a data dir from one. */
+  snapshot?(args: ParsedArgs): Promise<number>;
 }
 
 const CLIENT_COMMANDS: Record<string, ClientCommand> = {
@@ -54,6 +57,7 @@ const CLIENT_COMMANDS: Record<string, ClientCommand> = {
   'lease keepalive': leaseKeepAliveCommand,
   'lease revoke': leaseRevokeCommand,
   'lease list': leaseListCommand,
+  'snapshot save': snapshotSaveCommand,
 };
 
 /** Commands that change data: a timeout there may still have been applied. */
@@ -102,8 +106,13 @@ export async function runCli(argv: string[], io: CliIo, nodeCommands?: NodeComma
       else io.stdout.write(`${packageVersion()}\n`);
       return EXIT_OK;
     }
-    if (args.command === 'serve' || args.command === 'cluster' || args.command === 'rebuild' || args.command === 'certs' || args.command.startsWith('user ')) {
-      const nodeCommand = nodeCommands?.[args.command.startsWith('user ') ? 'user' : (args.command as 'serve' | 'cluster' | 'rebuild' | 'certs')];
+    const group = args.command.startsWith('user ')
+      ? 'user'
+      : args.command === 'snapshot status' || args.command === 'snapshot restore'
+        ? 'snapshot'
+        : undefined;
+    if (args.command === 'serve' || args.command === 'cluster' || args.command === 'rebuild' || args.command === 'certs' || group) {
+      const nodeCommand = nodeCommands?.[group ?? (args.command as 'serve' | 'cluster' | 'rebuild' | 'certs')];
       if (!nodeCommand) throw new UsageError(`${args.command} works on nodes and is not available from this entry point; use the quorumkv command`);
       return await nodeCommand(args);
     }

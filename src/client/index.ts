@@ -25,7 +25,9 @@ export {
   RequestCancelledError,
   LeaseNotFoundError,
   WatchCompactedError,
+  SnapshotFileError,
 } from '../api/errors.js';
+export { SnapshotDownload, type SnapshotMetadata, type SnapshotOptions } from './snapshot.js';
 export { Watcher, WatchEvent, type WatchSpec } from './watch.js';
 export type { KeepAliveHandle, KeepAliveOptions } from './keep-alive.js';
 export type { Contender, ElectionLeader, LockOptions } from './concurrency.js';

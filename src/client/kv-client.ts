@@ -25,10 +25,18 @@ import {
   StaleReadError,
 } from '../api/errors.js';
 import { KvItem } from './kv-item.js';
-import { COMPARE_RESULT_TO_WIRE, COMPARE_TARGET_TO_WIRE, CONSISTENCY_TO_WIRE, DURABILITY_TO_WIRE, watchMethodDefinition } from '../api/kv-proto.js';
+import {
+  COMPARE_RESULT_TO_WIRE,
+  COMPARE_TARGET_TO_WIRE,
+  CONSISTENCY_TO_WIRE,
+  DURABILITY_TO_WIRE,
+  snapshotMethodDefinition,
+  watchMethodDefinition,
+} from '../api/kv-proto.js';
 import { contend, observeElection, type Contender, type ElectionLeader, type LockOptions } from './concurrency.js';
 import { startKeepAlive, type KeepAliveHandle, type KeepAliveOptions } from './keep-alive.js';
 import { Watcher, type WatchSpec } from './watch.js';
+import { SnapshotDownload, type SnapshotOptions } from './snapshot.js';
 import type {
   KvMethodName,
   WireCompare,
@@ -409,6 +417,33 @@ export class KvClient {
         assertOpen: () => this.assertOpen(),
       },
       spec,
+    );
+  }
+
+  /**
+   * A backup: a Readable of the backup file's bytes (write them to a file as they come), taken
+   * from the leader after a read barrier, or from `options.node` at its applied index.
+   * `metadata()` resolves with index, term, members, key count, size and CRC-32 once the last byte
+   * arrived and the CRC-32 matched. Admin only when auth is on.
+   */
+  snapshot(options: SnapshotOptions = {}): SnapshotDownload {
+    this.assertOpen();
+    if (options.node !== undefined && (typeof options.node !== 'string' || options.node === '')) {
+      throw new ClientUsageError('snapshot: node must be a node id');
+    }
+    const def = snapshotMethodDefinition();
+    return new SnapshotDownload(
+      {
+        open: (endpoint, request) => this.pool.openStream(endpoint, def, request),
+        target: async () => {
+          if (options.node === undefined) return this.pool.leaderAddress() ?? (await this.discoverLeader(this.deadlineMs)) ?? this.pool.leaderTarget();
+          if (!this.pool.addressOf(options.node)) await this.status();
+          const address = this.pool.addressOf(options.node);
+          if (!address) throw new ClientUsageError(`snapshot: no node ${JSON.stringify(options.node)} is known to the cluster (see quorumkv status)`);
+          return address;
+        },
+      },
+      options,
     );
   }
 

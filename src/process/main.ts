@@ -1,7 +1,7 @@
 // The `quorumkv` command's entry point (bin/quorumkv.js runs its compiled form). The CLI itself
 // knows only the SDK; this entry adds the commands that run nodes, which load the server lazily.
 import { runCli } from '../cli/run.js';
-import { certsCommand, clusterCommand, rebuildCommand, serveCommand, userCommand } from './commands.js';
+import { certsCommand, clusterCommand, rebuildCommand, serveCommand, snapshotCommand, userCommand } from './commands.js';
 
 // grpc-js passes an IP address as the TLS server name when a node is dialled by IP; Node then
 // prints DEP0123 on every CLI call. The name is not used for verification (the certificate's IP SAN is).
@@ -21,6 +21,7 @@ const code =
           rebuild: rebuildCommand,
           certs: certsCommand,
           user: userCommand,
+          snapshot: snapshotCommand,
         },
       );
 // Exit once stdout is flushed (a pipe may still hold the output), even if a handle lingers.

@@ -129,6 +129,7 @@ function backendOnceCreated(get: () => RaftNode | undefined, nodeId: string): Kv
     keepAliveLease: async (id, deadline, signal) => node().keepAliveLease(id, deadline, signal),
     leases: async (id, deadline, signal) => node().leases(id, deadline, signal),
     watchSource: () => node().watchSource(),
+    backup: async (options) => node().backup(options),
   };
 }
 
@@ -297,6 +298,7 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
     stateMachine,
     transport: withPeerRtt(transport, (peer, seconds) => metrics.observePeerRtt(peer, seconds)),
     snapshotStore,
+    clusterName: config.cluster,
     logger,
     metrics: metrics.runtime,
     transportStarted: true,

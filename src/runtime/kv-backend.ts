@@ -72,7 +72,7 @@ export interface RemoveMemberOptions {
  * What the client-facing gRPC service needs from a node. Implemented by the runtime; the service
  * maps errors (src/api/errors.ts) to gRPC status codes in one place.
  */
-export interface KvBackend {
+export interface KvBackend extends KvBackendBackup {
   write(request: WriteRequest): Promise<WriteAck>;
   get(key: Uint8Array, options: ReadOptions): Promise<GetResult>;
   scan(start: Uint8Array, end: Uint8Array, limit: number, options: ReadOptions): Promise<RangeResult>;
@@ -94,4 +94,46 @@ export interface KvBackend {
   leases(id: number | undefined, deadline: number, signal?: AbortSignal): Promise<LeaseStatus[]>;
   /** The applied changes this node keeps for watchers (any node, leader or not). */
   watchSource(): WatchSource;
+}
+
+/** What a backup holds, known before its first byte is sent. */
+export interface BackupInfo {
+  nodeId: NodeId;
+  index: number;
+  term: number;
+  voters: NodeId[];
+  learners: NodeId[];
+  members: { id: NodeId; raftAddress: string; clientAddress: string }[];
+  /** A guess at the file's size for progress (the node's last snapshot file), 0 when unknown. */
+  estimatedBytes: number;
+}
+
+/** Known once the last byte was produced. */
+export interface BackupTotals {
+  /** Size and CRC-32 of the whole file. */
+  bytes: number;
+  crc32: number;
+  /** Raw keyspace pairs (keys, leases, sessions) and user keys among them. */
+  pairs: number;
+  keys: number;
+}
+
+export interface BackupStream {
+  info: BackupInfo;
+  /** The backup file's bytes (storage/backup-file.ts), a record at a time, produced as they are taken. */
+  bytes: AsyncGenerator<Uint8Array>;
+  totals(): BackupTotals | undefined;
+}
+
+export interface BackupOptions {
+  /** false: leader only, after a read barrier (every acknowledged write is in it). true: this node's applied state. */
+  anyNode: boolean;
+  /** Absolute deadline for taking the view (not for streaming it). */
+  deadline: number;
+  signal?: AbortSignal;
+}
+
+/** Optional so in-memory fakes need not stream backups. */
+export interface KvBackendBackup {
+  backup?(options: BackupOptions): Promise<BackupStream>;
 }

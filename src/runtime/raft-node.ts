@@ -45,7 +45,19 @@ import { SnapshotScheduler } from './snapshots.js';
 import { type Clock, SYSTEM_CLOCK } from './clock.js';
 import { LeaseClock } from './lease-clock.js';
 import { withDeadline } from './with-deadline.js';
-import type { GetResult, KvBackend, LeaseStatus, NodeStatus, RangeResult, ReadOptions, WaitOutcome, WriteAck, WriteRequest } from './kv-backend.js';
+import type {
+  BackupOptions,
+  BackupStream,
+  GetResult,
+  KvBackend,
+  LeaseStatus,
+  NodeStatus,
+  RangeResult,
+  ReadOptions,
+  WaitOutcome,
+  WriteAck,
+  WriteRequest,
+} from './kv-backend.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { type WatchHistoryLimits, WatchHub, type WatchSource } from './watch-hub.js';
 import { FailbackPolicy } from './failback.js';
@@ -58,6 +70,7 @@ import { openSnapshotFile, readSnapshotFileHeader } from '../storage/snapshot-fi
 import { type SnapshotStore, decodeSnapshotRef } from '../storage/snapshot-store.js';
 import { ProgressLog } from '../transport/progress-log.js';
 import { snapshotFilesFor } from './snapshot-transfer-files.js';
+import { backupStream } from './backup-stream.js';
 
 export interface RaftTimings {
   /** Milliseconds per logical tick. */
@@ -127,6 +140,8 @@ export interface RaftNodeOptions {
   onRemoved?: () => void;
   /** The window of applied changes kept for watchers to resume from (events, bytes). */
   watchHistory?: Partial<WatchHistoryLimits>;
+  /** The cluster's name, recorded in backups (a restore must give the new cluster another one). */
+  clusterName?: string;
   /** Simulator only (a mutation check), passed to the core: see RaftConfig.unsafeRebuildingVotes. Never set it. */
   unsafeRebuildingVotes?: boolean;
 }
@@ -176,6 +191,7 @@ export class RaftNode implements KvBackend {
   private readonly reads: ReadPath;
   private readonly snapshots: SnapshotScheduler;
   private readonly snapshotStore: SnapshotStore | undefined;
+  private readonly clusterName: string;
   private readonly transfers = new TransferWaiters();
   /** Which peer messages may reach the core (members only, one leader per term): see peer-admission.ts. */
   private readonly admission: PeerAdmission;
@@ -266,6 +282,7 @@ export class RaftNode implements KvBackend {
       snapshotStore: options.snapshotStore,
     });
     this.snapshotStore = options.snapshotStore;
+    this.clusterName = options.clusterName ?? '';
     if (options.snapshotStore) this.transport.setSnapshotFiles?.(snapshotFilesFor(options.snapshotStore));
     const lastSnapshotIndex = this.snapshots.lastSnapshotIndex;
 
@@ -590,6 +607,41 @@ export class RaftNode implements KvBackend {
 
   watchSource(): WatchSource {
     return this.watchHub;
+  }
+
+  /**
+   * A backup of this node's state: a point-in-time view of the state machine, streamed as a
+   * backup file. From the leader (default) the view is taken after a read barrier, so it holds
+   * every write acknowledged before the call; `anyNode` takes this node's applied state as it is.
+   */
+  async backup(options: BackupOptions): Promise<BackupStream> {
+    const started = this.enter();
+    try {
+      const sm = this.sm;
+      if (!sm.snapshotStream) throw new InvalidArgumentError('backup', `node ${this.id}'s state machine cannot stream snapshots`);
+      if (!options.anyNode && this.raw.role !== 'leader') throw this.notLeader();
+      await this.readBarrier(
+        options.anyNode
+          ? { consistency: 'follower', deadline: options.deadline }
+          : { consistency: 'linearizable', deadline: options.deadline, ...(options.signal ? { signal: options.signal } : {}) },
+        started,
+      );
+      const stream = await sm.snapshotStream();
+      // Informational (a restore sets the new cluster's membership from its config): a conf change
+      // applied while the view was being opened may or may not show here.
+      const conf = this.raw.status().conf;
+      const members = this.members.list().filter((m) => conf.voters.includes(m.id) || conf.learners.includes(m.id));
+      return backupStream(stream, {
+        nodeId: this.id,
+        conf,
+        members,
+        cluster: this.clusterName,
+        term: this.termAt(stream.applied.index) ?? stream.applied.term,
+        estimatedBytes: decodeSnapshotRef(this.storage.snapshot().data)?.bytes ?? 0,
+      });
+    } finally {
+      this.leave();
+    }
   }
 
   private proposeLeaseExpiry(ids: number[]): void {

@@ -31,8 +31,10 @@ import {
   OUTCOME_TO_WIRE,
   kvServiceDefinition,
   watchMethodDefinition,
+  snapshotMethodDefinition,
 } from '../api/kv-proto.js';
 import { serveWatch, WatchCounter, watchRange } from './watch-stream.js';
+import { BackupCounter, serveSnapshot } from './snapshot-stream.js';
 import type { KvMethodDefinition } from '../api/kv-proto.js';
 import type {
   KvMethodName,
@@ -48,6 +50,7 @@ import type {
   WireLeaseRevokeRequest,
   WireMembershipResponse,
   WireWatchRequest,
+  WireSnapshotRequest,
   WireOpResult,
   WirePutRequest,
   WireRange,
@@ -388,6 +391,32 @@ export async function startKvServer(options: KvServerOptions): Promise<KvServer>
         release();
       }
     }, fail);
+  };
+
+  // Snapshot (a backup): server-streaming like Watch, admin only; flow control is the stream's own.
+  const snapshotDef = snapshotMethodDefinition();
+  const backups = new BackupCounter();
+  definition['Snapshot'] = { ...snapshotDef, requestDeserialize: (buf: Buffer) => buf } as unknown as grpc.MethodDefinition<unknown, unknown>;
+  implementation['Snapshot'] = (call: grpc.ServerWritableStream<Buffer, object>) => {
+    let release: (() => void) | undefined;
+    void authenticate(call)
+      .then(async (principal) => {
+        if (auth && !principal) throw new UnauthenticatedError('Snapshot needs credentials');
+        if (principal) requireAdmin(principal, 'Snapshot');
+        if (call.request.length > 64) throw new InvalidArgumentError('request', 'is too large for a SnapshotRequest');
+        let request: WireSnapshotRequest;
+        try {
+          request = snapshotDef.requestDeserialize(call.request) as WireSnapshotRequest;
+        } catch (err) {
+          throw new InvalidArgumentError('request', `cannot decode SnapshotRequest: ${(err as Error).message}`);
+        }
+        const backend = options.backend;
+        if (!backend.backup) throw new InvalidArgumentError('Snapshot', 'this node cannot stream backups');
+        release = backups.acquire();
+        await serveSnapshot(call, (o) => backend.backup!(o), { anyNode: request.anyNode === true, deadline: backendDeadline(call.getDeadline(), limits) });
+      })
+      .catch((err: unknown) => call.emit('error', errorToStatus(err)))
+      .finally(() => release?.());
   };
 
   const server = new grpc.Server({

@@ -42,6 +42,52 @@ export interface SnapshotWriteProgress {
   pairs: number;
 }
 
+/**
+ * The file's bytes, one framed record at a time (header, pair records, end record), consuming
+ * `chunks` as it goes: a file on disk and a backup streamed to a client are the same bytes.
+ * `onRecord` is called after each pair record with the pairs framed so far.
+ */
+export async function* snapshotFileRecords(
+  header: SnapshotFileHeader,
+  chunks: AsyncIterable<Pair[]>,
+  onRecord?: (pairs: number) => void,
+): AsyncGenerator<Buffer> {
+  yield frameRecord(
+    packr.pack({
+      format: SNAPSHOT_FILE_FORMAT,
+      index: header.index,
+      term: header.term,
+      voters: header.conf.voters,
+      learners: header.conf.learners,
+      app: header.app,
+    }),
+  );
+  let records = 0;
+  let pairs = 0;
+  let pending: Pair[] = [];
+  let pendingBytes = 0;
+  for await (const chunk of chunks) {
+    for (const pair of chunk) {
+      pending.push(pair);
+      pairs++;
+      pendingBytes += pair[0].length + pair[1].length;
+      if (pending.length >= PAIRS_PER_RECORD || pendingBytes >= RECORD_BYTES) {
+        yield frameRecord(packr.pack(pending));
+        records++;
+        pending = [];
+        pendingBytes = 0;
+        onRecord?.(pairs);
+      }
+    }
+  }
+  if (pending.length > 0) {
+    yield frameRecord(packr.pack(pending));
+    records++;
+    onRecord?.(pairs);
+  }
+  yield frameRecord(packr.pack({ end: true, records, pairs }));
+}
+
 /** Streams `chunks` into a new file of `store`; returns its reference. Aborts (deletes it) on any error. */
 export async function writeSnapshotFile(
   store: SnapshotStore,
@@ -51,46 +97,20 @@ export async function writeSnapshotFile(
 ): Promise<SnapshotRef> {
   const writer = await store.create();
   try {
-    await writer.append(
-      frameRecord(
-        packr.pack({
-          format: SNAPSHOT_FILE_FORMAT,
-          index: header.index,
-          term: header.term,
-          voters: header.conf.voters,
-          learners: header.conf.learners,
-          app: header.app,
-        }),
-      ),
-    );
-    let records = 0;
     let pairs = 0;
-    let pending: Pair[] = [];
-    let pendingBytes = 0;
-    const flush = async () => {
-      if (pending.length === 0) return;
-      await writer.append(frameRecord(packr.pack(pending)));
-      records++;
-      pending = [];
-      pendingBytes = 0;
-      onProgress?.({ bytes: writer.bytes, pairs });
-    };
-    for await (const chunk of chunks) {
-      for (const pair of chunk) {
-        pending.push(pair);
-        pairs++;
-        pendingBytes += pair[0].length + pair[1].length;
-        if (pending.length >= PAIRS_PER_RECORD || pendingBytes >= RECORD_BYTES) await flush();
-      }
+    for await (const record of snapshotFileRecords(header, chunks, (n) => (pairs = n))) {
+      await writer.append(record);
+      if (pairs > 0) onProgress?.({ bytes: writer.bytes, pairs });
     }
-    await flush();
-    await writer.append(frameRecord(packr.pack({ end: true, records, pairs })));
     return await writer.commit(header.index, header.term);
   } catch (err) {
     await writer.abort();
     throw err;
   }
 }
+
+/** What a reader checks a file against: its size and the CRC-32 of all its bytes. */
+export type SnapshotSource = Pick<SnapshotRef, 'name' | 'bytes' | 'crc32'>;
 
 /** Reads framed records one at a time from a file, checking each record's CRC and the whole file's. */
 class RecordCursor {
@@ -102,7 +122,7 @@ class RecordCursor {
 
   constructor(
     private readonly read: (offset: number, length: number) => Promise<Buffer>,
-    private readonly ref: SnapshotRef,
+    private readonly ref: SnapshotSource,
   ) {}
 
   get atEnd(): boolean {
@@ -187,12 +207,30 @@ export interface SnapshotFileContents {
 /** Opens a stored snapshot file for a restore; the file is pinned until `chunks` completes or is abandoned. */
 export async function openSnapshotFile(store: SnapshotStore, ref: SnapshotRef): Promise<SnapshotFileContents> {
   const reader = await store.openReader(ref);
-  const cursor = new RecordCursor((o, n) => reader.read(o, n), ref);
+  return readSnapshotRecords(
+    (o, n) => reader.read(o, n),
+    ref,
+    () => reader.close(),
+  );
+}
+
+/**
+ * Reads snapshot records from any byte source of `source.bytes` bytes (a stored file, the snapshot
+ * part of a backup file). `close` is called once the chunks complete or are abandoned, or when the
+ * header is bad.
+ */
+export async function readSnapshotRecords(
+  read: (offset: number, length: number) => Promise<Buffer>,
+  source: SnapshotSource,
+  close: () => Promise<void>,
+): Promise<SnapshotFileContents> {
+  const ref = source;
+  const cursor = new RecordCursor(read, ref);
   let header: SnapshotFileHeader;
   try {
     header = parseHeader(await cursor.next(), cursor);
   } catch (err) {
-    await reader.close();
+    await close();
     throw err;
   }
   async function* chunks(): AsyncGenerator<Pair[]> {
@@ -218,7 +256,7 @@ export async function openSnapshotFile(store: SnapshotStore, ref: SnapshotRef): 
         return;
       }
     } finally {
-      await reader.close();
+      await close();
     }
   }
   return { header, chunks: chunks() };

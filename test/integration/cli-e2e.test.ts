@@ -2,33 +2,17 @@
 // against one real 3-process cluster: put / get / del / scan / status in text and --json, async
 // puts, follower reads, and the exit codes scripts rely on (0 ok, 1 not found, 2 usage, 3 unavailable: also status with a node down).
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import net from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { ProcessCluster } from './harness.js';
+import { type CliRun, ProcessCluster, runQuorumkv } from './harness.js';
 import type { NodeHandle } from './harness.js';
 
-const TSX = import.meta.resolve('tsx');
-const MAIN = fileURLToPath(new URL('../../src/process/main.ts', import.meta.url));
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliRun;
 
 let cluster: ProcessCluster;
 let endpoints: string;
 
 function cli(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    // QUORUMKV_ENDPOINTS from the caller's shell must not stand in for a missing --endpoints.
-    const env = { ...process.env, QUORUMKV_ENDPOINTS: '' };
-    execFile(process.execPath, ['--import', TSX, MAIN, ...args], { timeout: 30_000, env }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runQuorumkv(args);
 }
 
 /** The CLI against the whole cluster. */

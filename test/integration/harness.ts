@@ -4,7 +4,7 @@
 // Port handshake: nodes start with QUORUMKV_*_PORT=0 and QUORUMKV_PEERS_STDIN=1, print a
 // "listening" line with their bound addresses, and get every member's addresses on stdin (see
 // src/process/node-process.ts). A restarted node re-binds the ports it had before, so peers need no update.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,6 +44,8 @@ export interface ClusterOptions {
   tls?: { clientCertAuth?: boolean; clients?: string[] };
   /** Auth on, with this users file (written as given: hash passwords with hashPassword()). */
   users?: object;
+  /** Runs after the config is written and before any node starts (e.g. restore the data dirs from a backup). */
+  seed?: (configPath: string, ids: string[]) => Promise<void>;
 }
 
 interface Announce {
@@ -215,6 +217,7 @@ export class ProcessCluster {
       cluster.nodes.set(id, h);
     }
     try {
+      await options.seed?.(configPath, ids);
       const handles = [...cluster.nodes.values()];
       await Promise.all(handles.map((h) => cluster.spawn(h, { raft: 0, client: 0 })));
       cluster.sendMembers(handles);
@@ -394,4 +397,22 @@ export class ProcessCluster {
 export async function httpGet(h: NodeHandle, pathname: string): Promise<{ status: number; body: string }> {
   const res = await fetch(`http://${h.httpAddress}${pathname}`, { signal: AbortSignal.timeout(2000) });
   return { status: res.status, body: await res.text() };
+}
+
+const CLI_MAIN = fileURLToPath(new URL('../../src/process/main.ts', import.meta.url));
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The `quorumkv` CLI as a user runs it (a separate process); QUORUMKV_ENDPOINTS from the caller's shell is cleared. */
+export function runQuorumkv(args: string[], timeoutMs = 30_000): Promise<CliRun> {
+  return new Promise((resolve) => {
+    const env = { ...process.env, QUORUMKV_ENDPOINTS: '' };
+    execFile(process.execPath, ['--import', TSX, CLI_MAIN, ...args], { timeout: timeoutMs, env }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+    });
+  });
 }
