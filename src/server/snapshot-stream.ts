@@ -7,6 +7,7 @@ import { OverloadedError } from '../api/errors.js';
 import { errorToStatus } from '../api/grpc-status.js';
 import type { WireSnapshotResponse } from '../api/kv-proto.js';
 import type { BackupOptions, BackupStream } from '../runtime/kv-backend.js';
+import { serverStreamFlow } from './server-stream-flow.js';
 
 /** Backups streaming at once on this node (each pins a LevelDB view). */
 export const MAX_BACKUPS = 2;
@@ -32,24 +33,7 @@ export async function serveSnapshot(
   take: (options: BackupOptions) => Promise<BackupStream>,
   options: Omit<BackupOptions, 'signal'>,
 ): Promise<void> {
-  const controller = new AbortController();
-  const signal = controller.signal;
-  const onCancel = (): void => controller.abort();
-  call.once('cancelled', onCancel);
-  call.once('close', onCancel);
-  const writable = (): Promise<void> =>
-    new Promise<void>((resolve) => {
-      const done = (): void => {
-        call.removeListener('drain', done);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      call.once('drain', done);
-      signal.addEventListener('abort', done, { once: true });
-    });
-  const send = async (message: WireSnapshotResponse): Promise<void> => {
-    if (!call.write(message)) await writable();
-  };
+  const { signal, send, release } = serverStreamFlow<WireSnapshotResponse>(call);
   let stream: BackupStream | undefined;
   try {
     stream = await take({ ...options, signal });
@@ -78,8 +62,7 @@ export async function serveSnapshot(
   } finally {
     // An abandoned backup releases its view now, not when the generator is collected.
     await stream?.bytes.return(undefined).catch(() => undefined);
-    call.removeListener('cancelled', onCancel);
-    call.removeListener('close', onCancel);
+    release();
   }
   call.end();
 }

@@ -10,6 +10,7 @@ import { InvalidArgumentError, OverloadedError } from '../api/errors.js';
 import { errorToStatus } from '../api/grpc-status.js';
 import type { WireWatchEvent, WireWatchRequest, WireWatchResponse } from '../api/kv-proto.js';
 import type { WatchSource } from '../runtime/kv-backend.js';
+import { serverStreamFlow } from './server-stream-flow.js';
 
 export interface WatchLimits {
   maxKeyBytes: number;
@@ -85,24 +86,7 @@ export async function serveWatch(
   source: WatchSource,
   limits: WatchLimits,
 ): Promise<void> {
-  const controller = new AbortController();
-  const signal = controller.signal;
-  const onCancel = (): void => controller.abort();
-  call.once('cancelled', onCancel);
-  call.once('close', onCancel);
-  const writable = (): Promise<void> =>
-    new Promise<void>((resolve) => {
-      const done = (): void => {
-        call.removeListener('drain', done);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      call.once('drain', done);
-      signal.addEventListener('abort', done, { once: true });
-    });
-  const send = async (message: WireWatchResponse): Promise<void> => {
-    if (!call.write(message)) await writable();
-  };
+  const { signal, send, release } = serverStreamFlow<WireWatchResponse>(call);
   try {
     let next = request.fromIndex > 0 ? request.fromIndex : source.appliedIndex() + 1;
     // At once, so the client knows where it stands even before anything changes.
@@ -153,8 +137,7 @@ export async function serveWatch(
     if (!signal.aborted) call.emit('error', errorToStatus(err));
     return;
   } finally {
-    call.removeListener('cancelled', onCancel);
-    call.removeListener('close', onCancel);
+    release();
   }
   call.end();
 }
