@@ -17,9 +17,12 @@
 //     it follows in that term (Message.leaderHint). This node lags behind the change that added that
 //     leader, and only that leader can send it; without the voucher it would refuse it for ever
 //     (the simulator found followers that never caught up). The voter is trusted as a member is.
-//   - Votes, vote requests and pre-vote answers count only from voters: a learner's are dropped. A
-//     learner's pre-vote request is let in: it changes nothing where it arrives (the core answers
-//     it, naming its leader), and a learner that missed its leader's addition asks that way.
+//   - Vote and pre-vote answers count only from voters: a learner's are dropped. Vote and pre-vote
+//     requests from a learner in this node's view are let in, as etcd lets them: it may have been
+//     promoted in a change this node missed, and refusing it could leave no quorum able to elect
+//     anyone (the simulator's seed 10471: the up-to-date nodes needed the lagging node's vote). A
+//     candidate that is not a voter of the real configuration cannot win with it anyway, and a
+//     learner that missed its leader's addition asks who leads with pre-votes (probeForLeader).
 //   - No message may claim to come from this node itself, nor carry a term so large that no
 //     election could follow it (a term near 2^53 would leave the cluster leaderless for ever).
 //
@@ -57,7 +60,6 @@ export interface AdmissionLogger {
 const FROM_LEADER: ReadonlySet<MessageType> = new Set<MessageType>(['app', 'heartbeat', 'snap']);
 /** Sent by the leader of our own term only, never as the first message of a term. */
 const FROM_KNOWN_LEADER: ReadonlySet<MessageType> = new Set<MessageType>(['timeoutNow', 'readIndexResp']);
-const VOTING: ReadonlySet<MessageType> = new Set<MessageType>(['vote', 'preVote', 'voteResp', 'preVoteResp']);
 
 const LOG_EVERY_MS = 30_000;
 
@@ -163,7 +165,7 @@ export class PeerAdmission {
       if (m.term !== core.term || core.leaderId !== m.from) return 'leader-only-message-from-non-leader';
       return undefined;
     }
-    if (VOTING.has(m.type) && m.type !== 'preVote' && !voter) return 'learner-cannot-vote';
+    if ((m.type === 'voteResp' || m.type === 'preVoteResp') && !voter) return 'learner-cannot-vote';
     return undefined;
   }
 

@@ -58,9 +58,10 @@ test('seeds 10095 and 12263 recover after faults stop', async (t) => {
 //   - a follower that missed the change adding the current leader refused it as a non-member, and
 //     only that leader could send it the change (540 4429 6637 9817 13012 13581 17727 18414);
 //   - too many voters unable to vote: a data-less learner promoted while unreachable (7807 8433
-//     14497 16940 17328 18298 19587), or a pristine first leader whose first fsync failed after its
+//     14497 16940 17328 18298 19587), a voter promoted in a change a lagging voter missed, whose
+//     vote requests that voter dropped as a learner's (10471), or a pristine first leader whose first fsync failed after its
 //     append reached a follower, which turned it and the other founder to rebuilding (4902).
-const STUCK_SEEDS = [540, 4429, 4902, 6637, 7807, 8433, 9817, 13012, 13581, 14497, 16940, 17328, 17727, 18298, 18414, 19587];
+const STUCK_SEEDS = [540, 4429, 4902, 6637, 7807, 8433, 9817, 10471, 13012, 13581, 14497, 16940, 17328, 17727, 18298, 18414, 19587];
 test(`seeds ${STUCK_SEEDS.join(' ')} elect a leader and apply a write on every voter after faults stop`, async (t) => {
   for (const seed of STUCK_SEEDS) {
     const r = await runSeed(seed);

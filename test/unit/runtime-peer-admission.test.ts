@@ -27,7 +27,8 @@ test("a learner in this node's (stale) view may lead it; one leader per term sti
   t.is(a.check(msg('app', 'n4', 5), { term: 4, leaderId: 'n2' }), undefined, 'a higher term: n4 was promoted and elected');
   t.is(a.check(msg('heartbeat', 'n4', 5), { term: 5, leaderId: 'n4' }), undefined);
   t.is(a.check(msg('app', 'n4', 5), { term: 5, leaderId: 'n2' }), 'not-the-leader-of-this-term');
-  t.is(a.check(msg('vote', 'n4', 6), { term: 5, leaderId: '' }), 'learner-cannot-vote');
+  t.is(a.check(msg('vote', 'n4', 6), { term: 5, leaderId: '' }), undefined, 'it may have been promoted meanwhile: asked, this node answers');
+  t.is(a.check(msg('voteResp', 'n4', 6), { term: 6, leaderId: '' }), 'learner-cannot-vote', "but a learner's vote counts for nothing");
   t.is(a.check(msg('app', 'n9', 6), { term: 5, leaderId: '' }), 'not-a-member');
 });
 
