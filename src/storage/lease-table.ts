@@ -9,6 +9,10 @@ function cloneLease(l: Lease): Lease {
   return { ttlMs: l.ttlMs, keys: new Map(l.keys) };
 }
 
+function leaseInfo(id: number, l: Lease): LeaseInfo {
+  return { id, ttlMs: l.ttlMs, keys: l.keys.size };
+}
+
 export class LeaseTable {
   private leases = new Map<number, Lease>();
 
@@ -31,7 +35,13 @@ export class LeaseTable {
   }
 
   list(): LeaseInfo[] {
-    return this.entries().map(([id, l]) => ({ id, ttlMs: l.ttlMs, keys: l.keys.size }));
+    return this.entries().map(([id, l]) => leaseInfo(id, l));
+  }
+
+  /** What the API says of lease `id`, or undefined when it is not live. */
+  info(id: number): LeaseInfo | undefined {
+    const l = this.leases.get(id);
+    return l ? leaseInfo(id, l) : undefined;
   }
 
   begin(): LeaseTx {

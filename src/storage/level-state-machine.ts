@@ -23,7 +23,7 @@ import { open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Level } from 'level';
 import type { Entry, Snapshot } from '../raft/types.js';
-import type { CommandResult, KeyValue, KvEvent, LeaseInfo } from '../api/command.js';
+import type { CommandResult, KeyValue, LeaseInfo } from '../api/command.js';
 import { InvalidSnapshotError, StateMachineCorruptionError, StorageClosedError } from './errors.js';
 import { applyEntries, type KvReadView } from './kv-applier.js';
 import { checkTable, liveTables } from './leveldb-tables.js';
@@ -58,6 +58,7 @@ import { SerialQueue } from './serial-queue.js';
 import { DEFAULT_MAX_RESULTS_PER_SESSION, DEFAULT_MAX_SESSIONS, SessionTable } from './session-table.js';
 import { decodeStateSnapshot, StateSnapshotWriter } from './state-snapshot.js';
 import type { ApplyListener, ScanOptions, ScanResult, StateMachine, StateStream } from './state-machine.js';
+import { ApplyNotifier } from './apply-notifier.js';
 
 export { prefixEnd } from './keyspace.js';
 
@@ -278,7 +279,7 @@ export class LevelStateMachine implements StateMachine {
   private damage: StateMachineCorruptionError | undefined;
   private markerWrite: Promise<void> | undefined;
   private readonly leaseTable = new LeaseTable();
-  private listener: ApplyListener | undefined;
+  private readonly applyNotifier = new ApplyNotifier();
   /** Set while a restore swaps databases: reads wait for it. */
   private swapping: Promise<void> | undefined;
 
@@ -572,13 +573,13 @@ export class LevelStateMachine implements StateMachine {
       this.sessions.commit(outcome.sessions);
       this.leaseTable.commit(outcome.leases);
       this.applied = outcome.applied;
-      if (outcome.events.length > 0) this.notify(outcome.events);
+      this.applyNotifier.notify(outcome.events);
       return outcome.results;
     });
   }
 
   onApply(listener: ApplyListener | undefined): void {
-    this.listener = listener;
+    this.applyNotifier.set(listener);
   }
 
   leases(): LeaseInfo[] {
@@ -586,16 +587,7 @@ export class LevelStateMachine implements StateMachine {
   }
 
   lease(id: number): LeaseInfo | undefined {
-    const l = this.leaseTable.get(id);
-    return l ? { id, ttlMs: l.ttlMs, keys: l.keys.size } : undefined;
-  }
-
-  private notify(events: KvEvent[]): void {
-    try {
-      this.listener?.(events);
-    } catch {
-      // A watcher's bug must not fail the apply: the batch is already committed.
-    }
+    return this.leaseTable.info(id);
   }
 
   async get(key: Uint8Array): Promise<KeyValue | undefined> {

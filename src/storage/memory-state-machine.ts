@@ -1,7 +1,7 @@
 // In-memory twin of LevelStateMachine for runtime tests: the same apply logic (kv-applier), the same
 // snapshot bytes, no disk.
 import type { Entry, Snapshot } from '../raft/types.js';
-import type { CommandResult, KeyValue, KvEvent, LeaseInfo } from '../api/command.js';
+import type { CommandResult, KeyValue, LeaseInfo } from '../api/command.js';
 import { InvalidSnapshotError, StorageClosedError } from './errors.js';
 import { applyEntries, type KvReadView } from './kv-applier.js';
 import {
@@ -25,6 +25,7 @@ import { SerialQueue } from './serial-queue.js';
 import { DEFAULT_MAX_RESULTS_PER_SESSION, DEFAULT_MAX_SESSIONS, SessionTable } from './session-table.js';
 import { decodeStateSnapshot, encodeStateSnapshot, validatePair } from './state-snapshot.js';
 import type { ApplyListener, ScanOptions, ScanResult, StateMachine, StateStream } from './state-machine.js';
+import { ApplyNotifier } from './apply-notifier.js';
 
 const STREAM_CHUNK_PAIRS = 1000;
 
@@ -58,7 +59,7 @@ export class MemoryStateMachine implements StateMachine {
   private applied: AppliedPosition = { index: 0, term: 0 };
   private readonly sessions: SessionTable;
   private readonly leaseTable = new LeaseTable();
-  private listener: ApplyListener | undefined;
+  private readonly applyNotifier = new ApplyNotifier();
   private readonly queue = new SerialQueue();
   private closed = false;
 
@@ -89,13 +90,13 @@ export class MemoryStateMachine implements StateMachine {
       this.sessions.commit(outcome.sessions);
       this.leaseTable.commit(outcome.leases);
       this.applied = outcome.applied;
-      if (outcome.events.length > 0) this.notify(outcome.events);
+      this.applyNotifier.notify(outcome.events);
       return outcome.results;
     });
   }
 
   onApply(listener: ApplyListener | undefined): void {
-    this.listener = listener;
+    this.applyNotifier.set(listener);
   }
 
   leases(): LeaseInfo[] {
@@ -103,16 +104,7 @@ export class MemoryStateMachine implements StateMachine {
   }
 
   lease(id: number): LeaseInfo | undefined {
-    const l = this.leaseTable.get(id);
-    return l ? { id, ttlMs: l.ttlMs, keys: l.keys.size } : undefined;
-  }
-
-  private notify(events: KvEvent[]): void {
-    try {
-      this.listener?.(events);
-    } catch {
-      // A watcher's bug must not fail the apply: the batch is already committed.
-    }
+    return this.leaseTable.info(id);
   }
 
   private keysBetween(start: Uint8Array, end: Uint8Array, limit = Infinity): string[] {
