@@ -8,13 +8,12 @@
 //   printing a healthy table probed from the cluster it does not own.
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ProcessCluster } from './harness.js';
+import { fingerprint, ProcessCluster } from './harness.js';
 
 const TSX = import.meta.resolve('tsx');
 const SERVE_MAIN = fileURLToPath(new URL('../../src/process/serve-main.ts', import.meta.url));
@@ -43,22 +42,6 @@ function runToExit(args: string[], env: Record<string, string>, timeoutMs = 30_0
       resolve({ code, stdout, stderr });
     });
   });
-}
-
-async function fingerprint(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (d: string): Promise<void> => {
-    for (const entry of await readdir(d, { withFileTypes: true })) {
-      const p = path.join(d, entry.name);
-      if (entry.isDirectory()) await walk(p);
-      else
-        out[path.relative(dir, p)] = `${(await stat(p)).size}:${createHash('sha256')
-          .update(await readFile(p))
-          .digest('hex')}`;
-    }
-  };
-  await walk(dir);
-  return out;
 }
 
 async function exists(p: string): Promise<boolean> {

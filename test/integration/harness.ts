@@ -5,6 +5,7 @@
 // "listening" line with their bound addresses, and get every member's addresses on stdin (see
 // src/process/node-process.ts). A restarted node re-binds the ports it had before, so peers need no update.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -415,4 +416,21 @@ export function runQuorumkv(args: string[], timeoutMs = 30_000): Promise<CliRun>
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
     });
   });
+}
+
+/** Every file under `dir` with its size and SHA-256, by relative path (to prove a dir unchanged). */
+export async function fingerprint(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (d: string): Promise<void> => {
+    for (const entry of await readdir(d, { withFileTypes: true })) {
+      const p = path.join(d, entry.name);
+      if (entry.isDirectory()) await walk(p);
+      else
+        out[path.relative(dir, p)] = `${(await stat(p)).size}:${createHash('sha256')
+          .update(await readFile(p))
+          .digest('hex')}`;
+    }
+  };
+  await walk(dir);
+  return out;
 }

@@ -7,11 +7,10 @@
 //   changes nothing (before the fix it started with term 0 and its vote forgotten).
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { eventually, ProcessCluster, type NodeHandle } from './harness.js';
+import { eventually, fingerprint, ProcessCluster, type NodeHandle } from './harness.js';
 
 const TSX = import.meta.resolve('tsx');
 const SERVE_MAIN = fileURLToPath(new URL('../../src/process/serve-main.ts', import.meta.url));
@@ -23,23 +22,6 @@ let lastAckIndex = 0;
 async function write(leader: NodeHandle, key: string, value: string): Promise<void> {
   const w = await leader.probe.put(key, value, { clientId: 'wiped-follower', seq: ++seq });
   lastAckIndex = Math.max(lastAckIndex, w.index);
-}
-
-/** Every file under `dir` with its size and SHA-256, by relative path. */
-async function fingerprint(dir: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const walk = async (d: string): Promise<void> => {
-    for (const entry of await readdir(d, { withFileTypes: true })) {
-      const p = path.join(d, entry.name);
-      if (entry.isDirectory()) await walk(p);
-      else
-        out[path.relative(dir, p)] = `${(await stat(p)).size}:${createHash('sha256')
-          .update(await readFile(p))
-          .digest('hex')}`;
-    }
-  };
-  await walk(dir);
-  return out;
 }
 
 /** Starts `id` as a bare process (ephemeral ports, no peers) and waits for it to exit (bounded). */
