@@ -8,6 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BenchClusterError } from './errors.js';
 import { freeLoopbackPorts } from './free-port.js';
+import { isRunning, stopChildren } from './child-processes.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI_MAIN = fileURLToPath(new URL('../src/process/main.ts', import.meta.url));
@@ -165,17 +166,7 @@ export class BenchCluster {
   async stop(graceMs = 5000, saveLogsTo?: string): Promise<string | undefined> {
     if (this.stopped) return undefined;
     this.stopped = true;
-    for (const c of this.children) if (isRunning(c.proc)) c.proc.kill('SIGTERM');
-    await Promise.all(
-      this.children.map(async (c) => {
-        if (!isRunning(c.proc)) return;
-        const timer = setTimeout(() => {
-          if (isRunning(c.proc)) c.proc.kill('SIGKILL');
-        }, graceMs);
-        await c.exited;
-        clearTimeout(timer);
-      }),
-    );
+    await stopChildren(this.children, graceMs);
     const saved = saveLogsTo ? this.saveLogs(saveLogsTo) : undefined;
     rmSync(this.root, { recursive: true, force: true });
     process.off('exit', this.exitHook);
@@ -244,8 +235,4 @@ function spawnNode(
   if (proc.pid === undefined) throw new BenchClusterError(`could not spawn node ${spec.id} (${process.execPath} ${CLI_MAIN})`);
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   return { node: { ...spec, pid: proc.pid }, proc, exited };
-}
-
-function isRunning(proc: ChildProcess): boolean {
-  return proc.exitCode === null && proc.signalCode === null;
 }

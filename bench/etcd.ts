@@ -14,6 +14,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import type { BenchRaftSettings } from './cluster.js';
 import { BenchClusterError } from './errors.js';
 import { freeLoopbackPorts } from './free-port.js';
+import { isRunning, stopChildren } from './child-processes.js';
 
 const ETCD_PROTO = fileURLToPath(new URL('./etcd.proto', import.meta.url));
 const POLL_MS = 50;
@@ -301,17 +302,7 @@ export class EtcdCluster {
   async stop(graceMs = 5000, saveLogsTo?: string): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const c of this.children) if (isRunning(c.proc)) c.proc.kill('SIGTERM');
-    await Promise.all(
-      this.children.map(async (c) => {
-        if (!isRunning(c.proc)) return;
-        const timer = setTimeout(() => {
-          if (isRunning(c.proc)) c.proc.kill('SIGKILL');
-        }, graceMs);
-        await c.exited;
-        clearTimeout(timer);
-      }),
-    );
+    await stopChildren(this.children, graceMs);
     if (saveLogsTo) {
       try {
         mkdirSync(saveLogsTo, { recursive: true });
@@ -329,8 +320,4 @@ export class EtcdCluster {
     if (!this.stopped) rmSync(this.root, { recursive: true, force: true });
     this.stopped = true;
   }
-}
-
-function isRunning(proc: ChildProcess): boolean {
-  return proc.exitCode === null && proc.signalCode === null;
 }
