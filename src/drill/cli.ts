@@ -28,6 +28,7 @@ const OPTIONS = {
   faults: { type: 'string' },
   endpoints: { type: 'string' },
   out: { type: 'string' },
+  'log-dir': { type: 'string' },
   check: { type: 'string' },
   'self-test': { type: 'boolean' },
   json: { type: 'boolean' },
@@ -47,6 +48,7 @@ SDK workload, injects a seeded schedule of faults, checks the history, reports R
   --faults a,b       only these fault kinds: ${FAULT_KINDS.join(', ')}
   --endpoints a,b,c  drive a running cluster instead (only switchovers are injected)
   --out DIR          where a failing history is saved (default .)
+  --log-dir DIR      keep each node's output (log level info) in DIR/<id>.log
   --check FILE       re-check a saved history and exit
   --self-test        also check a copy of the history with injected stale reads: fails unless flagged
   --json             the report as JSON on stdout
@@ -125,6 +127,7 @@ export async function drillMain(argv: string[], io: DrillIo): Promise<number> {
       ...(kinds ? { kinds } : {}),
       raft: { ...DRILL_DEFAULTS.raft },
       outDir: values.out ?? '.',
+      ...(values['log-dir'] === undefined ? {} : { logDir: values['log-dir'] }),
       injectStaleReads: selfTest,
       log: (line) => io.stderr.write(`${line}\n`),
     });

@@ -3,7 +3,8 @@
 // are handed over as the integration harness does: nodes bind port 0, print a "listening" line,
 // and read every member's addresses on stdin; a restarted node re-binds the ports it had.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -50,14 +51,17 @@ export class DrillCluster {
     readonly root: string,
     readonly configPath: string,
     private readonly startTimeoutMs: number,
+    /** Where each node's output is kept (`<id>.log`, appended across restarts), at log level info. */
+    private readonly logDir: string | undefined,
   ) {}
 
-  static async start(options: { size?: number; raft: DrillRaftTiming; startTimeoutMs?: number }): Promise<DrillCluster> {
+  static async start(options: { size?: number; raft: DrillRaftTiming; startTimeoutMs?: number; logDir?: string }): Promise<DrillCluster> {
     const size = options.size ?? 3;
     const root = await mkdtemp(path.join(os.tmpdir(), 'quorumkv-drill-'));
     const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
-    const cluster = new DrillCluster(root, path.join(root, 'cluster.json'), options.startTimeoutMs ?? 30_000);
+    const cluster = new DrillCluster(root, path.join(root, 'cluster.json'), options.startTimeoutMs ?? 30_000, options.logDir);
     try {
+      if (options.logDir !== undefined) await mkdir(options.logDir, { recursive: true });
       for (const from of ids) {
         for (const to of ids) {
           if (from === to) continue;
@@ -77,7 +81,7 @@ export class DrillCluster {
           peerDialAddresses: Object.fromEntries(ids.filter((p) => p !== id).map((p) => [p, cluster.links.get(`${id}->${p}`)!.address])),
         })),
         raft: { ...options.raft, snapshotEntries: 5_000 },
-        logLevel: 'warn',
+        logLevel: options.logDir === undefined ? 'warn' : 'info',
       };
       await writeFile(cluster.configPath, JSON.stringify(config, null, 2));
       for (const id of ids) {
@@ -207,7 +211,10 @@ export class DrillCluster {
     n.paused = false;
     n.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
     proc.stdin!.on('error', () => {});
+    const logFile = this.logDir === undefined ? undefined : createWriteStream(path.join(this.logDir, `${n.id}.log`), { flags: 'a' });
+    if (logFile) proc.once('exit', () => logFile.end());
     const push = (l: string) => {
+      logFile?.write(`${l}\n`);
       n.lines.push(l);
       if (n.lines.length > MAX_LOG_LINES) n.lines.splice(0, MAX_LOG_LINES / 2);
     };

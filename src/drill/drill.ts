@@ -29,6 +29,8 @@ export interface DrillOptions {
   outDir: string;
   /** Also check a copy of the history with injected stale reads (the checker must flag them). */
   injectStaleReads: boolean;
+  /** Keep each node's output, at log level info, in `<logDir>/<id>.log`. */
+  logDir?: string;
   log: (line: string) => void;
 }
 
@@ -99,7 +101,9 @@ export function injectStaleReads(ops: readonly HistoryOp[], max = MAX_INJECTED):
 export async function runDrill(options: DrillOptions): Promise<DrillResult> {
   const clock = clockSince();
   const log = options.log;
-  const cluster = options.endpoints ? undefined : await DrillCluster.start({ raft: options.raft });
+  const cluster = options.endpoints
+    ? undefined
+    : await DrillCluster.start({ raft: options.raft, ...(options.logDir === undefined ? {} : { logDir: options.logDir }) });
   const endpoints = options.endpoints ?? cluster!.endpoints;
   let admin: KvClient | undefined;
   let workload: Workload | undefined;

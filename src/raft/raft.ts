@@ -85,6 +85,8 @@ export class Raft {
   private readonly electionTimeout: number;
   private readonly heartbeatTimeout: number;
   private randomizedElectionTimeout = 0;
+  /** The tick (`now`) at which this node last became a pre-candidate. */
+  private preCampaignStartedAt = 0;
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   /** Logical clock: ticks since this instance was created. Used for lease accounting only. */
@@ -232,6 +234,7 @@ export class Raft {
     this.votes = new Map();
     this.leaderId = '';
     this.role = 'preCandidate';
+    this.preCampaignStartedAt = this.now;
   }
 
   private becomeCandidate(): void {
@@ -381,6 +384,18 @@ export class Raft {
     }
     const canVote = this.vote === m.from || (this.vote === '' && this.leaderId === '') || (isPreVote && m.term > this.term);
     const responseType = isPreVote ? 'preVoteResp' : 'voteResp';
+    if (isPreVote && this.yieldsNotToConcurrentPreCandidate(m)) {
+      this.logger.info('raft.vote_refused', {
+        id: this.id,
+        term: this.term,
+        candidate: m.from,
+        candidateTerm: m.term,
+        preVote: true,
+        reason: 'concurrent_pre_campaign',
+      });
+      this.rejectVote(m);
+      return;
+    }
     if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
       // A granted pre-vote answers in the candidate's future term so it can count it.
       this.send(emptyMessage(responseType, this.id, m.from, m.term));
@@ -394,6 +409,22 @@ export class Raft {
     } else {
       this.rejectVote(m);
     }
+  }
+
+  /**
+   * Two nodes that time out within a round trip of each other would each grant the other's pre-vote
+   * (a pre-vote grant records nothing), both become candidates in the same term, refuse each other
+   * the real vote, and wait out a whole new election timeout: a split vote that doubles failover
+   * time. So a pre-candidate whose own pre-campaign is only a heartbeat interval old refuses the
+   * pre-vote of a peer whose log is exactly as up to date as its own and whose id ranks after its
+   * own; the lower id wins the tie, and a peer with a fresher log is granted as before. The window
+   * is bounded so that a pre-candidate whose requests never arrive (a one-way cut) cannot block its
+   * peers for longer than that interval.
+   */
+  private yieldsNotToConcurrentPreCandidate(m: Message): boolean {
+    if (this.role !== 'preCandidate' || this.now - this.preCampaignStartedAt > this.heartbeatTimeout) return false;
+    const sameLog = m.index === this.log.lastIndex() && m.logTerm === this.log.lastTerm();
+    return sameLog && this.id < m.from;
   }
 
   /** Refuse a (pre-)vote at our term, naming the leader we follow in it (see Message.leaderHint). */

@@ -104,3 +104,52 @@ test('a leader refuses proposals on other nodes with a hint to itself', (t) => {
   const err = t.throws(() => net.propose('n2', 'x'), { name: 'NotLeaderError' }) as Error & { leaderHint: string };
   t.is(err.leaderHint, 'n1');
 });
+
+test('two followers that time out together do not split the vote: the lower id wins the pre-vote tie', (t) => {
+  const net = new ManualNet(['n1', 'n2', 'n3']);
+  net.elect('n1');
+  net.isolate('n1'); // the leader hangs (SIGSTOP): nothing reaches it or leaves it
+  // n2 and n3 time out in the same tick, before either hears of the other's pre-campaign.
+  net.tick('n2', net.electionTicks);
+  net.tick('n3', net.electionTicks);
+  t.is(net.role('n2'), 'preCandidate');
+  t.is(net.role('n3'), 'preCandidate');
+  net.stabilize();
+  // Without the tie-break both would grant each other's pre-vote, become candidates in term 2,
+  // refuse each other the real vote and stay leaderless until a new election timeout.
+  t.is(net.role('n2'), 'leader');
+  t.is(net.role('n3'), 'follower');
+  t.is(net.term('n2'), 2);
+  t.is(net.term('n3'), 2);
+  t.true(net.delivered.some((m) => m.from === 'n2' && m.to === 'n3' && m.type === 'preVoteResp' && m.reject));
+  t.true(net.delivered.some((m) => m.from === 'n3' && m.to === 'n2' && m.type === 'preVoteResp' && !m.reject));
+});
+
+test('the pre-vote tie-break yields to a fresher log and lasts only a heartbeat interval', (t) => {
+  const net = new ManualNet(['n1', 'n2', 'n3'], { heartbeatTicks: 2 });
+  net.elect('n1');
+  // n3 gets an entry that n2 misses: n3's log is fresher, so n2 grants it even mid pre-campaign.
+  net.cutOneWay('n1', 'n2');
+  net.propose('n1', 'x');
+  net.stabilize();
+  net.isolate('n1');
+  net.tick('n2', net.electionTicks);
+  net.tick('n3', net.electionTicks);
+  net.stabilize();
+  t.is(net.role('n3'), 'leader');
+  t.true(net.appliedValues('n3').includes('x'));
+
+  // The refusal lasts only heartbeatTicks of the pre-candidate's own campaign: n2's pre-votes are
+  // lost, and once its window has passed it grants n3's while it is still a pre-candidate.
+  const net2 = new ManualNet(['n1', 'n2', 'n3'], { heartbeatTicks: 2 });
+  net2.elect('n1');
+  net2.isolate('n1');
+  net2.tick('n2', net2.electionTicks);
+  t.true(net2.drop((m) => m.from === 'n2').length > 0);
+  net2.tick('n2', 3);
+  t.is(net2.role('n2'), 'preCandidate');
+  net2.tick('n3', net2.electionTicks);
+  net2.stabilize();
+  t.is(net2.role('n3'), 'leader');
+  t.is(net2.term('n2'), 2);
+});
