@@ -253,6 +253,11 @@ export interface WireMember {
   raftAddress: string;
 }
 
+export interface WireStatusRequest {
+  leaderTermAbove?: number;
+  waitMs?: number;
+}
+
 export interface WireStatusResponse {
   id: string;
   clientAddress: string;

@@ -11,7 +11,7 @@ import { toBytes } from './bytes.js';
 import type { Bytes } from './bytes.js';
 import { EndpointPool } from './endpoint-pool.js';
 import { LeaderWatch } from './leader-watch.js';
-import type { LeaderClaim } from './leader-watch.js';
+import type { LeaderClaim, LeaderClaimWait } from './leader-watch.js';
 import {
   ClientUsageError,
   ClusterUnavailableError,
@@ -101,6 +101,11 @@ const DEFAULT_LEADER_PROBE_AFTER_MS = 300;
 const LEADER_PROBE_GAP_MS = 50;
 /** How long one probe round waits for the nodes' Status answers. */
 const LEADER_PROBE_TIMEOUT_MS = 250;
+/**
+ * How long a node may hold a probe until it knows a leader newer than the hung one: it answers the
+ * moment it learns of the successor, so the move does not wait for the next round.
+ */
+const LEADER_LONG_POLL_MS = 150;
 /** Bound on probe rounds per attempt (the attempt timeout bounds them too). */
 const MAX_LEADER_PROBES = 200;
 
@@ -317,10 +322,11 @@ export class KvClient {
     this.attemptTimeoutMs = positiveMs(options.attemptTimeoutMs, DEFAULT_ATTEMPT_TIMEOUT_MS, 'attemptTimeoutMs');
     this.leaderProbeAfterMs = positiveMs(options.leaderProbeAfterMs, DEFAULT_LEADER_PROBE_AFTER_MS, 'leaderProbeAfterMs');
     this.leaderWatch = new LeaderWatch({
-      ask: (address, deadline) => this.leaderClaimOf(address, deadline),
+      ask: (address, deadline, wait) => this.leaderClaimOf(address, deadline, wait),
       known: () => this.pool.known(),
       probeTimeoutMs: LEADER_PROBE_TIMEOUT_MS,
       minRoundGapMs: LEADER_PROBE_GAP_MS,
+      longPollMs: LEADER_LONG_POLL_MS,
     });
     if (options.clientId !== undefined && (typeof options.clientId !== 'string' || options.clientId.length === 0)) {
       throw new ClientUsageError('clientId must be a non-empty string');
@@ -696,8 +702,8 @@ export class KvClient {
   }
 
   /** One node's view of leadership, for the hung-leader probe (no leader guess is changed). */
-  private async leaderClaimOf(address: string, deadline: number): Promise<LeaderClaim> {
-    const s = statusFromWire(await this.pool.call<WireStatusResponse>(address, 'Status', {}, deadline));
+  private async leaderClaimOf(address: string, deadline: number, wait?: LeaderClaimWait): Promise<LeaderClaim> {
+    const s = statusFromWire(await this.pool.call<WireStatusResponse>(address, 'Status', wait ?? {}, deadline));
     for (const m of s.members) this.pool.learnAddress(m.id, m.clientAddress);
     const leader = s.leaderClientAddress || (s.leaderId ? (this.pool.addressOf(s.leaderId) ?? '') : '');
     return { from: address, term: s.term, leader, isLeader: s.role === 'leader' };
@@ -729,10 +735,12 @@ export class KvClient {
       ]);
       clearTimeout(timer);
       if (first) return unwrap(first);
+      const roundStarted = Date.now();
       const next = await Promise.race([settled, this.leaderWatch.newerLeaderThan(target).then((found) => ({ found }))]);
       if ('ok' in next) return unwrap(next);
       if (next.found) return { moveTo: next.found.address };
-      waitMs = LEADER_PROBE_GAP_MS;
+      // A long-polled round already waited; one answered at once is followed by a pause.
+      waitMs = Math.max(0, LEADER_PROBE_GAP_MS - (Date.now() - roundStarted));
     }
     return unwrap(await settled);
   }
@@ -828,7 +836,21 @@ export class KvClient {
       await sleepUpTo(backoffMs);
       backoffMs = Math.min(backoffMs * 2, BACKOFF_MAX_MS);
     };
-    const pollForLeader = async (): Promise<void> => {
+    const pollForLeader = async (asked: string): Promise<void> => {
+      // An election is running. Ask the node that had no leader to answer once it knows one newer
+      // than the newest we saw (a long poll), so the retry goes out the moment the winner is known.
+      const newest = this.leaderWatch.newestLeaderTerm();
+      if (newest > 0 && deadline - Date.now() > LEADER_PROBE_TIMEOUT_MS) {
+        const claim = await this.leaderClaimOf(asked, Date.now() + LEADER_PROBE_TIMEOUT_MS, {
+          leaderTermAbove: newest,
+          waitMs: LEADER_LONG_POLL_MS,
+        }).catch(() => undefined);
+        const leader = claim && (claim.isLeader ? claim.from : claim.leader);
+        if (claim && leader && claim.term > newest) {
+          this.pool.setLeader(leader);
+          return;
+        }
+      }
       await sleepUpTo(electionPollMs);
       electionPollMs = Math.min(electionPollMs * 2, ELECTION_POLL_MAX_MS);
     };
@@ -898,7 +920,7 @@ export class KvClient {
               continue;
             }
           }
-          await pollForLeader(); // no usable hint: an election is running
+          await pollForLeader(target); // no usable hint: an election is running
           followedHints.clear();
           continue;
         }

@@ -18,15 +18,30 @@ export interface LeaderClaim {
   isLeader: boolean;
 }
 
+/** A long poll: the node answers once it knows a leader in a term above `leaderTermAbove`. */
+export interface LeaderClaimWait {
+  leaderTermAbove: number;
+  waitMs: number;
+}
+
 export interface LeaderWatchOptions {
-  /** Ask one node for its view; rejects when it cannot answer by `deadline` (epoch ms). */
-  ask(address: string, deadline: number): Promise<LeaderClaim>;
+  /**
+   * Ask one node for its view (with `wait`: once it knows a newer leader, or after waitMs); rejects
+   * when it cannot answer by `deadline` (epoch ms).
+   */
+  ask(address: string, deadline: number, wait?: LeaderClaimWait): Promise<LeaderClaim>;
   /** Every address worth asking. */
   known(): string[];
   /** How long one probe waits for answers. */
   probeTimeoutMs: number;
   /** A new round starts at most this often; callers in between share the last one. */
   minRoundGapMs: number;
+  /**
+   * How long a node may hold a round's question until it knows a leader newer than the one we
+   * wait on (0: answer at once). Must stay below probeTimeoutMs. A node that does not long-poll
+   * answers at once, and rounds are then spaced by minRoundGapMs.
+   */
+  longPollMs: number;
 }
 
 /** The leader a round found, with the term it leads in. */
@@ -42,7 +57,11 @@ export class LeaderWatch {
   /** Bound on remembered addresses (members come and go; the map must not grow without limit). */
   private static readonly MAX_ADDRESSES = 1024;
 
-  constructor(private readonly options: LeaderWatchOptions) {}
+  constructor(private readonly options: LeaderWatchOptions) {
+    if (options.longPollMs < 0 || options.longPollMs >= options.probeTimeoutMs) {
+      throw new RangeError(`longPollMs (${options.longPollMs}) must be in 0..probeTimeoutMs (${options.probeTimeoutMs})`);
+    }
+  }
 
   /** `address` answered as leader in `term` (a write ack carries its term). */
   sawLeader(address: string, term: number): void {
@@ -56,6 +75,13 @@ export class LeaderWatch {
     return this.leaderTerms.get(address) ?? 0;
   }
 
+  /** The newest term in which any node was seen leading (0: none seen yet). */
+  newestLeaderTerm(): number {
+    let newest = 0;
+    for (const term of this.leaderTerms.values()) if (term > newest) newest = term;
+    return newest;
+  }
+
   /**
    * Ask the cluster whether someone other than `waitingOn` leads in a newer term than the one
    * `waitingOn` was last seen leading in (or is named leader in). Resolves once every node but
@@ -63,7 +89,7 @@ export class LeaderWatch {
    * waiting for it would space the rounds by the probe timeout instead of the gap.
    */
   newerLeaderThan(waitingOn: string, now = Date.now()): Promise<NewerLeader | undefined> {
-    const round = this.sharedRound(now);
+    const round = this.sharedRound(now, waitingOn);
     const judge = (): NewerLeader | undefined => {
       // The term `waitingOn` leads in: as far as we saw it, or as any node names it leader. A
       // deposed leader that has not heard of its successor yet must not win over the node we wait on.
@@ -84,9 +110,12 @@ export class LeaderWatch {
     return new Promise((resolve) => {
       // Judged once every other node answered (they answer in a round trip; only the hung node
       // is slow): an early answer from a deposed leader must not outvote the ones naming `waitingOn`.
+      // A long-polled node answers early only when it knows a newer leader, so such an answer
+      // need not wait for the rest (a slow node would otherwise hold the move for the whole poll).
       const check = (): boolean => {
-        if (!othersDone()) return false;
-        resolve(judge());
+        const found = othersDone() ? judge() : round.longPoll ? judge() : undefined;
+        if (!othersDone() && found === undefined) return false;
+        resolve(found);
         return true;
       };
       if (check()) return;
@@ -94,9 +123,18 @@ export class LeaderWatch {
     });
   }
 
-  private sharedRound(now: number): Round {
+  private sharedRound(now: number, waitingOn: string): Round {
     if (this.round && now - this.round.started < this.options.minRoundGapMs) return this.round;
-    const round: Round = { started: now, addresses: this.options.known(), claims: [], settled: new Set(), listeners: [] };
+    const baseline = this.termOf(waitingOn);
+    const wait = baseline > 0 && this.options.longPollMs > 0 ? { leaderTermAbove: baseline, waitMs: this.options.longPollMs } : undefined;
+    const round: Round = {
+      started: now,
+      addresses: this.options.known(),
+      claims: [],
+      settled: new Set(),
+      listeners: [],
+      longPoll: wait !== undefined,
+    };
     this.round = round;
     const deadline = now + this.options.probeTimeoutMs;
     const settle = (address: string, c: LeaderClaim | undefined): void => {
@@ -108,7 +146,8 @@ export class LeaderWatch {
       round.listeners = round.listeners.filter((l) => !l());
     };
     for (const a of round.addresses) {
-      this.options.ask(a, deadline).then(
+      // The node we wait on is asked without a poll: if it answers at all, it answers as it is.
+      this.options.ask(a, deadline, a === waitingOn ? undefined : wait).then(
         (c) => settle(a, c),
         () => settle(a, undefined),
       );
@@ -125,4 +164,6 @@ interface Round {
   settled: Set<string>;
   /** Each returns true once it is done (then it is dropped). */
   listeners: (() => boolean)[];
+  /** The other nodes were asked to hold their answer until they know a newer leader. */
+  longPoll: boolean;
 }

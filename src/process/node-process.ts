@@ -123,6 +123,7 @@ function backendOnceCreated(get: () => RaftNode | undefined, nodeId: string): Kv
     scan: async (start, end, limit, options) => node().scan(start, end, limit, options),
     waitFor: async (term, index, deadline, signal) => node().waitFor(term, index, deadline, signal),
     status: async () => node().status(),
+    awaitLeaderAbove: async (term, deadline, signal) => get()?.awaitLeaderAbove(term, deadline, signal),
     transferLeadership: async (to, deadline, signal) => node().transferLeadership(to, deadline, signal),
     addMember: async (id, raftAddress, clientAddress, options) => node().addMember(id, raftAddress, clientAddress, options),
     removeMember: async (id, options) => node().removeMember(id, options),

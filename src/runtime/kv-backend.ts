@@ -79,6 +79,11 @@ export interface KvBackend extends KvBackendBackup {
   /** Resolves 'committed' once {term,index} is committed, 'lost' if another entry took that index. */
   waitFor(term: number, index: number, deadline: number, signal?: AbortSignal): Promise<WaitOutcome>;
   status(): Promise<NodeStatus>;
+  /**
+   * Resolves once this node knows a leader in a term > `term`, or at `deadline`, on abort or at
+   * shutdown (never rejects): a Status call that long-polls for a hung leader's successor.
+   */
+  awaitLeaderAbove(term: number, deadline: number, signal?: AbortSignal): Promise<void>;
   transferLeadership(to: NodeId, deadline: number, signal?: AbortSignal): Promise<void>;
   /**
    * Leader only; one change at a time; resolves once the change is applied on this node (and at

@@ -38,6 +38,7 @@ import {
   StaleSequenceError,
 } from '../api/errors.js';
 import { IndexWaiters } from './index-waiters.js';
+import { LeaderWaiters } from './leader-waiters.js';
 import { TransferWaiters } from './leadership-transfer.js';
 import { PendingProposals, receiptOutcome } from './proposals.js';
 import { ReadPath } from './reads.js';
@@ -148,6 +149,8 @@ export interface RaftNodeOptions {
 
 /** How often a membership change re-asks the core after a refusal that clears by itself. */
 const CONF_RETRY_MS = 20;
+/** Status calls that may wait for a newer leader at once; past it they answer without waiting. */
+const MAX_LEADER_WAITERS = 1024;
 
 const defaultRandom: RandomInt = (n) => Math.floor(Math.random() * n);
 
@@ -186,6 +189,8 @@ export class RaftNode implements KvBackend {
 
   private readonly pending: PendingProposals;
   private readonly appliedWaiters = new IndexWaiters();
+  /** Status calls waiting for a leader in a newer term (bounded: see MAX_LEADER_WAITERS). */
+  private readonly leaderWaiters: LeaderWaiters;
   private readonly appliedTerms = new AppliedTerms();
   private readonly freshness: LeaderFreshness;
   private readonly reads: ReadPath;
@@ -222,6 +227,7 @@ export class RaftNode implements KvBackend {
     this.log = options.logger;
     const clock = options.clock ?? SYSTEM_CLOCK;
     this.clock = options.now ? { ...clock, now: options.now } : clock;
+    this.leaderWaiters = new LeaderWaiters(this.clock, MAX_LEADER_WAITERS);
     this.now = this.clock.now;
     const t = options.raft;
     for (const field of ['tickMs', 'electionTicks', 'heartbeatTicks'] as const) {
@@ -513,6 +519,13 @@ export class RaftNode implements KvBackend {
     } finally {
       this.leave();
     }
+  }
+
+  async awaitLeaderAbove(term: number, deadline: number, signal?: AbortSignal): Promise<void> {
+    if (this.stopping || this.failed) return;
+    const s = this.raw.status();
+    if (s.leaderId !== '' && s.term > term) return;
+    await this.leaderWaiters.wait(term, deadline, signal);
   }
 
   async status(): Promise<NodeStatus> {
@@ -818,6 +831,7 @@ export class RaftNode implements KvBackend {
     this.pending.failAll(err);
     this.reads.failAll(err);
     this.appliedWaiters.releaseAll();
+    this.leaderWaiters.releaseAll();
     this.transfers.releaseAll();
     this.watchHub.close();
   }
@@ -993,6 +1007,7 @@ export class RaftNode implements KvBackend {
       this.log?.info({ event: 'stepped_down', id: this.id, pending: this.pending.size }, 'no longer leader');
     }
     this.transfers.leaderSeen(ss.leaderId);
+    if (ss.leaderId !== '') this.leaderWaiters.notify(this.raw.status().term);
   }
 
   private async applyCommitted(entries: Entry[]): Promise<void> {

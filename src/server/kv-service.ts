@@ -59,6 +59,7 @@ import type {
   WireScanRequest,
   WireScanResponse,
   WireSession,
+  WireStatusRequest,
   WireStatusResponse,
   WireTransferLeadershipRequest,
   WireTxnOp,
@@ -97,6 +98,8 @@ export interface KvServer {
 }
 
 const EMPTY = new Uint8Array(0);
+/** The longest a long-polling Status call waits for a newer leader (see StatusRequest.wait_ms). */
+const MAX_STATUS_WAIT_MS = 1_000;
 
 function checkLimits(l: KvServiceLimits): void {
   for (const [k, v] of Object.entries(l)) {
@@ -1073,7 +1076,14 @@ function makeHandlers(backend: KvBackend, l: KvServiceLimits): Handlers {
       const outcome = await backend.waitFor(term, index, deadline, ctx.signal);
       return { outcome: OUTCOME_TO_WIRE[outcome] };
     },
-    Status: async () => statusToWire(await backend.status()),
+    Status: async (r: WireStatusRequest, deadline, ctx) => {
+      const termAbove = uintField(r.leaderTermAbove, 'leader_term_above');
+      const waitMs = uintField(r.waitMs, 'wait_ms');
+      if (termAbove > 0 && waitMs > 0) {
+        await backend.awaitLeaderAbove(termAbove, Math.min(deadline, Date.now() + Math.min(waitMs, MAX_STATUS_WAIT_MS)), ctx.signal);
+      }
+      return statusToWire(await backend.status());
+    },
     TransferLeadership: async (r: WireTransferLeadershipRequest, deadline, ctx) => {
       admin(ctx, 'TransferLeadership');
       const to = r.to;

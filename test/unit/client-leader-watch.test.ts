@@ -5,7 +5,7 @@
 // abandoned; concurrent waiters share one round.
 import test from 'ava';
 import { LeaderWatch } from '../../src/client/leader-watch.js';
-import type { LeaderClaim } from '../../src/client/leader-watch.js';
+import type { LeaderClaim, LeaderClaimWait } from '../../src/client/leader-watch.js';
 
 const HUNG = 'a:1';
 
@@ -20,6 +20,7 @@ function watch(answers: Record<string, LeaderClaim | 'hang'>, calls: string[] = 
     },
     probeTimeoutMs: 2_000,
     minRoundGapMs: 50,
+    longPollMs: 0,
   });
 }
 
@@ -78,4 +79,67 @@ test('a deposed leader that has not heard of its successor does not win over the
     'c:1': { from: 'c:1', term: 3, leader: HUNG, isLeader: false },
   });
   t.is(await w.newerLeaderThan(HUNG), undefined);
+});
+
+test('long poll: the nodes hold the question until they know a newer leader, and the first such answer moves at once', async (t) => {
+  const asked: { address: string; wait: LeaderClaimWait | undefined }[] = [];
+  let elect: () => void = () => {};
+  const elected = new Promise<void>((resolve) => {
+    elect = resolve;
+  });
+  const w = new LeaderWatch({
+    known: () => [HUNG, 'b:1', 'c:1'],
+    ask: async (address, deadline, wait) => {
+      asked.push({ address, wait });
+      if (address === HUNG) return new Promise((_, reject) => setTimeout(() => reject(new Error('deadline')), Math.max(0, deadline - Date.now())));
+      // c:1 is slow to learn of the new leader and holds its answer for the whole poll.
+      if (address === 'c:1') {
+        await new Promise((resolve) => setTimeout(resolve, wait?.waitMs ?? 0));
+        return { from: 'c:1', term: 2, leader: HUNG, isLeader: false };
+      }
+      await elected;
+      return { from: 'b:1', term: 3, leader: 'b:1', isLeader: true };
+    },
+    probeTimeoutMs: 5_000,
+    minRoundGapMs: 50,
+    longPollMs: 3_000,
+  });
+  w.sawLeader(HUNG, 2);
+  const found = w.newerLeaderThan(HUNG);
+  setTimeout(elect, 100);
+  const started = Date.now();
+  t.deepEqual(await found, { address: 'b:1', term: 3 });
+  t.true(Date.now() - started < 2_000, 'moved on the first answer naming a newer leader, not after the slow node');
+  // The other nodes long-poll above the term we saw the hung node lead in; the hung node is asked plainly.
+  t.deepEqual(asked.find((a) => a.address === 'b:1')?.wait, { leaderTermAbove: 2, waitMs: 3_000 });
+  t.is(asked.find((a) => a.address === HUNG)?.wait, undefined);
+});
+
+test('long poll: without a known term for the hung node the round asks plainly, and longPollMs is checked', (t) => {
+  const asked: (LeaderClaimWait | undefined)[] = [];
+  const w = new LeaderWatch({
+    known: () => ['b:1'],
+    ask: async (_address, _deadline, wait) => {
+      asked.push(wait);
+      return { from: 'b:1', term: 1, leader: 'b:1', isLeader: true };
+    },
+    probeTimeoutMs: 250,
+    minRoundGapMs: 50,
+    longPollMs: 150,
+  });
+  void w.newerLeaderThan(HUNG);
+  t.deepEqual(asked, [undefined]);
+  t.throws(
+    () =>
+      new LeaderWatch({
+        known: () => [],
+        ask: async () => ({ from: '', term: 0, leader: '', isLeader: false }),
+        probeTimeoutMs: 100,
+        minRoundGapMs: 50,
+        longPollMs: 100,
+      }),
+    {
+      instanceOf: RangeError,
+    },
+  );
 });

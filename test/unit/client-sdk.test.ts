@@ -328,6 +328,32 @@ test('a hung leader is left as soon as another node leads a newer term, long bef
   t.is(kv.leaderHint(), fresh.address);
 });
 
+test('during an election the SDK long-polls a leaderless node and goes to the winner the moment it is known', async (t) => {
+  const old = await fakeNode('n1');
+  const voter = await fakeNode('n2');
+  const winner = await fakeNode('n3');
+  voter.backend.follower = { leaderId: 'n1', leaderAddress: old.address };
+  winner.backend.follower = { leaderId: 'n1', leaderAddress: old.address };
+  const kv = await client([old.address, voter.address], { discover: false, deadlineMs: 10_000 });
+  await kv.put('a', '1'); // the SDK saw n1 lead term 1
+  old.backend.failNext(1000, () => new ShuttingDownError('n1')); // killed
+  voter.backend.follower = { leaderId: '', leaderAddress: '' }; // an election is running
+  setTimeout(() => {
+    winner.backend.follower = undefined;
+    winner.backend.newTerm(2);
+    voter.backend.follower = { leaderId: 'n3', leaderAddress: winner.address };
+    voter.backend.newTerm(2);
+  }, 400);
+  const w = await kv.put('b', '2');
+  t.is(w.term, 2);
+  t.is(winner.backend.data.size, 1);
+  // Sleep-polling asked the voter a write every 10-50 ms through the 400 ms election (13 times
+  // when measured); the long poll asks one write per 150 ms poll, waiting on Status in between.
+  const writes = voter.backend.callsOf('write').length;
+  t.true(writes <= 5, `the voter was asked ${writes} writes`);
+  t.true(voter.backend.callsOf('status').length >= 1);
+});
+
 test('a slow leader that still leads the newest term keeps the write', async (t) => {
   const slow = await fakeNode('n1');
   const follower = await fakeNode('n2');

@@ -21,6 +21,8 @@ import type {
 import { DeadlineExceededError, InvalidArgumentError, NotLeaderError } from '../../src/api/errors.js';
 import { ConfChangeRejectedError } from '../../src/raft/errors.js';
 import { startKvServer } from '../../src/server/kv-service.js';
+import { SYSTEM_CLOCK } from '../../src/runtime/clock.js';
+import { LeaderWaiters } from '../../src/runtime/leader-waiters.js';
 import type { KvServer, KvServiceLimits } from '../../src/server/kv-service.js';
 import type { CommandResult, KeyValue, Op, OpResult } from '../../src/api/command.js';
 
@@ -67,6 +69,7 @@ export class FakeKvBackend implements KvBackend {
   transferredTo: string | undefined;
   /** Other members (self is always listed first as a voter). */
   readonly members = new Map<string, FakeMember>();
+  readonly leaderWaiters = new LeaderWaiters(SYSTEM_CLOCK, 4);
 
   constructor(readonly id = 'n1') {}
 
@@ -205,6 +208,17 @@ export class FakeKvBackend implements KvBackend {
       ],
       ...(this.follower ? {} : { followers: [] }),
     };
+  }
+
+  async awaitLeaderAbove(term: number, deadline: number, signal?: AbortSignal): Promise<void> {
+    if (this.term > term) return;
+    await this.leaderWaiters.wait(term, deadline, signal);
+  }
+
+  /** A new term with a known leader (this node, or `follower`'s leader when set). */
+  newTerm(term: number): void {
+    this.term = term;
+    this.leaderWaiters.notify(term);
   }
 
   async transferLeadership(to: string, deadline: number): Promise<void> {
