@@ -7,6 +7,7 @@ import { ConfigError } from '../api/errors.js';
 import { RAFT_DEFAULTS } from '../raft/defaults.js';
 import { RUNTIME_DEFAULTS } from '../runtime/defaults.js';
 import { LEVELDB_DEFAULTS } from '../storage/level-state-machine.js';
+import { FILE_LOG_DEFAULTS } from '../storage/file-raft-storage.js';
 
 export { ConfigError };
 
@@ -70,6 +71,8 @@ export interface StorageSettings {
   leveldbMaxFileBytes: number;
   leveldbCompression: boolean;
   snapshotChunkBytes: number;
+  /** Bytes of the newest Raft log entries held in memory; older ones are read from the log file. */
+  logMemoryBytes: number;
 }
 
 export const DEFAULT_STORAGE_SETTINGS: Readonly<StorageSettings> = Object.freeze({
@@ -78,6 +81,7 @@ export const DEFAULT_STORAGE_SETTINGS: Readonly<StorageSettings> = Object.freeze
   leveldbMaxFileBytes: LEVELDB_DEFAULTS.maxFileBytes,
   leveldbCompression: LEVELDB_DEFAULTS.compression,
   snapshotChunkBytes: 1024 * 1024,
+  logMemoryBytes: FILE_LOG_DEFAULTS.memoryLogBytes,
 });
 
 /** Client API limits (see KvServiceLimits in src/server/kv-service.ts); absent = the service default. */
@@ -329,6 +333,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     leveldbMaxFileBytes: c.int(st, 'leveldbMaxFileBytes', 'storage', sd.leveldbMaxFileBytes, 1 << 20, 1024 * 1024 * 1024),
     leveldbCompression: c.bool(st, 'leveldbCompression', 'storage', sd.leveldbCompression),
     snapshotChunkBytes: c.int(st, 'snapshotChunkBytes', 'storage', sd.snapshotChunkBytes, 4096, 8 * 1024 * 1024),
+    logMemoryBytes: c.int(st, 'logMemoryBytes', 'storage', sd.logMemoryBytes, 0, 64 * 1024 * 1024 * 1024),
   };
 
   const l = root['limits'] === undefined ? {} : c.object(root['limits'], 'limits');

@@ -310,6 +310,13 @@ export class RaftNode implements KvBackend {
       );
     }
     this.raw = new RawNode(config, this.storage);
+    // Older log entries may live on disk only: once storage read back what the core asked for, the
+    // core retries (a lagging follower's next batch, a late apply).
+    this.storage.onEntriesLoaded?.(() => {
+      if (this.stopping || this.failed) return;
+      this.raw.entriesLoaded();
+      this.schedule();
+    });
     this.rebuildMembers();
     this.admission = new PeerAdmission(
       this.id,
@@ -319,7 +326,7 @@ export class RaftNode implements KvBackend {
     );
     // Conf entries already in the log beyond the applied index name members this node will have.
     const lastIndex = this.storage.lastIndex();
-    if (lastIndex > this.applied) this.admission.appended(this.storage.entries(Math.max(this.applied + 1, this.storage.firstIndex()), lastIndex + 1));
+    if (lastIndex > this.applied) this.admission.appended(this.confEntries(Math.max(this.applied + 1, this.storage.firstIndex()), lastIndex + 1));
 
     this.reads = new ReadPath({
       nodeId: this.id,
@@ -1054,7 +1061,7 @@ export class RaftNode implements KvBackend {
     if (last <= index) return false;
     let entries: Entry[];
     try {
-      entries = this.storage.entries(Math.max(index + 1, this.storage.firstIndex()), last + 1);
+      entries = this.confEntries(Math.max(index + 1, this.storage.firstIndex()), last + 1);
     } catch {
       return false;
     }
@@ -1220,6 +1227,12 @@ export class RaftNode implements KvBackend {
     return receiptOutcome(term, index, { termAt: (i) => this.termAt(i), snapshot: this.storage.snapshot().meta });
   }
 
+  /** The conf entries among [lo, hi) of the durable log (in memory even when older entries are not). */
+  private confEntries(lo: number, hi: number): Entry[] {
+    if (this.storage.confEntries) return this.storage.confEntries(lo, hi);
+    return this.storage.entries(lo, hi).filter((e) => e.type === 'conf');
+  }
+
   /** Rebuilds member addresses from the stored snapshot and the conf entries still in the log. */
   private rebuildMembers(): void {
     const snap = this.storage.snapshot();
@@ -1230,8 +1243,7 @@ export class RaftNode implements KvBackend {
     const first = this.storage.firstIndex();
     const upto = Math.min(this.applied, this.storage.lastIndex());
     if (upto < first) return;
-    for (const e of this.storage.entries(first, upto + 1)) {
-      if (e.type !== 'conf') continue;
+    for (const e of this.confEntries(first, upto + 1)) {
       this.lastConfIndex = e.index;
       const decoded = decodeConfEntry(e.data);
       if (decoded) applyConfToTable(this.members, decoded, this.id);
