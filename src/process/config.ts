@@ -53,6 +53,8 @@ export interface RaftSettings {
   snapshotEntries: number;
   /** ...or once this many bytes of commands were applied since the last one; 0 = never. */
   snapshotBytes: number;
+  /** ...and once the commands applied since the last one are this percent of its file's size; 0 = no wait. */
+  snapshotLogPercent: number;
   /** Entries kept behind a snapshot for slow followers; absent = the runtime's default. */
   retainEntries?: number;
   preVote: boolean;
@@ -124,6 +126,7 @@ export const DEFAULT_RAFT_SETTINGS: Readonly<RaftSettings> = Object.freeze({
   heartbeatTicks: 3,
   snapshotEntries: RUNTIME_DEFAULTS.snapshotEntries,
   snapshotBytes: RUNTIME_DEFAULTS.snapshotBytes,
+  snapshotLogPercent: RUNTIME_DEFAULTS.snapshotLogPercent,
   preVote: RAFT_DEFAULTS.preVote,
   checkQuorum: RAFT_DEFAULTS.checkQuorum,
   maxInflightMsgs: RAFT_DEFAULTS.maxInflightMsgs,
@@ -311,6 +314,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     heartbeatTicks: c.int(r, 'heartbeatTicks', 'raft', d.heartbeatTicks, 1, 1_000_000),
     snapshotEntries: c.int(r, 'snapshotEntries', 'raft', d.snapshotEntries, 0, Number.MAX_SAFE_INTEGER),
     snapshotBytes: c.int(r, 'snapshotBytes', 'raft', d.snapshotBytes, 0, Number.MAX_SAFE_INTEGER),
+    snapshotLogPercent: c.int(r, 'snapshotLogPercent', 'raft', d.snapshotLogPercent, 0, 10_000),
     preVote: c.bool(r, 'preVote', 'raft', d.preVote),
     checkQuorum: c.bool(r, 'checkQuorum', 'raft', d.checkQuorum),
     maxInflightMsgs: c.int(r, 'maxInflightMsgs', 'raft', d.maxInflightMsgs, 1, 1_000_000),

@@ -5,6 +5,11 @@ export const RUNTIME_DEFAULTS = Object.freeze({
   snapshotEntries: 100_000,
   /** ...or once this many bytes of commands were applied since the last snapshot. */
   snapshotBytes: 64 * 1024 * 1024,
+  /**
+   * ...but only once the commands applied since the last snapshot reach this percent of that
+   * snapshot's file: a snapshot rewrites the whole state, so its interval grows with the state.
+   */
+  snapshotLogPercent: 25,
   /** Entries kept behind a snapshot for slow followers: min(snapshotEntries, this). */
   maxRetainEntries: 1000,
   /** Sync writes waiting for their entry to apply. */

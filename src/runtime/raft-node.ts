@@ -81,6 +81,11 @@ export interface RaftTimings {
   snapshotEntries?: number;
   /** ...or once this many bytes of entries were applied since the last one (0 = never; default 64 MiB). */
   snapshotBytes?: number;
+  /**
+   * A due snapshot waits until the command bytes applied since the last one reach this percent of
+   * the last snapshot file's size (0 = never waits; default 25).
+   */
+  snapshotLogPercent?: number;
   /** Entries kept before a snapshot for slow followers (default min(snapshotEntries, 1000)). */
   retainEntries?: number;
   preVote?: boolean;
@@ -271,6 +276,7 @@ export class RaftNode implements KvBackend {
     this.snapshots = new SnapshotScheduler({
       snapshotEntries,
       snapshotBytes: t.snapshotBytes ?? RUNTIME_DEFAULTS.snapshotBytes,
+      snapshotLogPercent: t.snapshotLogPercent ?? RUNTIME_DEFAULTS.snapshotLogPercent,
       retainEntries: t.retainEntries ?? Math.min(snapshotEntries || RUNTIME_DEFAULTS.maxRetainEntries, RUNTIME_DEFAULTS.maxRetainEntries),
       storage: this.storage,
       stateMachine: this.sm,

@@ -1,5 +1,7 @@
 // When to take a snapshot, and compacting the log behind it. A snapshot is due every
-// `snapshotEntries` applied entries or `snapshotBytes` applied command bytes. It is captured right
+// `snapshotEntries` applied entries or `snapshotBytes` applied command bytes, and once the bytes
+// applied since the last one reach `snapshotLogPercent` of its file (a snapshot rewrites the whole
+// state, so a large store snapshots less often; the log between is on disk). It is captured right
 // after a Ready was advanced (the core's ConfState then matches the applied index), built by the
 // state machine in the background, and handed to the Ready loop, which starts the compaction
 // without waiting for it (heartbeats must keep flowing).
@@ -17,6 +19,7 @@ import { ProgressLog } from '../transport/progress-log.js';
 export interface SnapshotSchedulerOptions {
   snapshotEntries: number;
   snapshotBytes: number;
+  snapshotLogPercent: number;
   retainEntries: number;
   storage: RaftStorage;
   stateMachine: StateMachine;
@@ -48,6 +51,8 @@ export class SnapshotScheduler {
   private appliedBytes = 0;
   private pendingCompaction: Snapshot | undefined;
   private lastIndex: number;
+  /** Size of the newest snapshot file, by the index it was read at. */
+  private lastFile: { index: number; bytes: number } = { index: -1, bytes: 0 };
 
   constructor(private readonly options: SnapshotSchedulerOptions) {
     this.lastIndex = options.storage.snapshot().meta.index;
@@ -77,6 +82,7 @@ export class SnapshotScheduler {
     const entriesDue = snapshotEntries > 0 && applied - this.lastIndex >= snapshotEntries;
     const bytesDue = snapshotBytes > 0 && this.appliedBytes >= snapshotBytes && applied > this.lastIndex;
     if (!entriesDue && !bytesDue) return;
+    if (this.appliedBytes * 100 < this.options.snapshotLogPercent * this.lastSnapshotFileBytes()) return;
     this.snapshotting = true;
     this.appliedBytes = 0;
     const { conf, members } = capture();
@@ -126,6 +132,21 @@ export class SnapshotScheduler {
     progress.done(ref.bytes);
     this.pendingCompaction = { meta: { index, term, conf }, data: encodeSnapshotRef(ref) };
     this.options.schedule();
+  }
+
+  /** Bytes of the snapshot file storage holds (0 for none, or for an in-memory snapshot). */
+  private lastSnapshotFileBytes(): number {
+    const snap = this.options.storage.snapshot();
+    if (this.lastFile.index !== snap.meta.index) {
+      let bytes = 0;
+      try {
+        bytes = decodeSnapshotRef(snap.data)?.bytes ?? 0;
+      } catch {
+        bytes = 0; // not a reference: an in-memory snapshot
+      }
+      this.lastFile = { index: snap.meta.index, bytes };
+    }
+    return this.lastFile.bytes;
   }
 
   /** The built snapshot waiting to be compacted into storage, if any (taken once). */
