@@ -112,7 +112,8 @@ export async function runScale(o: ScaleOptions): Promise<ScaleResult> {
     targets: [],
     machine: { cores: os.cpus().length, loadAvgStart: os.loadavg().map((x) => Number(x.toFixed(2))) },
   };
-  const cluster = await BenchCluster.start({ size: 3, raft: BENCH_RAFT_SETTINGS, nodeEnv: { QUORUMKV_STALL_LOG_MS: String(STALL_LOG_MS) } });
+  // The nodes run the compiled package, as installed ones do: a rebuild's time includes the start.
+  const cluster = await BenchCluster.start({ size: 3, raft: BENCH_RAFT_SETTINGS, built: true, nodeEnv: { QUORUMKV_STALL_LOG_MS: String(STALL_LOG_MS) } });
   const probes = new Map<string, NodeProbe>();
   const probe = (id: string) => {
     let p = probes.get(id);
