@@ -302,6 +302,7 @@ export class RaftNode implements KvBackend {
       maxInflightMsgs: t.maxInflightMsgs,
       maxSizePerMsg: t.maxSizePerMsg,
       maxUncommittedEntries: t.maxUncommittedEntries,
+      maxCommittedSizePerReady: RUNTIME_DEFAULTS.maxApplyBytesPerReady,
       random: options.random ?? defaultRandom,
       unsafeRebuildingVotes: options.unsafeRebuildingVotes,
       logger: this.log ? coreLogger(this.log) : undefined,
