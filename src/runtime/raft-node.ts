@@ -284,6 +284,7 @@ export class RaftNode implements KvBackend {
       logger: this.log,
       termAt: (index) => this.termAt(index),
       lastConfIndex: () => this.lastConfIndex,
+      followerFloor: () => this.followerFloor(),
       schedule: () => this.schedule(),
       snapshotStore: options.snapshotStore,
     });
@@ -1232,6 +1233,21 @@ export class RaftNode implements KvBackend {
 
   private outcomeOf(term: number, index: number): WaitOutcome {
     return receiptOutcome(term, index, { termAt: (i) => this.termAt(i), snapshot: this.storage.snapshot().meta });
+  }
+
+  /**
+   * Leader only: the lowest index of a snapshot being sent to a follower (see SnapshotScheduler).
+   * Only transfers in progress hold the log: a follower that is merely behind (or gone) must not.
+   */
+  private followerFloor(): number | undefined {
+    const s = this.raw.status();
+    if (s.role !== 'leader' || !s.progress) return undefined;
+    let floor: number | undefined;
+    for (const [id, p] of Object.entries(s.progress)) {
+      if (id === this.id || p.state !== 'snapshot' || p.pendingSnapshot === undefined) continue;
+      floor = floor === undefined ? p.pendingSnapshot : Math.min(floor, p.pendingSnapshot);
+    }
+    return floor;
   }
 
   /** The conf entries among [lo, hi) of the durable log (in memory even when older entries are not). */

@@ -29,6 +29,12 @@ export interface SnapshotSchedulerOptions {
   termAt(index: number): number | undefined;
   /** Index of the last applied conf entry (a snapshot's ConfState must be valid at its index). */
   lastConfIndex(): number;
+  /**
+   * On a leader: the lowest index of a snapshot it is sending to a follower, so that a compaction
+   * never takes the log that follower needs after it (a compaction during a long transfer made a
+   * wiped follower install a second, newer snapshot). Undefined: no transfer in progress.
+   */
+  followerFloor?(): number | undefined;
   /** Wake the Ready loop: a compaction is ready to start. */
   schedule(): void;
   /**
@@ -160,7 +166,10 @@ export class SnapshotScheduler {
   async compact(snap: Snapshot): Promise<void> {
     try {
       const t0 = performance.now();
-      await this.options.storage.compact(snap, this.options.retainEntries);
+      const floor = this.options.followerFloor?.();
+      const retain =
+        floor !== undefined && floor < snap.meta.index ? Math.max(this.options.retainEntries, snap.meta.index - floor) : this.options.retainEntries;
+      await this.options.storage.compact(snap, retain);
       this.lastIndex = snap.meta.index;
       // Older files go (once no transfer reads them); a skipped compaction leaves its own file behind too.
       await this.options.snapshotStore?.retainOnly(decodeSnapshotRef(this.options.storage.snapshot().data));
