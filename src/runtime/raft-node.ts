@@ -153,6 +153,8 @@ export interface RaftNodeOptions {
 
 /** How often a membership change re-asks the core after a refusal that clears by itself. */
 const CONF_RETRY_MS = 20;
+/** A snapshot sent to a follower holds the log after it (followerFloor) at most this long. */
+const SNAPSHOT_HOLD_MS = 10 * 60_000;
 
 const defaultRandom: RandomInt = (n) => Math.floor(Math.random() * n);
 
@@ -207,6 +209,8 @@ export class RaftNode implements KvBackend {
 
   private timer: unknown;
   private scheduled = false;
+  /** Leader: snapshots sent and not yet acknowledged, per follower (followerFloor). */
+  private readonly snapshotsSent = new Map<NodeId, { index: number; at: number }>();
   private looping: Promise<void> | undefined;
   private started = false;
   private stopping = false;
@@ -923,6 +927,7 @@ export class RaftNode implements KvBackend {
   /** Hands messages to the transport. A refusal that names our leader carries its address too (see learnLeaderFromMember). */
   private sendToPeers(messages: Message[]): void {
     for (const m of messages) {
+      if (m.type === 'snap' && m.snapshot) this.snapshotsSent.set(m.to, { index: m.snapshot.meta.index, at: this.now() });
       if (m.leaderHint === undefined) continue;
       const address = this.members.get(m.leaderHint)?.raftAddress;
       if (address) m.leaderAddress = address;
@@ -1236,13 +1241,26 @@ export class RaftNode implements KvBackend {
   }
 
   /**
-   * Leader only: the lowest index of a snapshot being sent to a follower (see SnapshotScheduler).
-   * Only transfers in progress hold the log: a follower that is merely behind (or gone) must not.
+   * Leader only: the lowest index of a snapshot sent to a follower that has not acknowledged it yet
+   * (see SnapshotScheduler): its transfer and then its install (30 s for 2 GB here, during which it
+   * answers nothing) must not lose the log after it. A follower that is merely behind, or whose
+   * snapshot was sent more than SNAPSHOT_HOLD_MS ago, holds nothing.
    */
   private followerFloor(): number | undefined {
     const s = this.raw.status();
-    if (s.role !== 'leader' || !s.progress) return undefined;
+    if (s.role !== 'leader' || !s.progress) {
+      this.snapshotsSent.clear();
+      return undefined;
+    }
     let floor: number | undefined;
+    for (const [id, sent] of [...this.snapshotsSent]) {
+      const p = s.progress[id];
+      if (!p || p.match >= sent.index || this.now() - sent.at > SNAPSHOT_HOLD_MS) {
+        this.snapshotsSent.delete(id);
+        continue;
+      }
+      floor = floor === undefined ? sent.index : Math.min(floor, sent.index);
+    }
     for (const [id, p] of Object.entries(s.progress)) {
       if (id === this.id || p.state !== 'snapshot' || p.pendingSnapshot === undefined) continue;
       floor = floor === undefined ? p.pendingSnapshot : Math.min(floor, p.pendingSnapshot);
