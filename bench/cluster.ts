@@ -1,7 +1,7 @@
 // A fresh three-node cluster of real `quorumkv serve` processes for one bench run: loopback ports,
 // a temp config and temp data dirs, logs captured to files (shown when something fails), and a
 // cleanup that runs on normal end, error, SIGINT/SIGTERM and even a synchronous process exit.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, copyFileSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +12,8 @@ import { isRunning, stopChildren } from './child-processes.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI_MAIN = fileURLToPath(new URL('../src/process/main.ts', import.meta.url));
+/** The compiled entry point, as the package's bin runs it. */
+const BUILT_MAIN = fileURLToPath(new URL('../dist/esm/process/main.js', import.meta.url));
 
 export interface BenchRaftSettings {
   tickMs: number;
@@ -52,6 +54,12 @@ export interface StartClusterOptions {
   tmpBase?: string;
   /** Extra environment for the nodes (e.g. QUORUMKV_STALL_LOG_MS). */
   nodeEnv?: Record<string, string>;
+  /**
+   * Run the nodes from the compiled package (dist/, built first when stale) as an installed
+   * `quorumkv serve` runs, instead of the sources under tsx (whose loader costs start-up time and
+   * memory). Not with profileDir (profiles then map to the sources).
+   */
+  built?: boolean;
 }
 
 export class BenchCluster {
@@ -136,7 +144,9 @@ export class BenchCluster {
     Object.assign(env, options.nodeEnv);
 
     const children: Child[] = [];
-    const launch = (spec: (typeof specs)[number]): Child => spawnNode(spec, configPath, env, profileDir, profileIntervalUs);
+    const built = options.built === true && !profileDir;
+    if (built) execFileSync(process.execPath, [path.join(REPO_ROOT, 'scripts', 'ensure-built.mjs')], { cwd: REPO_ROOT, stdio: 'ignore' });
+    const launch = (spec: (typeof specs)[number]): Child => spawnNode(spec, configPath, env, profileDir, profileIntervalUs, built);
     try {
       for (const spec of specs) children.push(launch(spec));
     } catch (e) {
@@ -217,22 +227,24 @@ function spawnNode(
   env: NodeJS.ProcessEnv,
   profileDir: string | undefined,
   profileIntervalUs: number | undefined,
+  built: boolean,
 ): Child {
   const fd = openSync(spec.logFile, 'a');
-  const nodeArgs = ['--import', 'tsx'];
+  const nodeArgs = built ? [] : ['--import', 'tsx'];
   // One directory per node: tsx's loader thread writes a profile too, and the default file
   // names (with pid and thread id) keep the two apart; the main thread's is the large one.
   if (profileDir) {
     nodeArgs.push('--cpu-prof', '--cpu-prof-dir', path.resolve(profileDir, spec.id));
     if (profileIntervalUs !== undefined) nodeArgs.push('--cpu-prof-interval', String(profileIntervalUs));
   }
-  const proc = spawn(process.execPath, [...nodeArgs, CLI_MAIN, 'serve', '--config', configPath, '--node', spec.id], {
+  const main = built ? BUILT_MAIN : CLI_MAIN;
+  const proc = spawn(process.execPath, [...nodeArgs, main, 'serve', '--config', configPath, '--node', spec.id], {
     cwd: REPO_ROOT,
     env,
     stdio: ['ignore', fd, fd],
   });
   closeSync(fd); // the child holds its own copy
-  if (proc.pid === undefined) throw new BenchClusterError(`could not spawn node ${spec.id} (${process.execPath} ${CLI_MAIN})`);
+  if (proc.pid === undefined) throw new BenchClusterError(`could not spawn node ${spec.id} (${process.execPath} ${main})`);
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   return { node: { ...spec, pid: proc.pid }, proc, exited };
 }

@@ -14,6 +14,7 @@ import { BENCH_RAFT_SETTINGS, BenchCluster } from './cluster.js';
 import { BenchClusterError } from './errors.js';
 import { measureFsync, measureLoopback } from './floor.js';
 import type { FloorResult } from './results.js';
+import { NODE_MALLOC_ENV } from '../src/process/node-env.js';
 
 export interface ScaleOptions {
   bytes: number;
@@ -112,7 +113,14 @@ export async function runScale(o: ScaleOptions): Promise<ScaleResult> {
     targets: [],
     machine: { cores: os.cpus().length, loadAvgStart: os.loadavg().map((x) => Number(x.toFixed(2))) },
   };
-  const cluster = await BenchCluster.start({ size: 3, raft: BENCH_RAFT_SETTINGS, nodeEnv: { QUORUMKV_STALL_LOG_MS: String(STALL_LOG_MS) } });
+  // The nodes run the compiled package, as installed ones do: a rebuild's time includes the start.
+  // ...with the malloc setting the cluster launcher gives its nodes (src/process/node-env.ts).
+  const cluster = await BenchCluster.start({
+    size: 3,
+    raft: BENCH_RAFT_SETTINGS,
+    built: true,
+    nodeEnv: { QUORUMKV_STALL_LOG_MS: String(STALL_LOG_MS), ...NODE_MALLOC_ENV },
+  });
   const probes = new Map<string, NodeProbe>();
   const probe = (id: string) => {
     let p = probes.get(id);

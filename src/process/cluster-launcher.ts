@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { loadClusterConfig } from './config.js';
 import { NodeProbe, type ProbeStatus } from './node-probe.js';
 import { probeCredentials } from './node-security.js';
+import { withNodeMallocEnv } from './node-env.js';
 import type * as grpc from '@grpc/grpc-js';
 
 // Each node runs this package's own entry point in the same form as the launcher: compiled
@@ -136,7 +137,7 @@ export async function runClusterLauncher(configPath: string, options: ClusterLau
         // SIGTERM (a node treats a second signal as "exit now, skip the clean stop"). Nodes watch
         // QUORUMKV_LAUNCHER_PID and stop themselves if the launcher dies.
         detached: true,
-        env: { ...process.env, QUORUMKV_LAUNCHER_PID: String(process.pid) },
+        env: withNodeMallocEnv({ ...process.env, QUORUMKV_LAUNCHER_PID: String(process.pid) }),
       });
       const prefix = logFormat === 'pretty' ? `[${node.id.padEnd(width)}]` : undefined;
       const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));

@@ -7,6 +7,7 @@ import { ConfigError } from '../api/errors.js';
 import { RAFT_DEFAULTS } from '../raft/defaults.js';
 import { RUNTIME_DEFAULTS } from '../runtime/defaults.js';
 import { LEVELDB_DEFAULTS } from '../storage/level-state-machine.js';
+import { FILE_LOG_DEFAULTS } from '../storage/file-raft-storage.js';
 
 export { ConfigError };
 
@@ -52,6 +53,8 @@ export interface RaftSettings {
   snapshotEntries: number;
   /** ...or once this many bytes of commands were applied since the last one; 0 = never. */
   snapshotBytes: number;
+  /** ...and once the commands applied since the last one are this percent of its file's size; 0 = no wait. */
+  snapshotLogPercent: number;
   /** Entries kept behind a snapshot for slow followers; absent = the runtime's default. */
   retainEntries?: number;
   preVote: boolean;
@@ -70,6 +73,8 @@ export interface StorageSettings {
   leveldbMaxFileBytes: number;
   leveldbCompression: boolean;
   snapshotChunkBytes: number;
+  /** Bytes of the newest Raft log entries held in memory; older ones are read from the log file. */
+  logMemoryBytes: number;
 }
 
 export const DEFAULT_STORAGE_SETTINGS: Readonly<StorageSettings> = Object.freeze({
@@ -78,6 +83,7 @@ export const DEFAULT_STORAGE_SETTINGS: Readonly<StorageSettings> = Object.freeze
   leveldbMaxFileBytes: LEVELDB_DEFAULTS.maxFileBytes,
   leveldbCompression: LEVELDB_DEFAULTS.compression,
   snapshotChunkBytes: 1024 * 1024,
+  logMemoryBytes: FILE_LOG_DEFAULTS.memoryLogBytes,
 });
 
 /** Client API limits (see KvServiceLimits in src/server/kv-service.ts); absent = the service default. */
@@ -120,6 +126,7 @@ export const DEFAULT_RAFT_SETTINGS: Readonly<RaftSettings> = Object.freeze({
   heartbeatTicks: 3,
   snapshotEntries: RUNTIME_DEFAULTS.snapshotEntries,
   snapshotBytes: RUNTIME_DEFAULTS.snapshotBytes,
+  snapshotLogPercent: RUNTIME_DEFAULTS.snapshotLogPercent,
   preVote: RAFT_DEFAULTS.preVote,
   checkQuorum: RAFT_DEFAULTS.checkQuorum,
   maxInflightMsgs: RAFT_DEFAULTS.maxInflightMsgs,
@@ -307,6 +314,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     heartbeatTicks: c.int(r, 'heartbeatTicks', 'raft', d.heartbeatTicks, 1, 1_000_000),
     snapshotEntries: c.int(r, 'snapshotEntries', 'raft', d.snapshotEntries, 0, Number.MAX_SAFE_INTEGER),
     snapshotBytes: c.int(r, 'snapshotBytes', 'raft', d.snapshotBytes, 0, Number.MAX_SAFE_INTEGER),
+    snapshotLogPercent: c.int(r, 'snapshotLogPercent', 'raft', d.snapshotLogPercent, 0, 10_000),
     preVote: c.bool(r, 'preVote', 'raft', d.preVote),
     checkQuorum: c.bool(r, 'checkQuorum', 'raft', d.checkQuorum),
     maxInflightMsgs: c.int(r, 'maxInflightMsgs', 'raft', d.maxInflightMsgs, 1, 1_000_000),
@@ -329,6 +337,7 @@ export function parseConfig(text: string, file: string): ClusterConfig {
     leveldbMaxFileBytes: c.int(st, 'leveldbMaxFileBytes', 'storage', sd.leveldbMaxFileBytes, 1 << 20, 1024 * 1024 * 1024),
     leveldbCompression: c.bool(st, 'leveldbCompression', 'storage', sd.leveldbCompression),
     snapshotChunkBytes: c.int(st, 'snapshotChunkBytes', 'storage', sd.snapshotChunkBytes, 4096, 8 * 1024 * 1024),
+    logMemoryBytes: c.int(st, 'logMemoryBytes', 'storage', sd.logMemoryBytes, 0, 64 * 1024 * 1024 * 1024),
   };
 
   const l = root['limits'] === undefined ? {} : c.object(root['limits'], 'limits');

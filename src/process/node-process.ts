@@ -260,6 +260,7 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
         },
         // The storage times the fsync itself (and logs slow ones); the runtime only records it.
         onFsync: (ms) => metrics.observeFsync(ms / 1000),
+        memoryLogBytes: config.storage.logMemoryBytes,
       },
       openStateMachine: async () =>
         withTimedApply(

@@ -158,7 +158,9 @@ export class Progress {
   }
 
   toStatus(): ProgressStatus {
-    return { match: this.match, next: this.next, state: this.state, recentActive: this.recentActive, isLearner: this.isLearner };
+    const status: ProgressStatus = { match: this.match, next: this.next, state: this.state, recentActive: this.recentActive, isLearner: this.isLearner };
+    if (this.state === 'snapshot') status.pendingSnapshot = this.pendingSnapshot;
+    return status;
   }
 }
 

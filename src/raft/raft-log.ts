@@ -1,4 +1,4 @@
-import { CompactedError, entrySize, type LogStorage } from './log-storage.js';
+import { CompactedError, EntriesLoadingError, entrySize, type LogStorage } from './log-storage.js';
 import { invariant } from './errors.js';
 import type { Entry, Snapshot } from './types.js';
 
@@ -16,6 +16,8 @@ export class RaftLog {
   applied: number;
   /** Highest index handed out for apply in a Ready not yet advanced. */
   applying: number;
+  /** The next committed entries are being read from disk: no apply until entriesLoaded(). */
+  private applyWaitsForStorage = false;
 
   constructor(
     readonly storage: LogStorage,
@@ -87,7 +89,8 @@ export class RaftLog {
 
   /**
    * Entries [lo, hi) across storage and the unstable tail, capped at maxBytes (at least one).
-   * Returns undefined when lo is compacted (the caller must send a snapshot instead).
+   * Returns undefined when lo is compacted (the caller must send a snapshot instead). Throws
+   * EntriesLoadingError when storage is still reading entry lo from disk.
    */
   slice(lo: number, hi: number, maxBytes = Infinity): Entry[] | undefined {
     if (lo >= hi) return [];
@@ -201,14 +204,44 @@ export class RaftLog {
   }
 
   hasNextCommittedEntries(): boolean {
-    return this.committed > this.applying && this.applying + 1 >= this.firstIndex();
+    return !this.applyWaitsForStorage && this.committed > this.applying && this.applying + 1 >= this.firstIndex();
   }
 
   nextCommittedEntries(maxBytes: number): Entry[] {
     if (!this.hasNextCommittedEntries()) return [];
-    const entries = this.slice(this.applying + 1, this.committed + 1, maxBytes);
+    let entries: Entry[] | undefined;
+    try {
+      entries = this.slice(this.applying + 1, this.committed + 1, maxBytes);
+    } catch (error) {
+      if (!(error instanceof EntriesLoadingError)) throw error;
+      // Not a Ready's worth of work until storage has them: hasReady() stays false meanwhile.
+      this.applyWaitsForStorage = true;
+      return [];
+    }
     invariant(entries !== undefined, () => `committed entries from ${this.applying + 1} are compacted`);
     return entries;
+  }
+
+  /** Storage finished reading entries from disk: what waited for them may go ahead. */
+  entriesLoaded(): void {
+    this.applyWaitsForStorage = false;
+  }
+
+  /** The conf entries among [lo, hi) (storage keeps them in memory even when entries are on disk). */
+  confEntries(lo: number, hi: number): Entry[] {
+    if (lo >= hi) return [];
+    if (lo < this.firstIndex()) return [];
+    const out: Entry[] = [];
+    const storageHi = Math.min(hi, this.unstableOffset);
+    if (lo < storageHi) {
+      if (this.storage.confEntries) out.push(...this.storage.confEntries(lo, storageHi));
+      else for (const e of this.storage.entries(lo, storageHi)) if (e.type === 'conf') out.push(e);
+    }
+    for (let index = Math.max(lo, this.unstableOffset); index < hi && index - this.unstableOffset < this.unstable.length; index++) {
+      const entry = this.unstable[index - this.unstableOffset]!;
+      if (entry.type === 'conf') out.push(entry);
+    }
+    return out;
   }
 
   hasUnstableEntries(): boolean {

@@ -1,7 +1,7 @@
 import { ConfChangeRejectedError, NotLeaderError, ProposalDroppedError, UncommittedLimitError, invariant } from './errors.js';
 import { RAFT_DEFAULTS } from './defaults.js';
 import { applyConfChangeTo, decodeConfEntry, encodeConfEntry, MalformedConfChangeError } from './conf-change-codec.js';
-import type { LogStorage } from './log-storage.js';
+import { EntriesLoadingError, type LogStorage } from './log-storage.js';
 import { Progress, quorumSize, quorumValue, tallyVotes } from './progress.js';
 import { RaftLog } from './raft-log.js';
 import {
@@ -159,9 +159,8 @@ export class Raft {
     // Membership changes between the snapshot and the applied index are already reflected in the
     // state machine; replay them here so the tracker matches it.
     if (this.log.applied > snapshotIndex) {
-      const replay = this.log.slice(snapshotIndex + 1, this.log.applied + 1);
-      invariant(replay !== undefined, 'entries after the snapshot are missing from the log');
-      for (const entry of replay) if (entry.type === 'conf') this.applyConfEntry(entry);
+      invariant(this.log.firstIndex() <= snapshotIndex + 1, 'entries after the snapshot are missing from the log');
+      for (const entry of this.log.confEntries(snapshotIndex + 1, this.log.applied + 1)) this.applyConfEntry(entry);
     }
     this.becomeFollower(this.term, '');
   }
@@ -767,7 +766,14 @@ export class Raft {
     if (!pr || to === this.id || pr.isPaused()) return false;
     const prevIndex = pr.next - 1;
     const prevTerm = this.log.term(prevIndex);
-    const entries = prevTerm === undefined ? undefined : this.log.entriesFrom(pr.next, this.maxSizePerMsg);
+    let entries: Entry[] | undefined;
+    try {
+      entries = prevTerm === undefined ? undefined : this.log.entriesFrom(pr.next, this.maxSizePerMsg);
+    } catch (error) {
+      // Storage is reading them from disk; entriesLoaded() (or the next heartbeat answer) retries.
+      if (error instanceof EntriesLoadingError) return false;
+      throw error;
+    }
     if (entries !== undefined && entries.length === 0 && !sendIfEmpty) return false;
 
     if (prevTerm === undefined || entries === undefined) {
@@ -800,6 +806,16 @@ export class Raft {
     }
     this.send(message);
     return true;
+  }
+
+  /**
+   * Entries storage was reading from disk are in memory now: apply can go on, and followers whose
+   * next batch waited for them get it.
+   */
+  entriesLoaded(): void {
+    this.log.entriesLoaded();
+    if (this.role !== 'leader') return;
+    for (const id of this.progress.keys()) if (id !== this.id) while (this.sendAppend(id, false)) {}
   }
 
   broadcastAppend(): void {

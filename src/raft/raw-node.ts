@@ -103,6 +103,11 @@ export class RawNode {
     this.raft.reportSnapshot(peer, ok);
   }
 
+  /** Storage read entries the core asked for from disk (LogStorage.entries threw EntriesLoadingError). */
+  entriesLoaded(): void {
+    this.raft.entriesLoaded();
+  }
+
   hasReady(): boolean {
     if (this.outstanding) return false;
     const raft = this.raft;

@@ -195,6 +195,8 @@ export interface ProgressStatus {
   match: number;
   next: number;
   state: 'probe' | 'replicate' | 'snapshot';
+  /** In state 'snapshot': the index of the snapshot being sent. */
+  pendingSnapshot?: number;
   recentActive: boolean;
   isLearner: boolean;
 }

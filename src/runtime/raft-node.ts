@@ -82,6 +82,11 @@ export interface RaftTimings {
   snapshotEntries?: number;
   /** ...or once this many bytes of entries were applied since the last one (0 = never; default 64 MiB). */
   snapshotBytes?: number;
+  /**
+   * A due snapshot waits until the command bytes applied since the last one reach this percent of
+   * the last snapshot file's size (0 = never waits; default 25).
+   */
+  snapshotLogPercent?: number;
   /** Entries kept before a snapshot for slow followers (default min(snapshotEntries, 1000)). */
   retainEntries?: number;
   preVote?: boolean;
@@ -151,6 +156,8 @@ export interface RaftNodeOptions {
 const CONF_RETRY_MS = 20;
 /** Status calls that may wait for a newer leader at once; past it they answer without waiting. */
 const MAX_LEADER_WAITERS = 1024;
+/** A snapshot sent to a follower holds the log after it (followerFloor) at most this long. */
+const SNAPSHOT_HOLD_MS = 10 * 60_000;
 
 const defaultRandom: RandomInt = (n) => Math.floor(Math.random() * n);
 
@@ -207,6 +214,8 @@ export class RaftNode implements KvBackend {
 
   private timer: unknown;
   private scheduled = false;
+  /** Leader: snapshots sent and not yet acknowledged, per follower (followerFloor). */
+  private readonly snapshotsSent = new Map<NodeId, { index: number; at: number }>();
   private looping: Promise<void> | undefined;
   private started = false;
   private stopping = false;
@@ -277,6 +286,7 @@ export class RaftNode implements KvBackend {
     this.snapshots = new SnapshotScheduler({
       snapshotEntries,
       snapshotBytes: t.snapshotBytes ?? RUNTIME_DEFAULTS.snapshotBytes,
+      snapshotLogPercent: t.snapshotLogPercent ?? RUNTIME_DEFAULTS.snapshotLogPercent,
       retainEntries: t.retainEntries ?? Math.min(snapshotEntries || RUNTIME_DEFAULTS.maxRetainEntries, RUNTIME_DEFAULTS.maxRetainEntries),
       storage: this.storage,
       stateMachine: this.sm,
@@ -284,6 +294,7 @@ export class RaftNode implements KvBackend {
       logger: this.log,
       termAt: (index) => this.termAt(index),
       lastConfIndex: () => this.lastConfIndex,
+      followerFloor: () => this.followerFloor(),
       schedule: () => this.schedule(),
       snapshotStore: options.snapshotStore,
     });
@@ -302,6 +313,7 @@ export class RaftNode implements KvBackend {
       maxInflightMsgs: t.maxInflightMsgs,
       maxSizePerMsg: t.maxSizePerMsg,
       maxUncommittedEntries: t.maxUncommittedEntries,
+      maxCommittedSizePerReady: RUNTIME_DEFAULTS.maxApplyBytesPerReady,
       random: options.random ?? defaultRandom,
       unsafeRebuildingVotes: options.unsafeRebuildingVotes,
       logger: this.log ? coreLogger(this.log) : undefined,
@@ -316,6 +328,13 @@ export class RaftNode implements KvBackend {
       );
     }
     this.raw = new RawNode(config, this.storage);
+    // Older log entries may live on disk only: once storage read back what the core asked for, the
+    // core retries (a lagging follower's next batch, a late apply).
+    this.storage.onEntriesLoaded?.(() => {
+      if (this.stopping || this.failed) return;
+      this.raw.entriesLoaded();
+      this.schedule();
+    });
     this.rebuildMembers();
     this.admission = new PeerAdmission(
       this.id,
@@ -325,7 +344,7 @@ export class RaftNode implements KvBackend {
     );
     // Conf entries already in the log beyond the applied index name members this node will have.
     const lastIndex = this.storage.lastIndex();
-    if (lastIndex > this.applied) this.admission.appended(this.storage.entries(Math.max(this.applied + 1, this.storage.firstIndex()), lastIndex + 1));
+    if (lastIndex > this.applied) this.admission.appended(this.confEntries(Math.max(this.applied + 1, this.storage.firstIndex()), lastIndex + 1));
 
     this.reads = new ReadPath({
       nodeId: this.id,
@@ -922,6 +941,7 @@ export class RaftNode implements KvBackend {
   /** Hands messages to the transport. A refusal that names our leader carries its address too (see learnLeaderFromMember). */
   private sendToPeers(messages: Message[]): void {
     for (const m of messages) {
+      if (m.type === 'snap' && m.snapshot) this.snapshotsSent.set(m.to, { index: m.snapshot.meta.index, at: this.now() });
       if (m.leaderHint === undefined) continue;
       const address = this.members.get(m.leaderHint)?.raftAddress;
       if (address) m.leaderAddress = address;
@@ -1069,7 +1089,7 @@ export class RaftNode implements KvBackend {
     if (last <= index) return false;
     let entries: Entry[];
     try {
-      entries = this.storage.entries(Math.max(index + 1, this.storage.firstIndex()), last + 1);
+      entries = this.confEntries(Math.max(index + 1, this.storage.firstIndex()), last + 1);
     } catch {
       return false;
     }
@@ -1235,6 +1255,40 @@ export class RaftNode implements KvBackend {
     return receiptOutcome(term, index, { termAt: (i) => this.termAt(i), snapshot: this.storage.snapshot().meta });
   }
 
+  /**
+   * Leader only: the lowest index of a snapshot sent to a follower that has not acknowledged it yet
+   * (see SnapshotScheduler): its transfer and then its install (30 s for 2 GB here, during which it
+   * answers nothing) must not lose the log after it. A follower that is merely behind, or whose
+   * snapshot was sent more than SNAPSHOT_HOLD_MS ago, holds nothing.
+   */
+  private followerFloor(): number | undefined {
+    const s = this.raw.status();
+    if (s.role !== 'leader' || !s.progress) {
+      this.snapshotsSent.clear();
+      return undefined;
+    }
+    let floor: number | undefined;
+    for (const [id, sent] of [...this.snapshotsSent]) {
+      const p = s.progress[id];
+      if (!p || p.match >= sent.index || this.now() - sent.at > SNAPSHOT_HOLD_MS) {
+        this.snapshotsSent.delete(id);
+        continue;
+      }
+      floor = floor === undefined ? sent.index : Math.min(floor, sent.index);
+    }
+    for (const [id, p] of Object.entries(s.progress)) {
+      if (id === this.id || p.state !== 'snapshot' || p.pendingSnapshot === undefined) continue;
+      floor = floor === undefined ? p.pendingSnapshot : Math.min(floor, p.pendingSnapshot);
+    }
+    return floor;
+  }
+
+  /** The conf entries among [lo, hi) of the durable log (in memory even when older entries are not). */
+  private confEntries(lo: number, hi: number): Entry[] {
+    if (this.storage.confEntries) return this.storage.confEntries(lo, hi);
+    return this.storage.entries(lo, hi).filter((e) => e.type === 'conf');
+  }
+
   /** Rebuilds member addresses from the stored snapshot and the conf entries still in the log. */
   private rebuildMembers(): void {
     const snap = this.storage.snapshot();
@@ -1245,8 +1299,7 @@ export class RaftNode implements KvBackend {
     const first = this.storage.firstIndex();
     const upto = Math.min(this.applied, this.storage.lastIndex());
     if (upto < first) return;
-    for (const e of this.storage.entries(first, upto + 1)) {
-      if (e.type !== 'conf') continue;
+    for (const e of this.confEntries(first, upto + 1)) {
       this.lastConfIndex = e.index;
       const decoded = decodeConfEntry(e.data);
       if (decoded) applyConfToTable(this.members, decoded, this.id);

@@ -1,5 +1,7 @@
 // When to take a snapshot, and compacting the log behind it. A snapshot is due every
-// `snapshotEntries` applied entries or `snapshotBytes` applied command bytes. It is captured right
+// `snapshotEntries` applied entries or `snapshotBytes` applied command bytes, and once the bytes
+// applied since the last one reach `snapshotLogPercent` of its file (a snapshot rewrites the whole
+// state, so a large store snapshots less often; the log between is on disk). It is captured right
 // after a Ready was advanced (the core's ConfState then matches the applied index), built by the
 // state machine in the background, and handed to the Ready loop, which starts the compaction
 // without waiting for it (heartbeats must keep flowing).
@@ -17,6 +19,7 @@ import { ProgressLog } from '../transport/progress-log.js';
 export interface SnapshotSchedulerOptions {
   snapshotEntries: number;
   snapshotBytes: number;
+  snapshotLogPercent: number;
   retainEntries: number;
   storage: RaftStorage;
   stateMachine: StateMachine;
@@ -26,6 +29,12 @@ export interface SnapshotSchedulerOptions {
   termAt(index: number): number | undefined;
   /** Index of the last applied conf entry (a snapshot's ConfState must be valid at its index). */
   lastConfIndex(): number;
+  /**
+   * On a leader: the lowest index of a snapshot it is sending to a follower, so that a compaction
+   * never takes the log that follower needs after it (a compaction during a long transfer made a
+   * wiped follower install a second, newer snapshot). Undefined: no transfer in progress.
+   */
+  followerFloor?(): number | undefined;
   /** Wake the Ready loop: a compaction is ready to start. */
   schedule(): void;
   /**
@@ -48,6 +57,8 @@ export class SnapshotScheduler {
   private appliedBytes = 0;
   private pendingCompaction: Snapshot | undefined;
   private lastIndex: number;
+  /** Size of the newest snapshot file, by the index it was read at. */
+  private lastFile: { index: number; bytes: number } = { index: -1, bytes: 0 };
 
   constructor(private readonly options: SnapshotSchedulerOptions) {
     this.lastIndex = options.storage.snapshot().meta.index;
@@ -77,6 +88,7 @@ export class SnapshotScheduler {
     const entriesDue = snapshotEntries > 0 && applied - this.lastIndex >= snapshotEntries;
     const bytesDue = snapshotBytes > 0 && this.appliedBytes >= snapshotBytes && applied > this.lastIndex;
     if (!entriesDue && !bytesDue) return;
+    if (this.appliedBytes * 100 < this.options.snapshotLogPercent * this.lastSnapshotFileBytes()) return;
     this.snapshotting = true;
     this.appliedBytes = 0;
     const { conf, members } = capture();
@@ -128,6 +140,21 @@ export class SnapshotScheduler {
     this.options.schedule();
   }
 
+  /** Bytes of the snapshot file storage holds (0 for none, or for an in-memory snapshot). */
+  private lastSnapshotFileBytes(): number {
+    const snap = this.options.storage.snapshot();
+    if (this.lastFile.index !== snap.meta.index) {
+      let bytes = 0;
+      try {
+        bytes = decodeSnapshotRef(snap.data)?.bytes ?? 0;
+      } catch {
+        bytes = 0; // not a reference: an in-memory snapshot
+      }
+      this.lastFile = { index: snap.meta.index, bytes };
+    }
+    return this.lastFile.bytes;
+  }
+
   /** The built snapshot waiting to be compacted into storage, if any (taken once). */
   takeCompaction(): Snapshot | undefined {
     const snap = this.pendingCompaction;
@@ -139,7 +166,10 @@ export class SnapshotScheduler {
   async compact(snap: Snapshot): Promise<void> {
     try {
       const t0 = performance.now();
-      await this.options.storage.compact(snap, this.options.retainEntries);
+      const floor = this.options.followerFloor?.();
+      const retain =
+        floor !== undefined && floor < snap.meta.index ? Math.max(this.options.retainEntries, snap.meta.index - floor) : this.options.retainEntries;
+      await this.options.storage.compact(snap, retain);
       this.lastIndex = snap.meta.index;
       // Older files go (once no transfer reads them); a skipped compaction leaves its own file behind too.
       await this.options.snapshotStore?.retainOnly(decodeSnapshotRef(this.options.storage.snapshot().data));

@@ -1,21 +1,39 @@
 // The durable Raft log: one live append-only segment file of framed msgpack records, the latest
-// snapshot in its own file, and an in-memory copy of the uncompacted log that serves every read.
+// snapshot in its own file, and in memory the terms and record offsets of every entry but the
+// entries themselves only for the newest `memoryLogBytes` (plus conf entries): older ones are read
+// back from the segment on demand (cold-log-reader.ts).
 //
 // Segment layout: a header record [REC_HEADER, format, baseIndex, baseTerm, voters, learners], then
 // entries records (each replaces the log suffix from its first index, exactly as save() does) and
 // hard-state records. Compaction and snapshot installs write a fresh checkpoint segment (header,
 // hard state, surviving entries) under a temp name, fsync it, rename it into place and delete the
-// older segment, so disk use stays bounded by what the log still holds.
+// older segment, so disk use stays bounded by what the log still holds. A compaction copies the
+// surviving entries while saves go on and holds saves only to copy what they appended meanwhile.
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { ConfState, Entry, HardState, RaftLogger, Snapshot } from '../raft/types.js';
 import { packr } from './codec.js';
+import { ColdLogReader, readLogEntries } from './cold-log-reader.js';
 import { InvalidStorageUpdateError, StorageClosedError, StorageCorruptionError, StorageFailedError } from './errors.js';
+import {
+  REC_ENTRIES,
+  REC_HARD_STATE,
+  REC_HEADER,
+  RECOVERY_CODE,
+  SEGMENT_FORMAT,
+  decodeEntries,
+  decodePayload,
+  entriesRecord,
+  hardStateRecord,
+  headerRecord,
+  isInt,
+  looksLikePayload,
+} from './log-records.js';
 import { LogProjection, LogState, cloneConf, planCompaction } from './log-state.js';
 import { LogStateReads } from './log-state-reads.js';
 import type { RaftStorage, StorageUpdate } from './raft-storage.js';
 import { type Fs, type FsFile, NODE_FS, syncDir } from './fs.js';
-import { frameRecord, parseRecords } from './record-file.js';
+import { frameRecord, parseRecords, scanRecordFile } from './record-file.js';
 
 export interface FileRaftStorageOptions {
   dir: string;
@@ -28,17 +46,21 @@ export interface FileRaftStorageOptions {
   slowFsyncMs?: number;
   /** The filesystem (default: the real one). The simulator passes a MemoryFs and crashes it. */
   fs?: Fs;
+  /**
+   * Bytes of the newest log entries kept in memory (default 32 MiB); older ones are read back from
+   * the segment file when a lagging follower or a late apply needs them. 0 keeps none.
+   */
+  memoryLogBytes?: number;
+  /** Bytes read at once when older entries are read back (default 8 MiB). */
+  coldReadBytes?: number;
 }
 
-const FORMAT = 1;
-const REC_HEADER = 0;
-const REC_ENTRIES = 1;
-const REC_HARD_STATE = 2;
+export const FILE_LOG_DEFAULTS = { memoryLogBytes: 32 << 20, coldReadBytes: 8 << 20 } as const;
+
 const SNAPSHOT_FILE = 'snapshot.snap';
 const SEGMENT_RE = /^log-(\d{16})\.wal$/;
 /** Checkpoint segments split entries into records of about this size. */
 const CHECKPOINT_RECORD_BYTES = 4 << 20;
-const TYPE_CODE = { normal: 0, conf: 1 } as const;
 
 const noopLogger: RaftLogger = { info() {}, warn() {} };
 
@@ -46,34 +68,33 @@ function segmentName(seq: number): string {
   return `log-${String(seq).padStart(16, '0')}.wal`;
 }
 
-function entriesRecord(entries: readonly Entry[]): Buffer {
-  return frameRecord(packr.pack([REC_ENTRIES, entries.map((e) => [e.index, e.term, TYPE_CODE[e.type], e.data])]));
-}
-
-/** Hard-state records carry a 5th field only while the node rebuilds, so others read as before. */
-const RECOVERY_CODE = { pristine: 1, rebuilding: 2 } as const;
-
-function hardStateRecord(hs: HardState): Buffer {
-  const fields: unknown[] = [REC_HARD_STATE, hs.term, hs.vote, hs.commit];
-  if (hs.recovery) fields.push(RECOVERY_CODE[hs.recovery]);
-  return frameRecord(packr.pack(fields));
-}
-
-function headerRecord(baseIndex: number, baseTerm: number, conf: ConfState): Buffer {
-  return frameRecord(packr.pack([REC_HEADER, FORMAT, baseIndex, baseTerm, conf.voters, conf.learners]));
-}
-
-/** Cheap pre-check used when resyncing after a bad record: payload is [kind, ...] with a known kind. */
-function looksLikePayload(p: Buffer): boolean {
-  return p.length >= 2 && p[0]! >= 0x92 && p[0]! <= 0x96 && p[1]! <= REC_HARD_STATE;
-}
-
-const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const isIdList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
+/** A compaction's copy of the surviving entries into the next segment, made while saves go on. */
+interface CompactionCopy {
+  cut: number;
+  seq: number;
+  tmp: string;
+  file: FsFile;
+  /** Bytes written to the copy so far. */
+  size: number;
+  /** Offsets in the copy of entries cut + 1 .. copiedTo. */
+  positions: number[];
+  copiedTo: number;
+  /** Lowest index a save wrote since the copy began: from there on the copy is redone under the queue. */
+  dirtyFrom: number;
+  /** FileRaftStorage.resets when it began: a snapshot install meanwhile makes it moot. */
+  resets: number;
+}
 
 type Job =
   | { kind: 'save'; update: StorageUpdate; resolve: () => void; reject: (err: unknown) => void }
-  | { kind: 'compact'; snapshot: Snapshot; retain: number; resolve: () => void; reject: (err: unknown) => void };
+  | { kind: 'compact'; snapshot: Snapshot; retain: number; copy?: CompactionCopy; resolve: () => void; reject: (err: unknown) => void };
+
+/** A compaction copy given up because the log was reset or closed meanwhile. */
+class CopyAbandoned extends Error {
+  override name = 'CopyAbandoned';
+}
 
 export class FileRaftStorage extends LogStateReads implements RaftStorage {
   protected readonly state: LogState;
@@ -91,6 +112,14 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
   private snapshotFileChain: Promise<unknown> = Promise.resolve();
   private snapshotFileIndex: number;
   private closed = false;
+  /** Highest segment number used or reserved (a compaction copy reserves its own). */
+  private lastSeq: number;
+  /** Snapshot installs so far (each resets the log). */
+  private resets = 0;
+  private copy: CompactionCopy | undefined;
+  private compactionChain: Promise<unknown> = Promise.resolve();
+  private readonly cold: ColdLogReader;
+  private entriesLoadedListener: (() => void) | undefined;
 
   private constructor(
     private readonly options: FileRaftStorageOptions,
@@ -105,6 +134,29 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
     this.logger = options.logger ?? noopLogger;
     this.fs = options.fs ?? NODE_FS;
     this.snapshotFileIndex = init.state.snap.meta.index;
+    this.lastSeq = init.seq;
+    this.cold = new ColdLogReader({
+      state: this.state,
+      file: () => (this.fd ? { file: this.fd, name: join(options.dir, segmentName(this.segmentSeq)) } : undefined),
+      readBytes: options.coldReadBytes ?? FILE_LOG_DEFAULTS.coldReadBytes,
+      onLoaded: () => this.entriesLoadedListener?.(),
+    });
+    this.state.cold = this.cold;
+  }
+
+  /**
+   * Where entries [lo, hi) are: the live segment and each entry's record offset. For diagnostics
+   * and the simulator's checkers, which read the durable log without going through the core's path.
+   */
+  locate(lo: number, hi: number): { file: string; positions: number[] } {
+    const base = this.state.baseIndex;
+    const positions = (this.state.positions ?? []).slice(Math.max(0, lo - base - 1), Math.max(0, hi - base - 1));
+    return { file: join(this.options.dir, segmentName(this.segmentSeq)), positions };
+  }
+
+  /** `listener` runs when entries the core asked for were read back from disk (see LogStorage). */
+  onEntriesLoaded(listener: () => void): void {
+    this.entriesLoadedListener = listener;
   }
 
   static async open(options: FileRaftStorageOptions): Promise<FileRaftStorage> {
@@ -144,7 +196,7 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
       if (snapshot) {
         throw new StorageCorruptionError(join(dir, SNAPSHOT_FILE), 0, 'a snapshot exists but the log segment is missing');
       }
-      const state = new LogState(options.bootstrap);
+      const state = newLogState(options.bootstrap, options);
       return {
         fresh: true,
         state,
@@ -160,7 +212,7 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
           }
           await removeTemps();
           const seq = 1;
-          await writeCheckpoint(fs, dir, seq, state, options.bootstrap);
+          await writeCheckpoint(fs, dir, seq, state.baseIndex, state.baseTerm, state.hardState, [], options.bootstrap);
           const fd = await fs.open(join(dir, segmentName(seq)), 'r+');
           const size = (await fd.stat()).size;
           return new FileRaftStorage(options, { state, fd, seq, size, bootstrapConf: cloneConf(options.bootstrap) });
@@ -170,7 +222,7 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
 
     const seq = segments[segments.length - 1]!;
     const file = join(dir, segmentName(seq));
-    const replayed = await replaySegment(fs, file, snapshot);
+    const replayed = await replaySegment(fs, file, snapshot, options);
     const { state, bootstrapConf } = replayed;
 
     // A crash between writing a received snapshot and resetting the log leaves a log that does not
@@ -217,7 +269,7 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
         let liveSeq = seq;
         if (rewrite) {
           liveSeq = seq + 1;
-          await writeCheckpoint(fs, dir, liveSeq, state, bootstrapConf);
+          await writeCheckpoint(fs, dir, liveSeq, state.baseIndex, state.baseTerm, state.hardState, [], bootstrapConf);
         }
         for (const old of segments) if (old !== liveSeq) await fs.unlink(join(dir, segmentName(old)));
         const fd = await fs.open(join(dir, segmentName(liveSeq)), 'r+');
@@ -247,7 +299,91 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
     if (this.failure) throw this.failure;
     if (planCompaction(this.state, snapshot, retainEntries) === undefined) return;
     if (!(await this.writeSnapshotFileInOrder(snapshot))) return;
-    return this.enqueue((resolve, reject) => ({ kind: 'compact', snapshot, retain: retainEntries, resolve, reject }));
+    const run = this.compactionChain.then(() => this.compactBehind(snapshot, retainEntries));
+    this.compactionChain = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Copy the entries that survive the compaction into the next segment while saves go on, then
+   * switch to it under the save queue (which only copies what was written meanwhile).
+   */
+  private async compactBehind(snapshot: Snapshot, retain: number): Promise<void> {
+    if (this.closed) throw new StorageClosedError(`raft log in ${this.options.dir}`);
+    if (this.failure) throw this.failure;
+    const cut = planCompaction(this.state, snapshot, retain);
+    if (cut === undefined) return;
+    let copy: CompactionCopy | undefined;
+    if (cut > this.state.baseIndex) {
+      try {
+        copy = await this.copySurvivors(cut);
+      } catch (err) {
+        if (err instanceof CopyAbandoned) return;
+        throw err;
+      }
+    }
+    return this.enqueue((resolve, reject) => ({ kind: 'compact', snapshot, retain, copy, resolve, reject }));
+  }
+
+  private async copySurvivors(cut: number): Promise<CompactionCopy> {
+    const seq = ++this.lastSeq;
+    const tmp = join(this.options.dir, `${segmentName(seq)}.tmp`);
+    const file = await this.fs.open(tmp, 'w');
+    const copy: CompactionCopy = { cut, seq, tmp, file, size: 0, positions: [], copiedTo: cut, dirtyFrom: Infinity, resets: this.resets };
+    this.copy = copy;
+    try {
+      await this.writeCopy(copy, [headerRecord(cut, this.state.term(cut), this.bootstrapConf), hardStateRecord(this.state.hardState)]);
+      const last = this.state.lastIndex();
+      while (copy.copiedTo < last) {
+        if (this.closed || this.resets !== copy.resets) throw new CopyAbandoned();
+        const lo = copy.copiedTo + 1;
+        if (lo >= copy.dirtyFrom || lo > this.state.lastIndex()) break;
+        const generation = this.state.generation;
+        let entries: Entry[];
+        try {
+          entries = await this.readDurable(lo, Math.min(last, this.state.lastIndex()) + 1, CHECKPOINT_RECORD_BYTES);
+        } catch (err) {
+          if (generation !== this.state.generation) break; // raced a save that replaced entries: redone below
+          throw err;
+        }
+        await this.copyEntries(copy, entries);
+      }
+      // The long fsync, outside the save queue; the switch syncs only what it adds.
+      await file.sync();
+      return copy;
+    } catch (err) {
+      await this.discardCopy(copy);
+      throw err;
+    }
+  }
+
+  /** Entries [lo, hi) up to about maxBytes, from memory or read back from the segment. */
+  private async readDurable(lo: number, hi: number, maxBytes: number): Promise<Entry[]> {
+    if (lo >= this.state.firstHotIndex()) return this.state.hotEntries(lo, hi, maxBytes);
+    const fd = this.fd;
+    if (!fd) throw new StorageClosedError(`raft log in ${this.options.dir}`);
+    const upto = Math.min(hi, this.state.firstHotIndex());
+    return readLogEntries(fd, join(this.options.dir, segmentName(this.segmentSeq)), this.state, lo, upto, maxBytes, CHECKPOINT_RECORD_BYTES);
+  }
+
+  private async copyEntries(copy: CompactionCopy, entries: Entry[]): Promise<void> {
+    const offset = copy.size;
+    await this.writeCopy(copy, [entriesRecord(entries)]);
+    for (let i = 0; i < entries.length; i++) copy.positions.push(offset);
+    copy.copiedTo = entries[entries.length - 1]!.index;
+  }
+
+  private async writeCopy(copy: CompactionCopy, buffers: Buffer[]): Promise<void> {
+    const buf = buffers.length === 1 ? buffers[0]! : Buffer.concat(buffers);
+    let written = 0;
+    while (written < buf.length) written += (await copy.file.write(buf, written, buf.length - written, copy.size + written)).bytesWritten;
+    copy.size += buf.length;
+  }
+
+  private async discardCopy(copy: CompactionCopy): Promise<void> {
+    if (this.copy === copy) this.copy = undefined;
+    await copy.file.close().catch(() => undefined);
+    await this.fs.unlink(copy.tmp).catch(() => undefined);
   }
 
   /** Write `snapshot` unless a file at least as new was written meanwhile. Returns whether it wrote. */
@@ -266,7 +402,9 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.compactionChain;
     await this.draining;
+    await this.cold.idle();
     await this.fd?.close();
     this.fd = undefined;
   }
@@ -308,14 +446,21 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
 
   private async writeGroup(jobs: Extract<Job, { kind: 'save' }>[]): Promise<void> {
     const projection = new LogProjection(this.state);
-    const accepted: { job: (typeof jobs)[number]; entries: Entry[] }[] = [];
+    const accepted: { job: (typeof jobs)[number]; entries: Entry[]; position: number }[] = [];
     const buffers: Buffer[] = [];
+    let offset = this.fileSize;
     for (const job of jobs) {
       try {
         const { entries } = projection.accept(job.update);
-        if (entries.length > 0) buffers.push(entriesRecord(entries));
-        if (job.update.hardState) buffers.push(hardStateRecord(job.update.hardState));
-        accepted.push({ job, entries });
+        const position = offset;
+        const records: Buffer[] = [];
+        if (entries.length > 0) records.push(entriesRecord(entries));
+        if (job.update.hardState) records.push(hardStateRecord(job.update.hardState));
+        for (const r of records) {
+          buffers.push(r);
+          offset += r.length;
+        }
+        accepted.push({ job, entries, position });
       } catch (err) {
         job.reject(err); // a bad update changes nothing; the rest of the group still goes ahead
       }
@@ -333,8 +478,9 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
       );
       return;
     }
-    for (const { job, entries } of accepted) {
-      this.state.append(entries);
+    for (const { job, entries, position } of accepted) {
+      this.state.append(entries, position);
+      if (entries.length > 0 && this.copy) this.copy.dirtyFrom = Math.min(this.copy.dirtyFrom, entries[0]!.index);
       if (job.update.hardState) this.state.hardState = { ...job.update.hardState };
     }
     for (const { job } of accepted) job.resolve();
@@ -342,7 +488,7 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
 
   private async runExclusive(job: Job): Promise<void> {
     try {
-      if (job.kind === 'compact') await this.runCompact(job.snapshot, job.retain);
+      if (job.kind === 'compact') await this.runCompact(job.snapshot, job.retain, job.copy);
       else await this.runSnapshotSave(job.update);
       job.resolve();
     } catch (err) {
@@ -359,39 +505,61 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
       return new Promise<void>((resolve, reject) => this.writeGroup([{ kind: 'save', update: { ...update, snapshot: undefined }, resolve, reject }]));
     }
     await this.writeSnapshotFileInOrder(snapshot);
-    const next = new LogState(this.bootstrapConf);
-    next.resetTo(snapshot);
-    next.append(entries);
-    next.hardState = { ...(update.hardState ?? this.state.hardState) };
-    await this.rotateTo(next);
-    this.state.resetTo(snapshot);
-    this.state.append(entries);
-    this.state.hardState = next.hardState;
+    const hardState = { ...(update.hardState ?? this.state.hardState) };
+    const seq = ++this.lastSeq;
+    const { meta } = snapshot;
+    const positions = await writeCheckpoint(this.fs, this.options.dir, seq, meta.index, meta.term, hardState, entries, this.bootstrapConf);
+    this.resets++;
+    await this.switchTo(seq, () => {
+      this.state.resetTo(snapshot);
+      this.state.append(entries, positions);
+      this.state.hardState = hardState;
+    });
     this.logger.info('log.snapshot_installed', { index: snapshot.meta.index, term: snapshot.meta.term });
   }
 
-  private async runCompact(snapshot: Snapshot, retain: number): Promise<void> {
+  private async runCompact(snapshot: Snapshot, retain: number, copy: CompactionCopy | undefined): Promise<void> {
     const cut = planCompaction(this.state, snapshot, retain);
-    if (cut === undefined) return; // not newer than the snapshot we hold
+    if (cut === undefined || (copy && (copy.resets !== this.resets || copy.cut !== cut))) {
+      if (copy) await this.discardCopy(copy); // not newer than the snapshot we hold, or the log was reset
+      return;
+    }
     const { index } = snapshot.meta;
     // The snapshot file was written by compact() before this job was queued.
-    if (cut > this.state.baseIndex) {
-      const next = new LogState(this.bootstrapConf);
-      next.baseIndex = cut;
-      next.baseTerm = this.state.term(cut);
-      next.ents = this.state.ents.slice(cut - this.state.baseIndex);
-      next.hardState = this.state.hardState;
-      await this.rotateTo(next);
+    if (copy && cut > this.state.baseIndex) {
+      this.copy = undefined;
+      try {
+        // What saves wrote since the copy began (usually a few records, in memory).
+        const from = Math.min(copy.dirtyFrom, copy.copiedTo + 1);
+        copy.positions.length = from - cut - 1;
+        copy.copiedTo = from - 1;
+        while (copy.copiedTo < this.state.lastIndex()) {
+          await this.copyEntries(copy, await this.readDurable(copy.copiedTo + 1, this.state.lastIndex() + 1, CHECKPOINT_RECORD_BYTES));
+        }
+        await this.writeCopy(copy, [hardStateRecord(this.state.hardState)]);
+        await copy.file.sync();
+        await copy.file.close();
+        await this.fs.rename(copy.tmp, join(this.options.dir, segmentName(copy.seq)));
+        await syncDir(this.fs, this.options.dir);
+      } catch (err) {
+        await this.discardCopy(copy);
+        throw err;
+      }
+      await this.switchTo(copy.seq, () => {
+        this.state.snap = snapshot;
+        this.state.compactTo(cut);
+        this.state.replacePositions(copy.positions);
+      });
+    } else {
+      if (copy) await this.discardCopy(copy);
+      this.state.snap = snapshot;
+      this.state.compactTo(cut);
     }
-    this.state.snap = snapshot;
-    this.state.compactTo(cut);
     this.logger.info('log.compacted', { snapshotIndex: index, firstIndex: this.state.firstIndex(), lastIndex: this.state.lastIndex() });
   }
 
-  /** Make `next` the whole durable log: a new checkpoint segment replaces the live one. */
-  private async rotateTo(next: LogState): Promise<void> {
-    const seq = this.segmentSeq + 1;
-    await writeCheckpoint(this.fs, this.options.dir, seq, next, this.bootstrapConf);
+  /** Segment `seq` (durable, in place) becomes the live one; `adopt` updates the log to match it. */
+  private async switchTo(seq: number, adopt: () => void): Promise<void> {
     const fd = await this.fs.open(join(this.options.dir, segmentName(seq)), 'r+');
     const size = (await fd.stat()).size;
     const oldFd = this.fd;
@@ -399,6 +567,8 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
     this.fd = fd;
     this.segmentSeq = seq;
     this.fileSize = size;
+    adopt();
+    await this.cold.idle(); // a read of older entries may still use the old file
     await oldFd?.close();
     // Safe to lose on a crash: open() keeps only the newest segment and deletes the rest.
     await this.fs.unlink(join(this.options.dir, segmentName(oldSeq)));
@@ -455,21 +625,45 @@ async function writeFileDurably(fs: Fs, dir: string, name: string, buffers: Buff
   await syncDir(fs, dir);
 }
 
-async function writeCheckpoint(fs: Fs, dir: string, seq: number, state: LogState, conf: ConfState): Promise<void> {
-  const buffers: Buffer[] = [headerRecord(state.baseIndex, state.baseTerm, conf), hardStateRecord(state.hardState)];
+/** Writes segment `seq` durably with these entries; returns the record offset of each entry. */
+async function writeCheckpoint(
+  fs: Fs,
+  dir: string,
+  seq: number,
+  baseIndex: number,
+  baseTerm: number,
+  hardState: HardState,
+  entries: readonly Entry[],
+  conf: ConfState,
+): Promise<number[]> {
+  const buffers: Buffer[] = [headerRecord(baseIndex, baseTerm, conf), hardStateRecord(hardState)];
+  let offset = buffers[0]!.length + buffers[1]!.length;
+  const positions: number[] = [];
   let chunk: Entry[] = [];
   let bytes = 0;
-  for (const e of state.ents) {
+  const flush = () => {
+    const record = entriesRecord(chunk);
+    for (let i = 0; i < chunk.length; i++) positions.push(offset);
+    buffers.push(record);
+    offset += record.length;
+    chunk = [];
+    bytes = 0;
+  };
+  for (const e of entries) {
     chunk.push(e);
     bytes += e.data.length + 16;
-    if (bytes >= CHECKPOINT_RECORD_BYTES) {
-      buffers.push(entriesRecord(chunk));
-      chunk = [];
-      bytes = 0;
-    }
+    if (bytes >= CHECKPOINT_RECORD_BYTES) flush();
   }
-  if (chunk.length > 0) buffers.push(entriesRecord(chunk));
+  if (chunk.length > 0) flush();
   await writeFileDurably(fs, dir, segmentName(seq), buffers);
+  return positions;
+}
+
+function newLogState(conf: ConfState, options: FileRaftStorageOptions): LogState {
+  const state = new LogState(conf);
+  state.positions = [];
+  state.hotBudget = options.memoryLogBytes ?? FILE_LOG_DEFAULTS.memoryLogBytes;
+  return state;
 }
 
 async function readSnapshotFile(fs: Fs, file: string): Promise<Snapshot> {
@@ -512,45 +706,26 @@ export interface InspectedRaftLog {
   open(): Promise<FileRaftStorage>;
 }
 
-/** Reads a segment (it changes nothing: a torn tail is reported in tornAt, for open() to cut). */
-async function replaySegment(fs: Fs, file: string, snapshot: Snapshot | undefined): Promise<Replayed> {
-  const buf = await fs.readFile(file);
-  const parsed = parseRecords(buf, looksLikePayload);
-  let size = buf.length;
-  if (parsed.badOffset !== undefined) {
-    if (parsed.validAfterBad) {
-      throw new StorageCorruptionError(file, parsed.badOffset, 'damaged record (bad length or checksum) followed by valid records');
-    }
-    if (parsed.badOffset === 0) throw new StorageCorruptionError(file, 0, 'the segment header record is damaged');
-    size = parsed.badOffset;
-  }
-  const records = parsed.records;
+/** Reads a segment in pieces (it changes nothing: a torn tail is reported in tornAt, for open() to cut). */
+async function replaySegment(fs: Fs, file: string, snapshot: Snapshot | undefined, options: FileRaftStorageOptions): Promise<Replayed> {
   const corrupt = (offset: number, detail: string) => new StorageCorruptionError(file, offset, detail);
-  const decode = (offset: number, payload: Buffer): unknown[] => {
-    try {
-      const v = packr.unpack(payload);
-      if (Array.isArray(v)) return v;
-    } catch {
-      // fall through
+  let state: LogState | undefined;
+  let bootstrapConf: ConfState | undefined;
+  let failure: Error | undefined;
+  const onRecord = (offset: number, payload: Buffer): void => {
+    const r = decodePayload(payload);
+    if (!r) throw corrupt(offset, 'record checksum is valid but its payload does not decode');
+    if (!state) {
+      if (r[0] !== REC_HEADER || r[1] !== SEGMENT_FORMAT || !isInt(r[2]) || !isInt(r[3]) || !isIdList(r[4]) || !isIdList(r[5])) {
+        throw corrupt(0, `the first record is not a format-${SEGMENT_FORMAT} segment header`);
+      }
+      bootstrapConf = { voters: r[4], learners: r[5] };
+      state = newLogState(bootstrapConf, options);
+      if (snapshot) state.snap = snapshot;
+      else if (r[2] > 0) throw corrupt(0, `the log starts after index ${r[2]} but no snapshot file covers it`);
+      state.startAfter(r[2], r[3]);
+      return;
     }
-    throw corrupt(offset, 'record checksum is valid but its payload does not decode');
-  };
-
-  const first = records[0];
-  if (!first) throw corrupt(0, 'the segment has no header record');
-  const h = decode(first.offset, first.payload);
-  if (h[0] !== REC_HEADER || h[1] !== FORMAT || !isInt(h[2]) || !isInt(h[3]) || !isIdList(h[4]) || !isIdList(h[5])) {
-    throw corrupt(0, `the first record is not a format-${FORMAT} segment header`);
-  }
-  const bootstrapConf: ConfState = { voters: h[4], learners: h[5] };
-  const state = new LogState(bootstrapConf);
-  if (snapshot) state.snap = snapshot;
-  else if (h[2] > 0) throw corrupt(0, `the log starts after index ${h[2]} but no snapshot file covers it`);
-  state.baseIndex = h[2];
-  state.baseTerm = h[3];
-
-  for (const { offset, payload } of records.slice(1)) {
-    const r = decode(offset, payload);
     if (r[0] === REC_HARD_STATE) {
       if ((r.length !== 4 && r.length !== 5) || !isInt(r[1]) || typeof r[2] !== 'string' || !isInt(r[3])) throw corrupt(offset, 'malformed hard-state record');
       const recovery = r.length === 5 ? (['pristine', 'rebuilding'] as const).find((k) => RECOVERY_CODE[k] === r[4]) : undefined;
@@ -558,27 +733,49 @@ async function replaySegment(fs: Fs, file: string, snapshot: Snapshot | undefine
       state.hardState = { term: r[1], vote: r[2], commit: r[3] };
       if (recovery) state.hardState.recovery = recovery;
     } else if (r[0] === REC_ENTRIES) {
-      const list = r[1];
-      if (r.length !== 2 || !Array.isArray(list) || list.length === 0) throw corrupt(offset, 'malformed entries record');
-      const entries: Entry[] = [];
-      for (const e of list as unknown[]) {
-        if (!Array.isArray(e) || e.length !== 4 || !isInt(e[0]) || !isInt(e[1]) || (e[2] !== 0 && e[2] !== 1) || !(e[3] instanceof Uint8Array)) {
-          throw corrupt(offset, 'malformed entry in entries record');
-        }
-        const prev = entries[entries.length - 1];
-        if (prev && e[0] !== prev.index + 1) throw corrupt(offset, `entries record is not contiguous (${prev.index} then ${e[0]})`);
-        // Copy so the entry does not pin the whole file buffer in memory.
-        entries.push({ index: e[0], term: e[1], type: e[2] === 1 ? 'conf' : 'normal', data: new Uint8Array(e[3]) });
-      }
+      const entries = decodeEntries(r);
+      if (typeof entries === 'string') throw corrupt(offset, entries);
       const firstIndex = entries[0]!.index;
       if (firstIndex <= state.baseIndex) throw corrupt(offset, `entry ${firstIndex} is at or below the segment base ${state.baseIndex}`);
       if (firstIndex > state.lastIndex() + 1) {
         throw corrupt(offset, `gap in the log: entry ${firstIndex} follows last index ${state.lastIndex()}`);
       }
-      state.append(entries);
+      state.append(entries, offset);
     } else {
       throw corrupt(offset, `unknown record kind ${String(r[0])}`);
     }
+  };
+  const fd = await fs.open(file, 'r');
+  let fileBytes: number;
+  let scan: Awaited<ReturnType<typeof scanRecordFile>>;
+  try {
+    fileBytes = (await fd.stat()).size;
+    // The first malformed record is reported after the framing check, as a whole-file parse would.
+    scan = await scanRecordFile(
+      fd,
+      fileBytes,
+      (offset, payload) => {
+        if (failure) return;
+        try {
+          onRecord(offset, payload);
+        } catch (err) {
+          failure = err as Error;
+        }
+      },
+      looksLikePayload,
+    );
+  } finally {
+    await fd.close();
   }
-  return { state, bootstrapConf, size, fileBytes: buf.length, tornAt: parsed.badOffset };
+  let size = fileBytes;
+  if (scan.badOffset !== undefined) {
+    if (scan.validAfterBad) {
+      throw new StorageCorruptionError(file, scan.badOffset, 'damaged record (bad length or checksum) followed by valid records');
+    }
+    if (scan.badOffset === 0) throw new StorageCorruptionError(file, 0, 'the segment header record is damaged');
+    size = scan.badOffset;
+  }
+  if (failure) throw failure;
+  if (!state || !bootstrapConf) throw corrupt(0, 'the segment has no header record');
+  return { state, bootstrapConf, size, fileBytes, tornAt: scan.badOffset };
 }

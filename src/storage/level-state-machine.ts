@@ -131,8 +131,10 @@ const NEXT_SUFFIX = '.next';
 const OLD_SUFFIX = '.old';
 /** Written into `<dir>.next` once it holds the whole new state: from then on the swap rolls forward. */
 const RESTORE_COMPLETE = 'QUORUMKV-RESTORE-COMPLETE';
-/** Pairs written per LevelDB batch while a restore fills the new database. */
-const RESTORE_BATCH_BYTES = 4 << 20;
+/** Pairs written per LevelDB batch while a restore fills the new database (two at a time in memory). */
+const RESTORE_BATCH_BYTES = 8 << 20;
+/** ...and every this many batches are synced (16 MiB, as snapshot files). */
+const RESTORE_SYNC_EVERY = 2;
 
 async function exists(p: string): Promise<boolean> {
   try {
@@ -697,19 +699,24 @@ export class LevelStateMachine implements StateMachine {
         let ops: BatchOp[] = [];
         let bytes = 0;
         let batches = 0;
+        // One batch is written (in LevelDB's thread) while the next is read and checked here.
+        let writing: Promise<void> | undefined;
         for await (const chunk of chunks) {
           for (const [key, value] of chunk) {
             ops.push({ type: 'put', key, value });
             bytes += key.length + value.length;
           }
           if (bytes >= RESTORE_BATCH_BYTES) {
-            // Every fourth batch synced: bounds the dirty pages a multi-GB restore piles up (see
+            await writing;
+            // Every other batch synced: bounds the dirty pages a multi-GB restore piles up (see
             // SYNC_EVERY_BYTES in snapshot-store.ts), which would otherwise throttle the whole disk.
-            await fresh.batch(ops, { sync: ++batches % 4 === 0 });
+            writing = fresh.batch(ops, { sync: ++batches % RESTORE_SYNC_EVERY === 0 });
+            writing.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
             ops = [];
             bytes = 0;
           }
         }
+        await writing;
         ops.push({ type: 'put', key: APPLIED_KEY, value: encodeApplied({ index: meta.index, term: meta.term }) });
         await fresh.batch(ops, { sync: true });
         await fresh.close();

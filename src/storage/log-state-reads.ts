@@ -12,6 +12,9 @@ export abstract class LogStateReads implements LogStorage {
   entries(lo: number, hi: number, maxBytes?: number): Entry[] {
     return this.state.entries(lo, hi, maxBytes);
   }
+  confEntries(lo: number, hi: number): Entry[] {
+    return this.state.confEntries(lo, hi);
+  }
   term(index: number): number {
     return this.state.term(index);
   }

@@ -16,12 +16,41 @@ export function emptySnapshot(conf: ConfState): Snapshot {
   return { meta: { index: 0, term: 0, conf: cloneConf(conf) }, data: EMPTY };
 }
 
+/**
+ * Where entries that are no longer held in memory come from (FileRaftStorage reads them back from
+ * its segment file). `read` answers from what it loaded before, or starts loading and throws
+ * EntriesLoadingError.
+ */
+export interface ColdEntries {
+  read(lo: number, hi: number, maxBytes: number): Entry[];
+}
+
+/**
+ * The Raft log as both Raft storages keep it. Terms (and, for the file log, each entry's record
+ * offset) are kept for every entry; the entries themselves only for a tail of at most `hotBudget`
+ * bytes, plus every conf entry (membership must be readable synchronously). Older entries are
+ * served by `cold`.
+ */
 export class LogState {
   /** Index and term of the entry just before the first one held (a snapshot or compaction point). */
   baseIndex = 0;
   baseTerm = 0;
-  // invariant: ents[i].index === baseIndex + 1 + i
-  ents: Entry[] = [];
+  // invariant: terms[i] is the term of entry baseIndex + 1 + i
+  private terms: number[] = [];
+  /** Record offset of each entry in the live segment (parallel to terms), when the log keeps them. */
+  positions: number[] | undefined;
+  // invariant: hot[hotHead + i].index === hotStart + i, and the hot entries end at lastIndex()
+  private hot: Entry[] = [];
+  private hotHead = 0;
+  private hotStart = 1;
+  private hotBytes = 0;
+  /** Conf entries below hotStart, in index order. */
+  private pinned = new Map<number, Entry>();
+  /** Bytes of entries kept in memory (the newest ones); older entries are read through `cold`. */
+  hotBudget = Infinity;
+  cold: ColdEntries | undefined;
+  /** Bumped whenever an entry is replaced or the log is reset, so that anything read before is dropped. */
+  generation = 0;
   hardState: HardState = { term: 0, vote: '', commit: 0 };
   snap: Snapshot;
 
@@ -41,25 +70,58 @@ export class LogState {
   }
 
   lastIndex(): number {
-    return this.baseIndex + this.ents.length;
+    return this.baseIndex + this.terms.length;
+  }
+
+  /** First index whose entry is held in memory (lastIndex() + 1 when none is). */
+  firstHotIndex(): number {
+    return this.hotStart;
+  }
+
+  /** Bytes of entries held in memory. */
+  memoryBytes(): number {
+    return this.hotBytes;
   }
 
   term(index: number): number {
     if (index < this.baseIndex) throw new CompactedError(index, this.firstIndex());
     if (index > this.lastIndex()) throw new UnavailableError(index, this.lastIndex());
-    return index === this.baseIndex ? this.baseTerm : this.ents[index - this.baseIndex - 1]!.term;
+    return index === this.baseIndex ? this.baseTerm : this.terms[index - this.baseIndex - 1]!;
   }
 
   entries(lo: number, hi: number, maxBytes = Infinity): Entry[] {
     if (lo < this.firstIndex()) throw new CompactedError(lo, this.firstIndex());
     if (hi > this.lastIndex() + 1) throw new UnavailableError(hi - 1, this.lastIndex());
+    if (lo >= hi) return [];
+    if (lo < this.hotStart) {
+      invariant(this.cold !== undefined, () => `entry ${lo} is not in memory and the log has no reader for older entries`);
+      // What the reader returns may stop short of hotStart: callers accept fewer entries.
+      return this.cold.read(lo, Math.min(hi, this.hotStart), maxBytes);
+    }
+    return this.hotEntries(lo, hi, maxBytes);
+  }
+
+  /** Entries [lo, hi) from memory; lo must be at or above firstHotIndex(). */
+  hotEntries(lo: number, hi: number, maxBytes = Infinity): Entry[] {
+    invariant(lo >= this.hotStart && hi <= this.lastIndex() + 1, () => `[${lo}, ${hi}) is not in memory (from ${this.hotStart})`);
     const out: Entry[] = [];
     let bytes = 0;
     for (let i = lo; i < hi; i++) {
-      const entry = this.ents[i - this.baseIndex - 1]!;
+      const entry = this.hot[this.hotHead + i - this.hotStart]!;
       bytes += entrySize(entry);
       if (out.length > 0 && bytes > maxBytes) break;
       out.push(entry);
+    }
+    return out;
+  }
+
+  /** The conf entries among [lo, hi) (always in memory). */
+  confEntries(lo: number, hi: number): Entry[] {
+    const out: Entry[] = [];
+    for (const [index, e] of this.pinned) if (index >= lo && index < hi) out.push(e);
+    for (let i = Math.max(lo, this.hotStart); i < Math.min(hi, this.lastIndex() + 1); i++) {
+      const e = this.hot[this.hotHead + i - this.hotStart]!;
+      if (e.type === 'conf') out.push(e);
     }
     return out;
   }
@@ -68,24 +130,89 @@ export class LogState {
     return this.snap;
   }
 
-  /** Append entries (already validated), replacing the suffix from entries[0].index on. */
-  append(entries: readonly Entry[]): void {
+  /**
+   * Append entries (already validated), replacing the suffix from entries[0].index on. `position`:
+   * the record offset they were written at (one for all, or one per entry), kept when the log keeps
+   * positions.
+   */
+  append(entries: readonly Entry[], position?: number | readonly number[]): void {
     if (entries.length === 0) return;
-    const position = entries[0]!.index - this.baseIndex - 1;
-    invariant(
-      position >= 0 && position <= this.ents.length,
-      () => `append at ${entries[0]!.index} does not fit the log [${this.firstIndex()}, ${this.lastIndex()}]`,
-    );
-    this.ents.length = position;
-    for (const e of entries) this.ents.push(e);
+    const first = entries[0]!.index;
+    const at = first - this.baseIndex - 1;
+    invariant(at >= 0 && at <= this.terms.length, () => `append at ${first} does not fit the log [${this.firstIndex()}, ${this.lastIndex()}]`);
+    if (at < this.terms.length) this.truncateFrom(first);
+    for (const e of entries) this.terms.push(e.term);
+    if (this.positions) {
+      invariant(position !== undefined, 'the log keeps record positions: append needs one');
+      if (typeof position === 'number') for (let i = 0; i < entries.length; i++) this.positions.push(position);
+      else for (const p of position) this.positions.push(p);
+      invariant(this.positions.length === this.terms.length, 'one record position per entry');
+    }
+    invariant(this.hotStart + this.hot.length - this.hotHead === first, () => `the in-memory tail does not end before ${first}`);
+    for (const e of entries) {
+      this.hot.push(e);
+      this.hotBytes += entrySize(e);
+    }
+    this.evict();
+  }
+
+  /** Drop entries from `index` on (all of them are in the log). */
+  private truncateFrom(index: number): void {
+    this.generation++;
+    const keep = index - this.baseIndex - 1;
+    this.terms.length = keep;
+    if (this.positions) this.positions.length = keep;
+    for (const i of [...this.pinned.keys()]) if (i >= index) this.pinned.delete(i);
+    if (index <= this.hotStart) {
+      this.dropHot(index);
+      return;
+    }
+    const hotKeep = this.hotHead + index - this.hotStart;
+    for (let i = hotKeep; i < this.hot.length; i++) this.hotBytes -= entrySize(this.hot[i]!);
+    this.hot.length = hotKeep;
+  }
+
+  private dropHot(nextIndex: number): void {
+    this.hot = [];
+    this.hotHead = 0;
+    this.hotBytes = 0;
+    this.hotStart = nextIndex;
+  }
+
+  /** Keep the in-memory tail within its budget: older entries are read back from disk when asked for. */
+  private evict(): void {
+    while (this.hotBytes > this.hotBudget && this.hotHead < this.hot.length) {
+      const e = this.hot[this.hotHead]!;
+      this.hot[this.hotHead] = undefined as unknown as Entry;
+      this.hotHead++;
+      this.hotStart++;
+      this.hotBytes -= entrySize(e);
+      if (e.type === 'conf') this.pinned.set(e.index, e);
+    }
+    if (this.hotHead > 1024 && this.hotHead * 2 > this.hot.length) {
+      this.hot = this.hot.slice(this.hotHead);
+      this.hotHead = 0;
+    }
+  }
+
+  /** An empty log that starts after (index, term). */
+  startAfter(index: number, term: number): void {
+    invariant(this.terms.length === 0, 'startAfter() on a log that holds entries');
+    this.baseIndex = index;
+    this.baseTerm = term;
+    this.dropHot(index + 1);
   }
 
   /** Replace the whole log by a snapshot (received from the leader). */
   resetTo(snapshot: Snapshot): void {
+    this.generation++;
     this.snap = snapshot;
     this.baseIndex = snapshot.meta.index;
     this.baseTerm = snapshot.meta.term;
-    this.ents = [];
+    this.terms = [];
+    if (this.positions) this.positions = [];
+    this.pinned.clear();
+    this.dropHot(this.baseIndex + 1);
   }
 
   /** Drop entries up to and including `cut` (cut must be within [baseIndex, lastIndex]). */
@@ -93,8 +220,25 @@ export class LogState {
     if (cut <= this.baseIndex) return;
     invariant(cut <= this.lastIndex(), () => `compaction point ${cut} beyond last index ${this.lastIndex()}`);
     this.baseTerm = this.term(cut);
-    this.ents = this.ents.slice(cut - this.baseIndex);
+    const drop = cut - this.baseIndex;
+    this.terms = this.terms.slice(drop);
+    if (this.positions) this.positions = this.positions.slice(drop);
     this.baseIndex = cut;
+    for (const i of [...this.pinned.keys()]) if (i <= cut) this.pinned.delete(i);
+    if (cut >= this.hotStart) {
+      const keepFrom = this.hotHead + cut + 1 - this.hotStart;
+      for (let i = this.hotHead; i < keepFrom; i++) this.hotBytes -= entrySize(this.hot[i]!);
+      this.hot = this.hot.slice(keepFrom);
+      this.hotHead = 0;
+      this.hotStart = cut + 1;
+    }
+  }
+
+  /** The log was rewritten into another segment: every entry from `from` on is now at these offsets. */
+  replacePositions(positions: number[]): void {
+    invariant(this.positions !== undefined && positions.length === this.terms.length, 'one new position per entry');
+    this.generation++;
+    this.positions = positions;
   }
 }
 

@@ -146,6 +146,12 @@ export class MemoryFs implements Fs {
     return Buffer.from(node.data);
   }
 
+  /** The bytes a read of `path` would return now, synchronously (simulator checkers); undefined if absent. */
+  peek(path: string): Buffer | undefined {
+    const node = this.lookup(normalize(path));
+    return node && node.kind !== 'dir' ? Buffer.from(node.data) : undefined;
+  }
+
   async readdir(path: string): Promise<string[]> {
     const p = normalize(path);
     const node = this.lookup(p);

@@ -29,5 +29,10 @@ export interface RaftStorage extends LogStorage {
    * log entries up to it, keeping `retainEntries` entries before it for slow followers.
    */
   compact(snapshot: Snapshot, retainEntries: number): Promise<void>;
+  /**
+   * A storage that keeps older entries on disk calls `listener` when entries it threw
+   * EntriesLoadingError for were read back (the runtime then calls RawNode.entriesLoaded()).
+   */
+  onEntriesLoaded?(listener: () => void): void;
   close(): Promise<void>;
 }

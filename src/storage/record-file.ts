@@ -2,6 +2,7 @@
 // Parsing tells a torn tail (an interrupted last write, safe to cut off) from damage in the middle
 // (followed by valid records, which must stop the node).
 import { crc32 } from 'node:zlib';
+import type { FsFile } from './fs.js';
 
 export const RECORD_HEADER_BYTES = 8;
 
@@ -50,7 +51,7 @@ function recordAt(buf: Buffer, offset: number): Buffer | undefined {
   return crc32(payload) === buf.readUInt32LE(offset + 4) ? payload : undefined;
 }
 
-function findValidRecord(buf: Buffer, from: number, looksLikePayload: (payload: Buffer) => boolean): boolean {
+export function findValidRecord(buf: Buffer, from: number, looksLikePayload: (payload: Buffer) => boolean): boolean {
   for (let p = from; p + RECORD_HEADER_BYTES < buf.length; p++) {
     const length = buf.readUInt32LE(p);
     if (length === 0 || length > buf.length - p - RECORD_HEADER_BYTES) continue;
@@ -59,4 +60,69 @@ function findValidRecord(buf: Buffer, from: number, looksLikePayload: (payload: 
     if (crc32(payload) === buf.readUInt32LE(p + 4)) return true;
   }
   return false;
+}
+
+/** `length` bytes of `file` from `position`, fewer only where the file ends. */
+export async function readAt(file: FsFile, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  let filled = 0;
+  while (filled < length) {
+    const { bytesRead } = await file.read(buf, filled, length - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled === length ? buf : buf.subarray(0, filled);
+}
+
+export interface ScanResult {
+  /** Bytes of valid records from the start (where appends continue). */
+  end: number;
+  /** Offset of the first bad record, if any. */
+  badOffset?: number;
+  /** True when a valid record follows the bad one (damage, not a torn tail). */
+  validAfterBad: boolean;
+}
+
+/**
+ * parseRecords over a file of `size` bytes, read in pieces of about `chunkBytes` (a record larger
+ * than that is read whole) instead of all at once. `onRecord` gets each valid record's offset and
+ * payload, a view into a buffer that is not kept: copy what must outlive the call.
+ */
+export async function scanRecordFile(
+  file: FsFile,
+  size: number,
+  onRecord: (offset: number, payload: Buffer) => void,
+  looksLikePayload: (payload: Buffer) => boolean,
+  chunkBytes = 4 << 20,
+): Promise<ScanResult> {
+  let offset = 0;
+  const bad = async (at: number): Promise<ScanResult> => {
+    const rest = await readAt(file, at, size - at);
+    return { end: at, badOffset: at, validAfterBad: findValidRecord(rest, 1, looksLikePayload) };
+  };
+  while (offset < size) {
+    let buf = await readAt(file, offset, Math.min(chunkBytes, size - offset));
+    if (buf.length < Math.min(chunkBytes, size - offset)) size = offset + buf.length; // shrank while read
+    let p = 0;
+    for (;;) {
+      if (buf.length - p < RECORD_HEADER_BYTES) {
+        if (offset + p + RECORD_HEADER_BYTES > size && offset + p < size) return bad(offset + p);
+        break;
+      }
+      const length = buf.readUInt32LE(p);
+      if (length === 0 || offset + p + RECORD_HEADER_BYTES + length > size) return bad(offset + p);
+      if (p + RECORD_HEADER_BYTES + length > buf.length) {
+        if (p > 0) break; // continue from this record with the next read
+        buf = await readAt(file, offset, RECORD_HEADER_BYTES + length);
+        if (buf.length < RECORD_HEADER_BYTES + length) return bad(offset);
+        continue;
+      }
+      const payload = buf.subarray(p + RECORD_HEADER_BYTES, p + RECORD_HEADER_BYTES + length);
+      if (crc32(payload) !== buf.readUInt32LE(p + 4)) return bad(offset + p);
+      onRecord(offset + p, payload);
+      p += RECORD_HEADER_BYTES + length;
+    }
+    offset += p;
+  }
+  return { end: offset, validAfterBad: false };
 }

@@ -49,7 +49,7 @@ import {
 import { Prng } from './prng.js';
 import { NodeClock, type ResumeOrder, SimProcess, SimScheduler } from './sim-clock.js';
 import { SimNetwork, type SimTransport } from './sim-network.js';
-import { type AppliedEntry, ObservedStateMachine, SimRaftStorage, digestOf, parseWrite } from './sim-storage.js';
+import { type AppliedEntry, ObservedStateMachine, SimRaftStorage, digestOf, durableEntries, parseWrite } from './sim-storage.js';
 import { Trace } from './trace.js';
 
 /** Simulated ms per Raft tick. */
@@ -100,6 +100,11 @@ export interface FaultProfile {
   storage: 'memory' | 'file';
   /** file storage: per fsync, chance it fails with EIO (the node's log then stops and the node restarts). */
   syncErrorRate: number;
+  /**
+   * file storage: bytes of log entries kept in memory (FileRaftStorage.memoryLogBytes); small
+   * values make lagging followers and late applies read entries back from the segment.
+   */
+  memoryLogBytes: number;
   /** Of the writes, the share sent with durability 'async' (then confirmed with waitFor). */
   asyncWriteRate: number;
   followerReadRate: number;
@@ -173,6 +178,7 @@ export function drawProfile(rng: Prng): FaultProfile {
     followerReadRate: more.pick([0, 0.05]),
     wireCodec: more.chance(0.25),
     failback: more.chance(0.25),
+    memoryLogBytes: rng.fork('log-memory').pick([0, 300, 3000, 32 << 20]),
   };
 }
 
@@ -515,7 +521,13 @@ export class SimCluster {
     let inner: RaftStorage;
     if (this.profile.storage === 'file') {
       try {
-        inner = await FileRaftStorage.open({ dir: DATA_DIR, bootstrap: cloneConf(slot.bootstrapConf), fs: slot.fs! });
+        inner = await FileRaftStorage.open({
+          dir: DATA_DIR,
+          bootstrap: cloneConf(slot.bootstrapConf),
+          fs: slot.fs!,
+          memoryLogBytes: this.profile.memoryLogBytes,
+          coldReadBytes: 2000,
+        });
       } catch (err) {
         if (!proc.alive) return;
         if (isInjectedIoError(err)) {
@@ -847,7 +859,7 @@ export class SimCluster {
     if (!s) return slot.logView;
     const first = s.firstIndex();
     const last = s.lastIndex();
-    const entries = last >= first ? s.entries(first, last + 1).map((e) => ({ index: e.index, term: e.term, digest: digestOf(e) })) : [];
+    const entries = last >= first ? durableEntries(s, first, last + 1, slot.fs).map((e) => ({ index: e.index, term: e.term, digest: digestOf(e) })) : [];
     slot.logView = { first, entries };
     slot.logDirty = false;
     return slot.logView;

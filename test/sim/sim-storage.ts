@@ -10,9 +10,13 @@ import type { CommandResult, KeyValue, LeaseInfo } from '../../src/api/command.j
 import { decodeConfChange } from '../../src/raft/conf-change-codec.js';
 import type { ConfState, Entry, HardState, Snapshot } from '../../src/raft/types.js';
 import { decodeCommand } from '../../src/storage/codec.js';
+import { FileRaftStorage } from '../../src/storage/file-raft-storage.js';
+import { decodeEntries, decodePayload } from '../../src/storage/log-records.js';
+import type { MemoryFs } from '../../src/storage/memory-fs.js';
 import type { MemoryStateMachine } from '../../src/storage/memory-state-machine.js';
 import type { RaftStorage, StorageUpdate } from '../../src/storage/raft-storage.js';
 import type { ApplyListener, ScanOptions, ScanResult, StateMachine, StateStream } from '../../src/storage/state-machine.js';
+import { parseRecords } from '../../src/storage/record-file.js';
 import { fnv1a } from './prng.js';
 import type { SimProcess } from './sim-clock.js';
 
@@ -91,6 +95,34 @@ export interface StorageHooks {
   hardStateToWrite(hs: HardState): HardState;
 }
 
+/**
+ * Entries [lo, hi) as durably held, for the checkers: read straight from the segment bytes when
+ * the log is on (memory) disk, so that a check never starts a read the runtime would then see.
+ */
+export function durableEntries(storage: RaftStorage, lo: number, hi: number, fs: MemoryFs | undefined): Entry[] {
+  if (!(storage instanceof FileRaftStorage) || !fs) return storage.entries(lo, hi);
+  const { file, positions } = storage.locate(lo, hi);
+  const bytes = fs.peek(file);
+  if (!bytes) throw new Error(`the live segment ${file} is missing`);
+  const out: Entry[] = [];
+  const records = new Map<number, Entry[]>();
+  for (let index = lo; index < hi; index++) {
+    const at = positions[index - lo]!;
+    let entries = records.get(at);
+    if (!entries) {
+      const parsed = parseRecords(bytes.subarray(at), () => true).records[0];
+      const decoded = parsed ? decodeEntries(decodePayload(parsed.payload) ?? []) : 'no record';
+      if (typeof decoded === 'string') throw new Error(`entry ${index}: record at ${at} of ${file}: ${decoded}`);
+      entries = decoded;
+      records.set(at, entries);
+    }
+    const e = entries.find((x) => x.index === index);
+    if (!e) throw new Error(`entry ${index} is not in the record at ${at} of ${file}`);
+    out.push(e);
+  }
+  return out;
+}
+
 export class SimRaftStorage implements RaftStorage {
   constructor(
     readonly inner: RaftStorage,
@@ -104,9 +136,19 @@ export class SimRaftStorage implements RaftStorage {
   entries(lo: number, hi: number, maxBytes?: number): Entry[] {
     return this.inner.entries(lo, hi, maxBytes);
   }
+  confEntries(lo: number, hi: number): Entry[] {
+    if (this.inner.confEntries) return this.inner.confEntries(lo, hi);
+    return this.inner.entries(lo, hi).filter((e) => e.type === 'conf');
+  }
+  onEntriesLoaded(listener: () => void): void {
+    this.inner.onEntriesLoaded?.(() => {
+      if (this.proc.alive) listener();
+    });
+  }
   term(index: number): number {
     return this.inner.term(index);
   }
+
   firstIndex(): number {
     return this.inner.firstIndex();
   }
