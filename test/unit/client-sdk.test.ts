@@ -180,7 +180,8 @@ test('a request that cannot finish in time fails with DeadlineExceededError', as
   t.is(perCall!.deadlineMs, 150);
 });
 
-test('no reachable node: ClusterUnavailableError after the deadline', async (t) => {
+// Serial: a concurrent test's fake node could bind a port deadAddress() just released.
+test.serial('no reachable node: ClusterUnavailableError after the deadline', async (t) => {
   const kv = await client([await deadAddress(), await deadAddress()], { deadlineMs: 300 });
   const err = await t.throwsAsync(kv.put('k', 'v'), { instanceOf: ClusterUnavailableError });
   t.is(err!.endpoints.length, 2);
