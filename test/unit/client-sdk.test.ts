@@ -180,14 +180,15 @@ test('a request that cannot finish in time fails with DeadlineExceededError', as
   t.is(perCall!.deadlineMs, 150);
 });
 
-// Serial: a concurrent test's fake node could bind a port deadAddress() just released.
+// Serial, like every test that uses deadAddress(): a concurrent test's fake node could bind the
+// port it just released (seen in CI).
 test.serial('no reachable node: ClusterUnavailableError after the deadline', async (t) => {
   const kv = await client([await deadAddress(), await deadAddress()], { deadlineMs: 300 });
   const err = await t.throwsAsync(kv.put('k', 'v'), { instanceOf: ClusterUnavailableError });
   t.is(err!.endpoints.length, 2);
 });
 
-test('an unreachable endpoint is skipped for a live one', async (t) => {
+test.serial('an unreachable endpoint is skipped for a live one', async (t) => {
   const n = await fakeNode('n1');
   const kv = await client([await deadAddress(), n.address], { discover: false, deadlineMs: 3_000 });
   await kv.put('k', 'v');
@@ -247,7 +248,7 @@ test('async writes return a receipt; waitFor resolves when committed and rejects
   t.is(err!.index, receipt.index);
 });
 
-test('status reports every node, including one that cannot be reached', async (t) => {
+test.serial('status reports every node, including one that cannot be reached', async (t) => {
   const leader = await fakeNode('n1');
   const follower = await fakeNode('n2');
   follower.backend.follower = { leaderId: 'n1', leaderAddress: leader.address };
