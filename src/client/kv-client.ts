@@ -10,7 +10,7 @@ import type { OpResult } from '../api/command.js';
 import { toBytes } from './bytes.js';
 import type { Bytes } from './bytes.js';
 import { EndpointPool } from './endpoint-pool.js';
-import { LeaderWatch } from './leader-watch.js';
+import { claimedLeader, LeaderWatch } from './leader-watch.js';
 import type { LeaderClaim, LeaderClaimWait } from './leader-watch.js';
 import {
   ClientUsageError,
@@ -845,7 +845,7 @@ export class KvClient {
           leaderTermAbove: newest,
           waitMs: LEADER_LONG_POLL_MS,
         }).catch(() => undefined);
-        const leader = claim && (claim.isLeader ? claim.from : claim.leader);
+        const leader = claim ? claimedLeader(claim) : '';
         if (claim && leader && claim.term > newest) {
           this.pool.setLeader(leader);
           return;

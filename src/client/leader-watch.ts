@@ -18,6 +18,11 @@ export interface LeaderClaim {
   isLeader: boolean;
 }
 
+/** The client address of the leader a claim names ('' = none). */
+export function claimedLeader(c: LeaderClaim): string {
+  return c.isLeader ? c.from : c.leader;
+}
+
 /** A long poll: the node answers once it knows a leader in a term above `leaderTermAbove`. */
 export interface LeaderClaimWait {
   leaderTermAbove: number;
@@ -94,10 +99,10 @@ export class LeaderWatch {
       // The term `waitingOn` leads in: as far as we saw it, or as any node names it leader. A
       // deposed leader that has not heard of its successor yet must not win over the node we wait on.
       let baseline = this.termOf(waitingOn);
-      for (const c of round.claims) if ((c.isLeader ? c.from : c.leader) === waitingOn) baseline = Math.max(baseline, c.term);
+      for (const c of round.claims) if (claimedLeader(c) === waitingOn) baseline = Math.max(baseline, c.term);
       let best: NewerLeader | undefined;
       for (const c of round.claims) {
-        const address = c.isLeader ? c.from : c.leader;
+        const address = claimedLeader(c);
         if (!address || address === waitingOn) continue;
         // A follower's view counts as well as a leader's own: both name the leader of term c.term.
         if (c.term > baseline && (!best || c.term > best.term)) best = { address, term: c.term };
@@ -113,8 +118,10 @@ export class LeaderWatch {
       // A long-polled node answers early only when it knows a newer leader, so such an answer
       // need not wait for the rest (a slow node would otherwise hold the move for the whole poll).
       const check = (): boolean => {
-        const found = othersDone() ? judge() : round.longPoll ? judge() : undefined;
-        if (!othersDone() && found === undefined) return false;
+        const done = othersDone();
+        if (!done && !round.longPoll) return false;
+        const found = judge();
+        if (!done && found === undefined) return false;
         resolve(found);
         return true;
       };

@@ -370,29 +370,13 @@ export class Raft {
       // Our old incarnation may have voted in this term already, or held entries this candidate
       // lacks: only a node that kept its data may vote (pre-votes included, or a node that lost
       // its data could still help an out-of-date candidate past the pre-vote round).
-      this.logger.info('raft.vote_refused', {
-        id: this.id,
-        term: this.term,
-        candidate: m.from,
-        candidateTerm: m.term,
-        preVote: isPreVote,
-        reason: 'rebuilding',
-      });
-      this.rejectVote(m);
+      this.refuseVote(m, 'rebuilding');
       return;
     }
     const canVote = this.vote === m.from || (this.vote === '' && this.leaderId === '') || (isPreVote && m.term > this.term);
     const responseType = isPreVote ? 'preVoteResp' : 'voteResp';
     if (isPreVote && this.yieldsNotToConcurrentPreCandidate(m)) {
-      this.logger.info('raft.vote_refused', {
-        id: this.id,
-        term: this.term,
-        candidate: m.from,
-        candidateTerm: m.term,
-        preVote: true,
-        reason: 'concurrent_pre_campaign',
-      });
-      this.rejectVote(m);
+      this.refuseVote(m, 'concurrent_pre_campaign');
       return;
     }
     if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
@@ -424,6 +408,19 @@ export class Raft {
     if (this.role !== 'preCandidate' || this.now - this.preCampaignStartedAt > this.heartbeatTimeout) return false;
     const sameLog = m.index === this.log.lastIndex() && m.logTerm === this.log.lastTerm();
     return sameLog && this.id < m.from;
+  }
+
+  /** rejectVote, logged with the reason (`raft.vote_refused`). */
+  private refuseVote(m: Message, reason: 'rebuilding' | 'concurrent_pre_campaign'): void {
+    this.logger.info('raft.vote_refused', {
+      id: this.id,
+      term: this.term,
+      candidate: m.from,
+      candidateTerm: m.term,
+      preVote: m.type === 'preVote',
+      reason,
+    });
+    this.rejectVote(m);
   }
 
   /** Refuse a (pre-)vote at our term, naming the leader we follow in it (see Message.leaderHint). */
