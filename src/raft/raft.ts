@@ -27,6 +27,15 @@ const EMPTY = new Uint8Array(0);
 /** Vote requests sent on behalf of a leadership transfer carry this context: they bypass the lease. */
 const TRANSFER_CONTEXT = 'transfer';
 
+/** Why a node refused a (pre-)vote; logged as `raft.vote_refused`'s reason. */
+type VoteRefusal =
+  | 'rebuilding' // this node may have lost entries it acknowledged
+  | 'concurrent_pre_campaign' // tie-break between pre-candidates with the same log
+  | 'in_lease' // this node heard from its leader within an election timeout
+  | 'stale_term' // the candidate's term is behind ours
+  | 'log_behind' // the candidate's log is less up to date than ours
+  | 'already_voted'; // this node voted for another candidate in this term, or follows a leader in it
+
 const silentLogger: RaftLogger = { info() {}, warn() {} };
 
 /**
@@ -346,6 +355,7 @@ export class Raft {
       term = this.term;
     }
     this.votes.set(this.id, true);
+    this.logger.info('raft.campaign_started', { id: this.id, term, kind, lastIndex: this.log.lastIndex(), lastTerm: this.log.lastTerm() });
     if (tallyVotes(this.voterList(), this.votes) === 'won') {
       // Single-voter cluster.
       if (kind === 'preElection') this.campaign('election');
@@ -379,8 +389,10 @@ export class Raft {
       this.refuseVote(m, 'concurrent_pre_campaign');
       return;
     }
-    if (canVote && this.log.isUpToDate(m.index, m.logTerm)) {
+    const upToDate = this.log.isUpToDate(m.index, m.logTerm);
+    if (canVote && upToDate) {
       // A granted pre-vote answers in the candidate's future term so it can count it.
+      this.logVoteDecision('raft.vote_granted', m);
       this.send(emptyMessage(responseType, this.id, m.from, m.term));
       if (!isPreVote) {
         this.electionElapsed = 0;
@@ -390,7 +402,7 @@ export class Raft {
         if (this.recovery === 'pristine') this.recovery = undefined;
       }
     } else {
-      this.rejectVote(m);
+      this.refuseVote(m, upToDate ? 'already_voted' : 'log_behind');
     }
   }
 
@@ -410,17 +422,28 @@ export class Raft {
     return sameLog && this.id < m.from;
   }
 
-  /** rejectVote, logged with the reason (`raft.vote_refused`). */
-  private refuseVote(m: Message, reason: 'rebuilding' | 'concurrent_pre_campaign'): void {
-    this.logger.info('raft.vote_refused', {
+  /**
+   * rejectVote, logged with the reason (`raft.vote_refused`). Every refusal is logged: they happen
+   * only around elections, and an election that ends without a leader is explained by them alone.
+   */
+  private refuseVote(m: Message, reason: VoteRefusal): void {
+    this.logVoteDecision('raft.vote_refused', m, reason);
+    this.rejectVote(m);
+  }
+
+  private logVoteDecision(event: 'raft.vote_granted' | 'raft.vote_refused', m: Message, reason?: VoteRefusal): void {
+    this.logger.info(event, {
       id: this.id,
       term: this.term,
       candidate: m.from,
       candidateTerm: m.term,
       preVote: m.type === 'preVote',
-      reason,
+      candidateLast: `${m.logTerm}/${m.index}`,
+      ownLast: `${this.log.lastTerm()}/${this.log.lastIndex()}`,
+      leaderId: this.leaderId,
+      electionElapsed: this.electionElapsed,
+      ...(reason === undefined ? {} : { reason }),
     });
-    this.rejectVote(m);
   }
 
   /** Refuse a (pre-)vote at our term, naming the leader we follow in it (see Message.leaderHint). */
@@ -443,6 +466,7 @@ export class Raft {
         this.broadcastAppend();
       }
     } else if (result === 'lost') {
+      this.logger.info('raft.election_lost', { id: this.id, term: this.term, preVote: this.role === 'preCandidate', lastRefusedBy: m.from });
       this.becomeFollower(this.term, '');
     }
   }
@@ -460,7 +484,7 @@ export class Raft {
         if (!force && inLease) {
           // Our term stays; the refusal (at our term, which a candidate never adopts from it) names
           // our leader, so a member that lags behind that leader's addition learns to accept it.
-          this.rejectVote(m);
+          this.refuseVote(m, 'in_lease');
           return;
         }
       }
@@ -477,7 +501,7 @@ export class Raft {
         // it could keep a pre-voting minority from ever moving on.
         this.send(emptyMessage('appResp', this.id, m.from, this.term));
       } else if (m.type === 'preVote') {
-        this.rejectVote(m);
+        this.refuseVote(m, 'stale_term');
       }
       return;
     }
