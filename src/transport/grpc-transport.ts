@@ -56,7 +56,12 @@ export interface GrpcTransportOptions {
    * transport is plaintext and a peer's id is only what it claims.
    */
   tls?: PeerTls;
-  reconnectBackoff?: BackoffOptions; // default 50 ms → 2 s
+  /**
+   * Redial delays of a failed peer link (both this transport's stream and grpc's connection).
+   * The cap bounds how long a link stays down after its peer is back: a vote or its answer waits
+   * for it, so it must stay well under the election timeout (etcd redials every 100 ms).
+   */
+  reconnectBackoff?: BackoffOptions; // default 20 ms → 100 ms
   /** Minimum gap between two onUnreachable reports for the same peer. */
   unreachableThrottleMs?: number; // default 1000
   /** HTTP/2 keepalive ping period and timeout: how fast a silent (e.g. SIGSTOPped) peer is noticed. */
@@ -144,8 +149,8 @@ export class GrpcTransport implements Transport {
       maxIncomingSnapshotBytes: positiveInt(options.maxIncomingSnapshotBytes, 'maxIncomingSnapshotBytes', options.maxSnapshotBytes ?? 2 * 1024 * MiB),
       snapshotIdleTimeoutMs: positiveInt(options.snapshotIdleTimeoutMs, 'snapshotIdleTimeoutMs', 10_000),
       reconnectBackoff: {
-        initialMs: positiveInt(options.reconnectBackoff?.initialMs, 'reconnectBackoff.initialMs', 50),
-        maxMs: positiveInt(options.reconnectBackoff?.maxMs, 'reconnectBackoff.maxMs', 2000),
+        initialMs: positiveInt(options.reconnectBackoff?.initialMs, 'reconnectBackoff.initialMs', 20),
+        maxMs: positiveInt(options.reconnectBackoff?.maxMs, 'reconnectBackoff.maxMs', 100),
       },
       unreachableThrottleMs: nonNegativeInt(options.unreachableThrottleMs, 'unreachableThrottleMs', 1000),
       keepaliveTimeMs: positiveInt(options.keepaliveTimeMs, 'keepaliveTimeMs', 2000),

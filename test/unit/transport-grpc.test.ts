@@ -153,6 +153,29 @@ test('a restarted peer on the same port gets messages again after reconnect', as
   t.true(a.transport.stats().peers.b!.streamFailures >= 1);
 });
 
+test('a link to a peer that is down is redialled at least every 100 ms, so it is back within that of the peer', async (t) => {
+  // The drill found an election round lost to a link still backing off (up to 2 s) from the peer's
+  // earlier outage: the vote answers it carried arrived after the round had timed out. With the
+  // default cap, a down peer is redialled every 20-100 ms; with the old 50 ms → 2 s growth this
+  // 2.5 s outage would see about six attempts.
+  const a = await startNode(t, 'a', { unreachableThrottleMs: 0 });
+  const gone = await startNode(t, 'gone');
+  const goneAddress = gone.transport.address();
+  a.transport.addPeer({ id: 'gone', raftAddress: goneAddress });
+  a.transport.send([heartbeat('a', 'gone', 1)]);
+  await eventually(t, 'first delivery', () => gone.received.length === 1);
+  await gone.transport.close();
+  const timer = setInterval(() => a.transport.send([heartbeat('a', 'gone', 2)]), 20);
+  t.teardown(() => clearInterval(timer));
+  await new Promise((r) => setTimeout(r, 2500));
+  const failures = a.transport.stats().peers.gone!.streamFailures;
+  t.log(`${failures} redials in 2.5 s`);
+  t.true(failures >= 12, `${failures} redials in 2.5 s`);
+
+  const back = await startNode(t, 'gone', { listenAddress: goneAddress });
+  await eventually(t, 'the peer that came back receives', () => back.received.length > 0);
+});
+
 test('a full queue drops messages instead of growing, counts them, and send never throws', async (t) => {
   const a = await startNode(t, 'a', {
     peers: [{ id: 'dead', raftAddress: DEAD_ADDRESS }],
