@@ -95,7 +95,6 @@ export class Raft {
   private readonly heartbeatTimeout: number;
   private randomizedElectionTimeout = 0;
   /** The tick (`now`) at which this node last became a pre-candidate. */
-  private preCampaignStartedAt = 0;
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   /** Logical clock: ticks since this instance was created. Used for lease accounting only. */
@@ -242,7 +241,6 @@ export class Raft {
     this.votes = new Map();
     this.leaderId = '';
     this.role = 'preCandidate';
-    this.preCampaignStartedAt = this.now;
   }
 
   private becomeCandidate(): void {
@@ -387,6 +385,7 @@ export class Raft {
     const responseType = isPreVote ? 'preVoteResp' : 'voteResp';
     if (isPreVote && this.yieldsNotToConcurrentPreCandidate(m)) {
       this.refuseVote(m, 'concurrent_pre_campaign');
+      this.askAgain(m.from);
       return;
     }
     const upToDate = this.log.isUpToDate(m.index, m.logTerm);
@@ -410,16 +409,33 @@ export class Raft {
    * Two nodes that time out within a round trip of each other would each grant the other's pre-vote
    * (a pre-vote grant records nothing), both become candidates in the same term, refuse each other
    * the real vote, and wait out a whole new election timeout: a split vote that doubles failover
-   * time. So a pre-candidate whose own pre-campaign is only a heartbeat interval old refuses the
-   * pre-vote of a peer whose log is exactly as up to date as its own and whose id ranks after its
-   * own; the lower id wins the tie, and a peer with a fresher log is granted as before. The window
-   * is bounded so that a pre-candidate whose requests never arrive (a one-way cut) cannot block its
-   * peers for longer than that interval.
+   * time. So a pre-candidate refuses the pre-vote of a peer in the same term whose log is exactly as
+   * up to date as its own and whose id ranks after its own, for its whole pre-campaign round; the
+   * lower id wins the tie, and a peer with a fresher log or a newer term is granted as before. (A
+   * window of one heartbeat interval was not enough: under load the two pre-campaigns began 27 ms
+   * apart and the first pre-vote took 42 ms to arrive, and the vote split.)
+   *
+   * Holding out cannot block the peer for long:
+   * - a peer that has already answered our pre-vote this round is never refused: if it refused us
+   *   we cannot win through it, so we must not stand in its way;
+   * - our refusal travels on the link our own pre-vote to that peer took. If that link is cut the
+   *   peer could not have won through us anyway, since a grant would be lost as well;
+   * - if our pre-vote was lost (the link was still being redialled when we sent it) we ask again
+   *   beside the refusal (see askAgain), and the peer, ranking after us, grants it.
    */
   private yieldsNotToConcurrentPreCandidate(m: Message): boolean {
-    if (this.role !== 'preCandidate' || this.now - this.preCampaignStartedAt > this.heartbeatTimeout) return false;
+    if (this.role !== 'preCandidate' || this.votes.has(m.from)) return false;
+    const sameTerm = m.term === this.term + 1;
     const sameLog = m.index === this.log.lastIndex() && m.logTerm === this.log.lastTerm();
-    return sameLog && this.id < m.from;
+    return sameTerm && sameLog && this.id < m.from;
+  }
+
+  /** Our pre-vote to this peer again: it ranks after us in a tie, and it has not answered us. */
+  private askAgain(peer: NodeId): void {
+    const message = emptyMessage('preVote', this.id, peer, this.term + 1);
+    message.index = this.log.lastIndex();
+    message.logTerm = this.log.lastTerm();
+    this.messages.push(message);
   }
 
   /**

@@ -125,7 +125,7 @@ test('two followers that time out together do not split the vote: the lower id w
   t.true(net.delivered.some((m) => m.from === 'n3' && m.to === 'n2' && m.type === 'preVoteResp' && !m.reject));
 });
 
-test('the pre-vote tie-break yields to a fresher log and lasts only a heartbeat interval', (t) => {
+test('the pre-vote tie-break yields to a fresher log', (t) => {
   const net = new ManualNet(['n1', 'n2', 'n3'], { heartbeatTicks: 2 });
   net.elect('n1');
   // n3 gets an entry that n2 misses: n3's log is fresher, so n2 grants it even mid pre-campaign.
@@ -138,18 +138,58 @@ test('the pre-vote tie-break yields to a fresher log and lasts only a heartbeat 
   net.stabilize();
   t.is(net.role('n3'), 'leader');
   t.true(net.appliedValues('n3').includes('x'));
+});
 
-  // The refusal lasts only heartbeatTicks of the pre-candidate's own campaign: n2's pre-votes are
-  // lost, and once its window has passed it grants n3's while it is still a pre-candidate.
-  const net2 = new ManualNet(['n1', 'n2', 'n3'], { heartbeatTicks: 2 });
-  net2.elect('n1');
-  net2.isolate('n1');
-  net2.tick('n2', net2.electionTicks);
-  t.true(net2.drop((m) => m.from === 'n2').length > 0);
-  net2.tick('n2', 3);
-  t.is(net2.role('n2'), 'preCandidate');
-  net2.tick('n3', net2.electionTicks);
-  net2.stabilize();
-  t.is(net2.role('n3'), 'leader');
-  t.is(net2.term('n2'), 2);
+test('the pre-vote tie-break holds for the whole round, and a pre-candidate whose pre-vote was lost asks again beside its refusal', (t) => {
+  const net = new ManualNet(['n1', 'n2', 'n3'], { heartbeatTicks: 2 });
+  net.elect('n1');
+  net.isolate('n1');
+  net.tick('n2', net.electionTicks);
+  // n2's pre-votes are lost (its link to n3 was still being redialled), and n3 times out well after
+  // n2's pre-campaign began: longer than a heartbeat interval, which once ended the tie-break.
+  t.true(net.drop((m) => m.from === 'n2').length > 0);
+  net.tick('n2', 3);
+  t.is(net.role('n2'), 'preCandidate');
+  net.tick('n3', net.electionTicks);
+  t.is(net.role('n3'), 'preCandidate');
+  net.stabilize();
+  // n2 refused n3 and sent its pre-vote again; n3, ranking after n2, granted it: one round, no split.
+  t.true(net.delivered.some((m) => m.from === 'n2' && m.to === 'n3' && m.type === 'preVoteResp' && m.reject));
+  t.true(net.delivered.some((m) => m.from === 'n2' && m.to === 'n3' && m.type === 'preVote'));
+  t.is(net.role('n2'), 'leader');
+  t.is(net.role('n3'), 'follower');
+  t.is(net.term('n2'), 2);
+  t.is(net.term('n3'), 2);
+});
+
+test('the pre-vote tie-break never refuses a peer that has already answered this round', (t) => {
+  const net = new ManualNet(['n1', 'n2', 'n3']);
+  net.elect('n1');
+  net.isolate('n1');
+  // n2 times out first; n3 still heard from n1 within the election timeout and refuses it (in lease).
+  net.tick('n2', net.electionTicks);
+  net.stabilize();
+  t.is(net.role('n2'), 'preCandidate');
+  t.true(net.delivered.some((m) => m.from === 'n3' && m.to === 'n2' && m.type === 'preVoteResp' && m.reject));
+  // n2 cannot win through n3 this round, so it must not stand in n3's way when n3 times out.
+  net.tick('n3', net.electionTicks);
+  net.stabilize();
+  t.is(net.role('n3'), 'leader');
+  t.false(net.delivered.some((m) => m.from === 'n2' && m.to === 'n3' && m.type === 'preVoteResp' && m.reject));
+});
+
+test('the pre-vote tie-break applies only within one term: a peer in a newer term is granted', (t) => {
+  const net = new ManualNet(['n1', 'n2', 'n3']);
+  net.elect('n1');
+  net.isolate('n1');
+  // n3 saw a newer term than n2 (a candidate of a round n2 missed), with the same log.
+  const n3 = net.get('n3');
+  const { hardState } = n3.storage.initialState();
+  n3.storage.setHardState({ ...hardState, term: hardState.term + 1, vote: '' });
+  net.restart('n3');
+  net.tick('n2', net.electionTicks);
+  net.tick('n3', net.electionTicks);
+  net.stabilize();
+  t.false(net.delivered.some((m) => m.from === 'n2' && m.to === 'n3' && m.type === 'preVoteResp' && m.reject && m.term === net.term('n2')));
+  t.is(net.role('n3'), 'leader');
 });
