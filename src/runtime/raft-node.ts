@@ -949,8 +949,15 @@ export class RaftNode implements KvBackend {
     this.transport.send(messages);
   }
 
+  /**
+   * Runs the Ready loop soon. With no loop running, no Ready and no compaction there is nothing to
+   * run: an idle node's ticks would otherwise cost a setImmediate and an event-loop turn each (100
+   * a second at a 10 ms tick). While a loop runs it is scheduled as before, since the loop may be
+   * past its last look at the core and only waiting to clear `looping`.
+   */
   private schedule(): void {
     if (this.scheduled || this.failed || (this.stopping && !this.timer)) return;
+    if (!this.looping && !this.raw.hasReady() && !this.snapshots.compactionPending) return;
     this.scheduled = true;
     this.clock.setImmediate(() => {
       this.scheduled = false;

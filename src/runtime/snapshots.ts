@@ -155,6 +155,11 @@ export class SnapshotScheduler {
     return this.lastFile.bytes;
   }
 
+  /** Whether a built snapshot waits to be compacted into storage (takeCompaction). */
+  get compactionPending(): boolean {
+    return this.pendingCompaction !== undefined;
+  }
+
   /** The built snapshot waiting to be compacted into storage, if any (taken once). */
   takeCompaction(): Snapshot | undefined {
     const snap = this.pendingCompaction;
