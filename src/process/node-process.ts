@@ -21,7 +21,6 @@
 //     {"members":[{"id","raftAddress","clientAddress"},...]}  — the real addresses of every member
 //     (this one included) — then start Raft. This is how a harness that starts all nodes on port 0
 //     tells each one where its peers ended up.
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
@@ -34,6 +33,7 @@ import { loadClusterConfig, type ClusterConfig, type NodeConfig } from './config
 import { openDataDir, type OpenedDataDir } from './open-data-dir.js';
 import { ClusterView, withPeerRtt, withTimedApply } from './node-observability.js';
 import { createNodeLogger, type LogFormat } from './node-logger.js';
+import { watchEventLoop } from './event-loop-watch.js';
 import { nodeAuthenticator, nodeTls, probeCredentials } from './node-security.js';
 import { startHttpEndpoints } from '../server/http-endpoints.js';
 import { NodePrometheus } from '../server/node-metrics.js';
@@ -237,10 +237,7 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
   // Every port is bound before the data dir is touched: a start that fails on a taken port leaves
   // nothing on disk (it used to leave a bootstrapped data dir behind). Until the node exists, the
   // client service answers "no leader known here, retry elsewhere" and /readyz "not ready".
-  const ports: BoundPorts = await bindPorts(config, self, overrides, () => node, logger, metrics).catch((err: unknown) => {
-    metrics.close();
-    throw err;
-  });
+  const ports: BoundPorts = await bindPorts(config, self, overrides, () => node, logger, metrics);
   const { transport, kv, http } = ports;
   const raftAddress = transport.address();
   const clientAddress = kv.address();
@@ -281,7 +278,6 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
     });
   } catch (err) {
     await ports.close();
-    metrics.close();
     throw err;
   }
   const { storage, stateMachine } = opened;
@@ -350,19 +346,12 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
       : undefined;
   orphanWatch?.unref();
 
-  // A stalled event loop delays heartbeats exactly like a slow network: say so when it happens, so
-  // an unexpected election can be traced to its cause (GC, a long synchronous task, CPU starvation).
-  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-  loopDelay.enable();
-  const stallWarnMs = Math.max(50, (config.raft.electionTicks * config.raft.tickMs) / 3);
-  const stallWatch = setInterval(() => {
-    const maxMs = loopDelay.max / 1e6;
-    if (maxMs >= stallWarnMs) logger.warn({ event: 'event_loop_stall', maxMs: Math.round(maxMs), warnAtMs: Math.round(stallWarnMs) }, 'event loop stalled');
-    loopDelay.reset();
-  }, 1000);
-  stallWatch.unref();
+  const stopLoopWatch = watchEventLoop({
+    observe: (lateMs) => metrics.observeEventLoopDelay(lateMs / 1000),
+    onStall: (lateMs) => logger.warn({ event: 'event_loop_stall', ms: Math.round(lateMs) }, `event loop blocked for ${Math.round(lateMs)} ms`),
+    stallMs: stallLogMs(),
+  });
   installTestStallHook(logger);
-  watchEventLoop(logger);
 
   await node.start();
   emit({ event: 'ready', ...announce });
@@ -370,13 +359,11 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
 
   await stopSignal;
   if (orphanWatch) clearInterval(orphanWatch);
-  clearInterval(stallWatch);
-  loopDelay.disable();
+  stopLoopWatch();
   // Stop taking new client calls first, then drain the runtime, then the rest.
   await Promise.allSettled([kv.close()]);
   await node.stop();
   await http?.close();
-  metrics.close();
   await opened.lock.release(); // after the log and LevelDB are closed
   process.off('SIGTERM', onSignal);
   process.off('SIGINT', onSignal);
@@ -430,19 +417,10 @@ function snapshotTestHooks(): { corruptSnapshotChunk?: (to: string, chunk: numbe
 }
 
 /**
- * Logs `event_loop_stall` (warn) when a 10 ms timer fires at least QUORUMKV_STALL_LOG_MS (default
- * 50 ms) late: a stall that long delays heartbeats and every request, and the line says when it
- * happened (snapshot work must never cause one). The bench lowers the threshold to find the longest.
+ * The lateness at which the event-loop watch logs `event_loop_stall` (warn): QUORUMKV_STALL_LOG_MS,
+ * default 50 ms. A stall that long delays heartbeats and every request, and the line says when it
+ * happened (snapshot work must never cause one). The bench lowers it to find the longest.
  */
-function watchEventLoop(logger: Logger): void {
-  const everyMs = 10;
-  const threshold = Math.max(1, Number(process.env.QUORUMKV_STALL_LOG_MS ?? 50) || 50);
-  let last = performance.now();
-  const timer = setInterval(() => {
-    const now = performance.now();
-    const late = now - last - everyMs;
-    last = now;
-    if (late >= threshold) logger.warn({ event: 'event_loop_stall', ms: Math.round(late) }, `event loop blocked for ${Math.round(late)} ms`);
-  }, everyMs);
-  timer.unref();
+function stallLogMs(): number {
+  return Math.max(1, Number(process.env.QUORUMKV_STALL_LOG_MS ?? 50) || 50);
 }
