@@ -34,38 +34,35 @@ test('a follower that missed the addition of the current leader accepts it on a 
   await kv.promote('n4');
   await kv.transferLeadership('n4');
   t.is((await cluster.waitForLeader(15_000, [away.id])).id, 'n4');
-  const n4Term = (await cluster.statuses([n4])).get('n4')?.term;
   let last = 0;
   for (let i = 0; i < 5; i++) last = (await kv.put(`after/${i}`, `w${i}`)).index;
 
+  const linesBeforeRestart = away.lines.length;
   await cluster.restart(away.id);
-  let finalTerm: number | undefined;
   // It knows n4 only from the voters' word at first, then from the log it receives from n4.
   await eventually(
     async () => {
       const s = (await cluster!.statuses([away])).get(away.id);
-      if (s === undefined || s.appliedIndex < last || s.leaderId !== 'n4' || !s.members.some((m) => m.id === 'n4' && m.voter)) return false;
-      finalTerm = s.term;
-      return true;
+      return s !== undefined && s.appliedIndex >= last && s.leaderId === 'n4' && s.members.some((m) => m.id === 'n4' && m.voter);
     },
     30_000,
     `${away.id} to follow n4 and apply index ${last}`,
   );
-  // Only while n4 leads the term it took over does n4 alone hold the change: if the loaded machine
-  // cost n4 its quorum meanwhile (four voters, one away: all three others must answer), a member it
-  // knows may have led a term and sent the change itself, and the voucher was not needed.
-  const relevant = away.lines.filter((l) =>
+  // The voucher is needed only when no member it knows can send it the change. One can: a message
+  // the old leader queued for it while it was down (an append carrying the change, sent before
+  // the transfer) is delivered when it comes back, and on a loaded machine n4 may lose its quorum
+  // (four voters, one away: all three others must answer) to a founder that then leads. Either way
+  // it first follows a founder after the restart.
+  const sinceRestart = away.lines.slice(linesBeforeRestart);
+  const leaders = sinceRestart.filter((l) => l.includes('"event":"leader_changed"')).map((l) => (JSON.parse(l) as { leader: string }).leader);
+  const viaFounder = leaders.find((leader) => leader !== 'n4');
+  const relevant = sinceRestart.filter((l) =>
     /leader_vouched|leader_changed|member_changed|raft_message_refused|raft\.vote|raft\.campaign|raft\.election/.test(l),
   );
-  if (finalTerm === n4Term) {
-    t.true(
-      away.logged('"event":"leader_vouched"'),
-      `${away.id} logged whose word let n4 in (n4 led term ${n4Term} throughout); its log:\n${relevant.slice(-30).join('\n')}`,
-    );
+  if (viaFounder === undefined) {
+    t.true(away.logged('"event":"leader_vouched"'), `${away.id} logged whose word let n4 in; its log since the restart:\n${relevant.join('\n')}`);
   } else {
-    t.log(
-      `the leader changed (n4 led term ${n4Term}, then term ${finalTerm}): ${away.id} caught up; voucher logged: ${away.logged('"event":"leader_vouched"')}`,
-    );
+    t.log(`${away.id} followed ${viaFounder} after its restart, which could send it the change; voucher logged: ${away.logged('"event":"leader_vouched"')}`);
   }
   const onAway = await connect({ endpoints: [away.clientAddress], discover: false, deadlineMs: 5_000 });
   clients.push(onAway);
