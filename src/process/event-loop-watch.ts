@@ -1,7 +1,7 @@
 // How late the event loop runs, measured once per process. A late loop delays heartbeats exactly
 // like a slow network, so an unexpected election can be traced to its cause (GC, a long synchronous
 // task, CPU starvation). One timer feeds both the metric and the stall log: every timer a node keeps
-// costs it an event-loop wake-up per period, which is most of what an idle node spends.
+// costs it an event-loop wake-up per period (there used to be three monitors of the same thing).
 
 /** The timer's period: how late it fires is the loop's delay. */
 export const EVENT_LOOP_WATCH_EVERY_MS = 20;
