@@ -11,7 +11,6 @@ import {
   type ConfState,
   type Entry,
   type Message,
-  type MessageType,
   type NodeId,
   type ProposalReceipt,
   type RaftConfig,
@@ -94,7 +93,6 @@ export class Raft {
   private readonly electionTimeout: number;
   private readonly heartbeatTimeout: number;
   private randomizedElectionTimeout = 0;
-  /** The tick (`now`) at which this node last became a pre-candidate. */
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   /** Logical clock: ticks since this instance was created. Used for lease accounting only. */
@@ -289,14 +287,8 @@ export class Raft {
    * admission refuses a non-member's traffic); it could not ask otherwise. Grants are ignored.
    */
   private probeForLeader(): void {
-    const lastIndex = this.log.lastIndex();
-    const lastTerm = this.log.lastTerm();
     for (const id of this.voters) {
-      if (id === this.id) continue;
-      const probe = emptyMessage('preVote', this.id, id, this.term + 1);
-      probe.index = lastIndex;
-      probe.logTerm = lastTerm;
-      this.send(probe);
+      if (id !== this.id) this.send(this.voteRequest('preVote', id, this.term + 1));
     }
   }
 
@@ -341,7 +333,7 @@ export class Raft {
       this.logger.info('raft.campaign_refused', { id: this.id, term: this.term, kind, reason: 'rebuilding: this node may have lost entries it acknowledged' });
       return;
     }
-    let voteType: MessageType;
+    let voteType: 'preVote' | 'vote';
     let term: number;
     if (kind === 'preElection') {
       this.becomePreCandidate();
@@ -360,16 +352,20 @@ export class Raft {
       else this.becomeLeader();
       return;
     }
-    const lastIndex = this.log.lastIndex();
-    const lastTerm = this.log.lastTerm();
     for (const id of this.voters) {
       if (id === this.id) continue;
-      const message = emptyMessage(voteType, this.id, id, term);
-      message.index = lastIndex;
-      message.logTerm = lastTerm;
+      const message = this.voteRequest(voteType, id, term);
       if (kind === 'transfer') message.context = TRANSFER_CONTEXT;
-      this.messages.push(message);
+      this.send(message);
     }
+  }
+
+  /** A (pre-)vote request to `to` for `term`, carrying our last log position. */
+  private voteRequest(type: 'preVote' | 'vote', to: NodeId, term: number): Message {
+    const message = emptyMessage(type, this.id, to, term);
+    message.index = this.log.lastIndex();
+    message.logTerm = this.log.lastTerm();
+    return message;
   }
 
   private handleVoteRequest(m: Message): void {
@@ -432,10 +428,7 @@ export class Raft {
 
   /** Our pre-vote to this peer again: it ranks after us in a tie, and it has not answered us. */
   private askAgain(peer: NodeId): void {
-    const message = emptyMessage('preVote', this.id, peer, this.term + 1);
-    message.index = this.log.lastIndex();
-    message.logTerm = this.log.lastTerm();
-    this.messages.push(message);
+    this.send(this.voteRequest('preVote', peer, this.term + 1));
   }
 
   /**
