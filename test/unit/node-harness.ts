@@ -5,6 +5,7 @@ import type { Command } from '../../src/api/command.js';
 import { MemoryStateMachine } from '../../src/storage/memory-state-machine.js';
 import { MemoryRaftStorage } from '../../src/storage/memory-raft-storage.js';
 import { MemoryNetwork } from '../../src/transport/memory-transport.js';
+import type { Clock } from '../../src/runtime/clock.js';
 import type { NodeMetrics } from '../../src/runtime/metrics.js';
 import { RaftNode } from '../../src/runtime/raft-node.js';
 
@@ -93,7 +94,16 @@ export const bytes = (s: string) => new TextEncoder().encode(s);
 
 export async function startCluster(
   t: ExecutionContext,
-  options: { size?: number; snapshotEntries?: number; snapshotBytes?: number; retainEntries?: number; preferredLeader?: string; failbackHoldMs?: number } = {},
+  options: {
+    size?: number;
+    snapshotEntries?: number;
+    snapshotBytes?: number;
+    retainEntries?: number;
+    preferredLeader?: string;
+    failbackHoldMs?: number;
+    /** The runtime clock of each node (default: the system clock). */
+    clock?: (id: string) => Clock;
+  } = {},
 ): Promise<TestCluster> {
   const size = options.size ?? 3;
   const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
@@ -114,6 +124,7 @@ export async function startCluster(
       metrics: countingMetrics(),
       preferredLeader: options.preferredLeader,
       failbackHoldMs: options.failbackHoldMs,
+      clock: options.clock?.(id),
     });
     nodes.set(id, node);
     storages.set(id, storage);
