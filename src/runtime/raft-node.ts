@@ -71,6 +71,7 @@ import { openSnapshotFile, readSnapshotFileHeader } from '../storage/snapshot-fi
 import { type SnapshotStore, decodeSnapshotRef } from '../storage/snapshot-store.js';
 import { ProgressLog } from '../transport/progress-log.js';
 import { snapshotFilesFor } from './snapshot-transfer-files.js';
+import { stagedSource } from './snapshot-staging.js';
 import { backupStream } from './backup-stream.js';
 
 export interface RaftTimings {
@@ -300,7 +301,8 @@ export class RaftNode implements KvBackend {
     });
     this.snapshotStore = options.snapshotStore;
     this.clusterName = options.clusterName ?? '';
-    if (options.snapshotStore) this.transport.setSnapshotFiles?.(snapshotFilesFor(options.snapshotStore));
+    if (options.snapshotStore)
+      this.transport.setSnapshotFiles?.(snapshotFilesFor(options.snapshotStore, { stateMachine: options.stateMachine, logger: options.logger }));
     const lastSnapshotIndex = this.snapshots.lastSnapshotIndex;
 
     const config: RaftConfig = {
@@ -1324,6 +1326,15 @@ async function restoreFromFile(
   const store = options.snapshotStore;
   const sm = options.stateMachine;
   if (!store || !sm.restoreStream) throw new Error(`snapshot ${ref.name} is a file but this node has no snapshot store or streaming state machine`);
+  // Built while the file arrived (snapshot-staging.ts): only the swap is left.
+  if (sm.installStaged) {
+    const progress = new ProgressLog(options.logger, event, { index: meta.index, file: ref.name }, ref.bytes);
+    const header = await readSnapshotFileHeader(store, ref);
+    if (await sm.installStaged({ index: meta.index, term: meta.term }, stagedSource(ref))) {
+      progress.done(ref.bytes, { staged: true });
+      return decodeMembers(header.app);
+    }
+  }
   const { header, chunks } = await openSnapshotFile(store, ref);
   const progress = new ProgressLog(options.logger, event, { index: meta.index, file: ref.name }, ref.bytes);
   let read = 0;

@@ -54,13 +54,16 @@ import {
   type StoredValue,
 } from './keyspace.js';
 import { LeaseTable } from './lease-table.js';
+import { levelOpenOptions, type LevelDbTuning } from './level-options.js';
+import { LevelFill } from './level-fill.js';
 import { SerialQueue } from './serial-queue.js';
 import { DEFAULT_MAX_RESULTS_PER_SESSION, DEFAULT_MAX_SESSIONS, SessionTable } from './session-table.js';
 import { decodeStateSnapshot, StateSnapshotWriter } from './state-snapshot.js';
-import type { ApplyListener, ScanOptions, ScanResult, StateMachine, StateStream } from './state-machine.js';
+import type { ApplyListener, ScanOptions, ScanResult, StagedRestore, StateMachine, StateStream } from './state-machine.js';
 import { ApplyNotifier } from './apply-notifier.js';
 
 export { prefixEnd } from './keyspace.js';
+export { LEVELDB_DEFAULTS, type LevelDbTuning } from './level-options.js';
 
 export interface LevelStateMachineOptions {
   /** Directory of the LevelDB database (created if missing). */
@@ -93,48 +96,13 @@ export interface VerifyResult {
   ms: number;
 }
 
-/** Written into the LevelDB dir when damage is found; while it exists, every open starts damaged (refusing reads). */
-export interface LevelDbTuning {
-  /** Block cache (uncompressed blocks). Default 32 MiB. */
-  cacheBytes?: number;
-  /** Memtable size: writes buffered before a level-0 table is written (two may exist at once). Default 16 MiB. */
-  writeBufferBytes?: number;
-  /** Table file size: larger files mean fewer open files for a big store. Default 8 MiB. */
-  maxFileBytes?: number;
-  /** Table files kept open (each costs an index block in memory). Default 500. */
-  maxOpenFiles?: number;
-  /** Snappy block compression. Default true. */
-  compression?: boolean;
-}
-
-export const LEVELDB_DEFAULTS: Required<LevelDbTuning> = {
-  cacheBytes: 32 << 20,
-  writeBufferBytes: 16 << 20,
-  maxFileBytes: 8 << 20,
-  maxOpenFiles: 500,
-  compression: true,
-};
-
-function levelOpenOptions(t: LevelDbTuning | undefined) {
-  const o = { ...LEVELDB_DEFAULTS, ...t };
-  return {
-    cacheSize: o.cacheBytes,
-    writeBufferSize: o.writeBufferBytes,
-    maxFileSize: o.maxFileBytes,
-    maxOpenFiles: o.maxOpenFiles,
-    compression: o.compression,
-  };
-}
-
 /** Beside the live database: a restore builds `<dir>.next`, the swap parks the old one as `<dir>.old`. */
 const NEXT_SUFFIX = '.next';
 const OLD_SUFFIX = '.old';
 /** Written into `<dir>.next` once it holds the whole new state: from then on the swap rolls forward. */
 const RESTORE_COMPLETE = 'QUORUMKV-RESTORE-COMPLETE';
-/** Pairs written per LevelDB batch while a restore fills the new database (two at a time in memory). */
-const RESTORE_BATCH_BYTES = 8 << 20;
-/** ...and every this many batches are synced (16 MiB, as snapshot files). */
-const RESTORE_SYNC_EVERY = 2;
+/** Where the state of a snapshot file that is still arriving is built (stageRestore); never rolled forward. */
+const STAGING_SUFFIX = '.staging';
 
 async function exists(p: string): Promise<boolean> {
   try {
@@ -158,6 +126,7 @@ async function fsyncDir(dir: string): Promise<void> {
  * Finishes or undoes a swap that a crash interrupted, so that `dir` holds either the old state or
  * the complete new one: a complete `<dir>.next` replaces `dir` (the Raft log already rests on
  * that snapshot), an incomplete one is dropped, a parked `<dir>.old` is removed. Idempotent.
+ * (A `<dir>.staging` is not touched here, as a swap runs this too: open() deletes it.)
  */
 export async function recoverStateMachineSwap(dir: string): Promise<'none' | 'rolled-forward' | 'dropped-incomplete'> {
   const next = dir + NEXT_SUFFIX;
@@ -225,6 +194,7 @@ export function describeStoredKey(storedKey: Uint8Array): string {
   return `LevelDB key ${hex(storedKey)}`;
 }
 
+/** Written into the LevelDB dir when damage is found; while it exists, every open starts damaged (refusing reads). */
 interface CorruptionRecord {
   key: string;
   detail: string;
@@ -284,6 +254,8 @@ export class LevelStateMachine implements StateMachine {
   private readonly applyNotifier = new ApplyNotifier();
   /** Set while a restore swaps databases: reads wait for it. */
   private swapping: Promise<void> | undefined;
+  /** The state of an arriving snapshot file being built (or built: source and applied set) beside the live one. */
+  private staging: { fill: LevelFill; source?: string; applied?: AppliedPosition } | undefined;
 
   private constructor(
     private db: Db,
@@ -304,6 +276,7 @@ export class LevelStateMachine implements StateMachine {
   static async open(options: LevelStateMachineOptions): Promise<LevelStateMachine> {
     const fix = options.rebuildCommand ?? DEFAULT_REBUILD_COMMAND;
     await recoverStateMachineSwap(options.dir);
+    await rm(options.dir + STAGING_SUFFIX, { recursive: true, force: true }); // a transfer a crash cut short
     const earlier = await readMarker(options.dir);
     const sessions = new SessionTable({
       maxSessions: options.maxSessions ?? DEFAULT_MAX_SESSIONS,
@@ -683,67 +656,96 @@ export class LevelStateMachine implements StateMachine {
 
   /**
    * Fills a new LevelDB beside the live one from `chunks`, and only after the last chunk (the file
-   * reader has then checked the whole file) swaps it in: mark it complete, close the live one,
-   * rename live → .old, .next → live, fsync the parent, drop .old, reopen. A crash before the mark
-   * leaves the old state (the incomplete copy is dropped at start); after it, the start rolls the
-   * swap forward (recoverStateMachineSwap). Reads wait for the few milliseconds of the swap.
+   * reader has then checked the whole file) swaps it in (swapInNext). A failure part way deletes
+   * the copy and leaves the old state.
    */
   restoreStream(meta: { index: number; term: number }, chunks: AsyncIterable<[Uint8Array, Uint8Array][]>): Promise<void> {
     return this.queue.run(async () => {
       this.assertOpen();
-      const next = this.dir + NEXT_SUFFIX;
-      await rm(next, { recursive: true, force: true });
-      const fresh: Db = new Level<Uint8Array, Uint8Array>(next, { keyEncoding: 'view', valueEncoding: 'view' });
-      await fresh.open({ createIfMissing: true, errorIfExists: true, ...levelOpenOptions(this.tuning) });
+      const fill = await LevelFill.create(this.dir + NEXT_SUFFIX, this.tuning);
       try {
-        let ops: BatchOp[] = [];
-        let bytes = 0;
-        let batches = 0;
-        // One batch is written (in LevelDB's thread) while the next is read and checked here.
-        let writing: Promise<void> | undefined;
-        for await (const chunk of chunks) {
-          for (const [key, value] of chunk) {
-            ops.push({ type: 'put', key, value });
-            bytes += key.length + value.length;
-          }
-          if (bytes >= RESTORE_BATCH_BYTES) {
-            await writing;
-            // Every other batch synced: bounds the dirty pages a multi-GB restore piles up (see
-            // SYNC_EVERY_BYTES in snapshot-store.ts), which would otherwise throttle the whole disk.
-            writing = fresh.batch(ops, { sync: ++batches % RESTORE_SYNC_EVERY === 0 });
-            writing.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
-            ops = [];
-            bytes = 0;
-          }
-        }
-        await writing;
-        ops.push({ type: 'put', key: APPLIED_KEY, value: encodeApplied({ index: meta.index, term: meta.term }) });
-        await fresh.batch(ops, { sync: true });
-        await fresh.close();
+        for await (const chunk of chunks) await fill.write(chunk);
+        await fill.finish({ index: meta.index, term: meta.term });
       } catch (err) {
-        await fresh.close().catch(() => undefined);
-        await rm(next, { recursive: true, force: true });
+        await fill.abort();
         throw err;
       }
-      await writeFile(path.join(next, RESTORE_COMPLETE), `${JSON.stringify({ index: meta.index, term: meta.term })}\n`);
-      const marker = await open(path.join(next, RESTORE_COMPLETE), 'r');
-      await marker.sync();
-      await marker.close();
-      await fsyncDir(next);
-      let swapped!: () => void;
-      this.swapping = new Promise<void>((resolve) => (swapped = resolve));
-      try {
-        await this.db.close();
-        await recoverStateMachineSwap(this.dir);
-        const db: Db = new Level<Uint8Array, Uint8Array>(this.dir, { keyEncoding: 'view', valueEncoding: 'view' });
-        await db.open({ createIfMissing: false, ...levelOpenOptions(this.tuning) });
-        this.db = db;
-        await this.load();
-      } finally {
-        this.swapping = undefined;
-        swapped();
-      }
+      await this.swapInNext(meta);
     });
+  }
+
+  /**
+   * Starts building the state of a snapshot file that is still arriving, in `<dir>.staging` beside
+   * the live database, which goes on applying meanwhile. At most one staging exists: a new one
+   * deletes the previous one (finished or not). See StagedRestore for the rest.
+   */
+  async stageRestore(): Promise<StagedRestore> {
+    this.assertOpen();
+    const previous = this.staging;
+    this.staging = undefined;
+    await previous?.fill.abort();
+    const fill = await LevelFill.create(this.dir + STAGING_SUFFIX, this.tuning);
+    const staging: { fill: LevelFill; source?: string; applied?: AppliedPosition } = { fill };
+    if (this.closed) {
+      await fill.abort();
+      throw new StorageClosedError('LevelDB state machine');
+    }
+    this.staging = staging;
+    return {
+      write: (pairs) => fill.write(pairs),
+      finish: async (applied, source) => {
+        await fill.finish(applied);
+        if (this.staging === staging) Object.assign(staging, { source, applied });
+        else await fill.abort(); // replaced (or the machine closed) meanwhile
+      },
+      abort: async () => {
+        if (this.staging === staging) this.staging = undefined;
+        await fill.abort();
+      },
+    };
+  }
+
+  installStaged(meta: { index: number; term: number }, source: string): Promise<boolean> {
+    return this.queue.run(async () => {
+      this.assertOpen();
+      const s = this.staging;
+      if (!s?.applied || s.source !== source || s.applied.index !== meta.index || s.applied.term !== meta.term) return false;
+      this.staging = undefined; // taken: a new staging no longer deletes it
+      const next = this.dir + NEXT_SUFFIX;
+      await rm(next, { recursive: true, force: true });
+      await rename(s.fill.dir, next);
+      await fsyncDir(path.dirname(this.dir));
+      await this.swapInNext(meta);
+      return true;
+    });
+  }
+
+  /**
+   * Swaps the complete state in `<dir>.next` in: mark it complete, close the live database, rename
+   * live → .old, .next → live, fsync the parent, drop .old, reopen. A crash before the mark leaves
+   * the old state (the copy is dropped at start); after it, the start rolls the swap forward
+   * (recoverStateMachineSwap). Reads wait for the few milliseconds of the swap. Runs in the queue.
+   */
+  private async swapInNext(meta: { index: number; term: number }): Promise<void> {
+    const next = this.dir + NEXT_SUFFIX;
+    await writeFile(path.join(next, RESTORE_COMPLETE), `${JSON.stringify({ index: meta.index, term: meta.term })}\n`);
+    const marker = await open(path.join(next, RESTORE_COMPLETE), 'r');
+    await marker.sync();
+    await marker.close();
+    await fsyncDir(next);
+    let swapped!: () => void;
+    this.swapping = new Promise<void>((resolve) => (swapped = resolve));
+    try {
+      await this.db.close();
+      await recoverStateMachineSwap(this.dir);
+      const db: Db = new Level<Uint8Array, Uint8Array>(this.dir, { keyEncoding: 'view', valueEncoding: 'view' });
+      await db.open({ createIfMissing: false, ...levelOpenOptions(this.tuning) });
+      this.db = db;
+      await this.load();
+    } finally {
+      this.swapping = undefined;
+      swapped();
+    }
   }
 
   restore(snapshot: Snapshot): Promise<void> {
@@ -779,6 +781,9 @@ export class LevelStateMachine implements StateMachine {
     if (this.closed) return;
     this.closed = true;
     await this.queue.run(async () => undefined); // let an in-flight apply finish its batch
+    const staging = this.staging;
+    this.staging = undefined;
+    await staging?.fill.abort();
     await this.markerWrite;
     await this.db.close();
   }

@@ -24,7 +24,7 @@ import { LeaseTable } from './lease-table.js';
 import { SerialQueue } from './serial-queue.js';
 import { DEFAULT_MAX_RESULTS_PER_SESSION, DEFAULT_MAX_SESSIONS, SessionTable } from './session-table.js';
 import { decodeStateSnapshot, encodeStateSnapshot, validatePair } from './state-snapshot.js';
-import type { ApplyListener, ScanOptions, ScanResult, StateMachine, StateStream } from './state-machine.js';
+import type { ApplyListener, ScanOptions, ScanResult, StagedRestore, StateMachine, StateStream } from './state-machine.js';
 import { ApplyNotifier } from './apply-notifier.js';
 
 const STREAM_CHUNK_PAIRS = 1000;
@@ -62,6 +62,8 @@ export class MemoryStateMachine implements StateMachine {
   private readonly applyNotifier = new ApplyNotifier();
   private readonly queue = new SerialQueue();
   private closed = false;
+  /** A staged restore (stageRestore): its pairs, and once finished its source and position. */
+  private staging: { pairs: [Uint8Array, Uint8Array][]; source?: string; applied?: AppliedPosition } | undefined;
 
   constructor(options: MemoryStateMachineOptions = {}) {
     this.sessions = new SessionTable({
@@ -186,24 +188,63 @@ export class MemoryStateMachine implements StateMachine {
   restoreStream(meta: { index: number; term: number }, chunks: AsyncIterable<[Uint8Array, Uint8Array][]>): Promise<void> {
     return this.queue.run(async () => {
       this.assertOpen();
-      const data = new Map<string, StoredValue>();
-      const sessions: [string, Session][] = [];
-      const leases: [number, Lease][] = [];
-      let i = 0;
-      for await (const chunk of chunks) {
-        for (const pair of chunk) {
-          const [, , decoded] = validatePair(pair, i++);
-          if (decoded.kind === 'data') data.set(bytesToKeyString(decoded.key), decoded.value);
-          else if (decoded.kind === 'lease') leases.push([decoded.id, decoded.lease]);
-          else sessions.push([decoded.id, decoded.session]);
-        }
-      }
-      this.data = data;
-      this.sorted = [...data.keys()].sort();
-      this.sessions.load(sessions);
-      this.leaseTable.load(leases);
-      this.applied = { index: meta.index, term: meta.term };
+      const pairs: [Uint8Array, Uint8Array][] = [];
+      for await (const chunk of chunks) pairs.push(...chunk);
+      this.replaceWith(meta, pairs);
     });
+  }
+
+  /** The twin of LevelStateMachine.stageRestore: the pairs are kept aside until installStaged. */
+  async stageRestore(): Promise<StagedRestore> {
+    this.assertOpen();
+    const staging: { pairs: [Uint8Array, Uint8Array][]; source?: string; applied?: AppliedPosition } = { pairs: [] };
+    this.staging = staging;
+    let state: 'filling' | 'finished' | 'aborted' = 'filling';
+    return {
+      write: async (pairs) => {
+        if (state !== 'filling') throw new Error(`the staged restore is ${state}`);
+        staging.pairs.push(...pairs);
+      },
+      finish: async (applied, source) => {
+        if (state !== 'filling') throw new Error(`the staged restore is ${state}`);
+        state = 'finished';
+        Object.assign(staging, { applied: { ...applied }, source });
+      },
+      abort: async () => {
+        state = 'aborted';
+        if (this.staging === staging) this.staging = undefined;
+      },
+    };
+  }
+
+  installStaged(meta: { index: number; term: number }, source: string): Promise<boolean> {
+    return this.queue.run(async () => {
+      this.assertOpen();
+      const s = this.staging;
+      if (!s?.applied || s.source !== source || s.applied.index !== meta.index || s.applied.term !== meta.term) return false;
+      this.staging = undefined;
+      this.replaceWith(meta, s.pairs);
+      return true;
+    });
+  }
+
+  /** Validates every pair first (throws before anything changes), then replaces the whole state. */
+  private replaceWith(meta: { index: number; term: number }, pairs: readonly [Uint8Array, Uint8Array][]): void {
+    const data = new Map<string, StoredValue>();
+    const sessions: [string, Session][] = [];
+    const leases: [number, Lease][] = [];
+    let i = 0;
+    for (const pair of pairs) {
+      const [, , decoded] = validatePair(pair, i++);
+      if (decoded.kind === 'data') data.set(bytesToKeyString(decoded.key), decoded.value);
+      else if (decoded.kind === 'lease') leases.push([decoded.id, decoded.lease]);
+      else sessions.push([decoded.id, decoded.session]);
+    }
+    this.data = data;
+    this.sorted = [...data.keys()].sort();
+    this.sessions.load(sessions);
+    this.leaseTable.load(leases);
+    this.applied = { index: meta.index, term: meta.term };
   }
 
   restore(snapshot: Snapshot): Promise<void> {

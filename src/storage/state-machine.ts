@@ -12,6 +12,19 @@ export interface StateStream {
   chunks: AsyncIterable<[Uint8Array, Uint8Array][]>;
 }
 
+/**
+ * A state being built from a snapshot file as it arrives. The caller feeds it only pairs it has
+ * checked (each record's CRC), and calls finish only once the whole file checked out (its size,
+ * CRC-32 and end record), naming the file: only then can installStaged swap it in. Anything else
+ * (a damaged or cut transfer) must end in abort, which deletes it.
+ */
+export interface StagedRestore {
+  /** Resolves when the pairs are buffered (back-pressure: it waits while a full batch is written). */
+  write(pairs: readonly [Uint8Array, Uint8Array][]): Promise<void>;
+  finish(applied: { index: number; term: number }, source: string): Promise<void>;
+  abort(): Promise<void>;
+}
+
 export interface ScanOptions {
   /** Inclusive start key. */
   start: Uint8Array;
@@ -48,6 +61,17 @@ export interface StateMachine {
    */
   snapshotStream?(): Promise<StateStream>;
   restoreStream?(meta: { index: number; term: number }, chunks: AsyncIterable<[Uint8Array, Uint8Array][]>): Promise<void>;
+  /**
+   * Building the state of a snapshot file while it still arrives (optional, with restoreStream):
+   * the install is then only a swap. Beside the live state, which goes on applying; at most one at
+   * a time (a new one deletes the previous one).
+   */
+  stageRestore?(): Promise<StagedRestore>;
+  /**
+   * Swaps in the finished staged state if it was built from `source` at `meta`, as restoreStream
+   * would have; false (and nothing changed) when there is no such staged state.
+   */
+  installStaged?(meta: { index: number; term: number }, source: string): Promise<boolean>;
   /**
    * The first damage found in the stored data (a StateMachineCorruptionError), if any. Once set,
    * get, scan and snapshot fail with it: a machine never returns data that fails its checksum.

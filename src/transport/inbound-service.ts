@@ -340,7 +340,7 @@ function handleSnapshot(
       transfers.set(sender, self);
       header = { message: m, total: h.total_size, crc: h.crc32 };
       if (file) {
-        sink = o.snapshotFiles()!.createWriter();
+        sink = o.snapshotFiles()!.createWriter({ bytes: h.total_size, crc32: h.crc32 });
         sink.catch((err: Error) => reject(status.INTERNAL, `cannot create the snapshot file: ${err.message}`));
         progress = new ProgressLog(o.logger, 'snapshot_receiving', { from: m.from, index: m.snapshot.meta.index }, h.total_size);
         return;

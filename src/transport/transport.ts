@@ -54,7 +54,8 @@ export interface SnapshotFiles {
   /** The file `data` refers to, or undefined for in-memory snapshot data. */
   describe(data: Uint8Array): { bytes: number; crc32: number; name: string } | undefined;
   openReader(data: Uint8Array): Promise<{ read(offset: number, length: number): Promise<Uint8Array>; close(): Promise<void> }>;
-  createWriter(): Promise<SnapshotFileSink>;
+  /** A new file for an incoming transfer that announced `bytes` bytes of whole-file CRC-32 `crc32`. */
+  createWriter(announced: { bytes: number; crc32: number }): Promise<SnapshotFileSink>;
 }
 
 export interface SnapshotFileSink {

@@ -6,7 +6,9 @@
 //   rebuilt from a fresh transfer;
 // - the sender (leader) killed mid-transfer: the receiver drops its partial file at once, and the
 //   next leader's transfer rebuilds it.
-// Each time the rebuilt follower serves every key, and holds one snapshot file and no temp file.
+// Each time the rebuilt follower serves every key, holds one snapshot file and no temp file, and
+// installed the last transfer from the state it built while the file arrived (nothing left beside
+// the live database).
 import test from 'ava';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -58,6 +60,11 @@ async function assertRebuilt(t: import('ava').ExecutionContext, victim: NodeHand
     `${victim.id} to hold one snapshot file and no temp file (${what})`,
   );
   t.true(victim.logged('"event":"snapshot_install"'), 'the install logs its progress line');
+  // The state was built while the file arrived (snapshot-staging.ts): the install was the swap.
+  const install = victim.lines.filter((l) => l.includes('"event":"snapshot_install"') && l.includes('"done":true')).at(-1);
+  t.regex(install ?? '', /"staged":true/, `the last install swapped in the staged state (${what})`);
+  const beside = (await readdir(victim.dataDir)).filter((n) => /^kv\.(staging|next|old)$/.test(n));
+  t.deepEqual(beside, [], `nothing is left beside the live database (${what})`);
 }
 
 test.before(async () => {

@@ -144,7 +144,7 @@ export class SimNetwork {
       // the gRPC sender reports it (the core then sends the newer one).
       const reader = await source.openReader(m.snapshot!.data).catch((err: Error) => fail(`the sender cannot read it: ${err.message}`));
       if (!reader) return;
-      const writer = await sink.createWriter();
+      const writer = await sink.createWriter({ bytes: file.bytes, crc32: file.crc32 });
       try {
         for (let offset = 0, piece = 0; offset < file.bytes; piece++) {
           let data = await reader.read(offset, SIM_PIECE_BYTES);
