@@ -348,7 +348,13 @@ export async function runNodeProcess(configPath: string, nodeId: string, overrid
 
   const stopLoopWatch = watchEventLoop({
     observe: (lateMs) => metrics.observeEventLoopDelay(lateMs / 1000),
-    onStall: (lateMs) => logger.warn({ event: 'event_loop_stall', ms: Math.round(lateMs) }, `event loop blocked for ${Math.round(lateMs)} ms`),
+    onStall: (lateMs, where) =>
+      logger.warn(
+        { event: 'event_loop_stall', ms: Math.round(lateMs), ...where },
+        where && where.waitingForCpuMs >= where.onCpuMs
+          ? `event loop late by ${Math.round(lateMs)} ms, ${Math.round(where.waitingForCpuMs)} ms of it waiting for a CPU (the machine is overloaded)`
+          : `event loop blocked for ${Math.round(lateMs)} ms`,
+      ),
     stallMs: stallLogMs(),
   });
   installTestStallHook(logger);
