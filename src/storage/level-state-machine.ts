@@ -256,6 +256,8 @@ export class LevelStateMachine implements StateMachine {
   private swapping: Promise<void> | undefined;
   /** The state of an arriving snapshot file being built (or built: source and applied set) beside the live one. */
   private staging: { fill: LevelFill; source?: string; applied?: AppliedPosition } | undefined;
+  /** Serializes stageRestore (each deletes the previous staging's directory and creates it anew). */
+  private stagingStarts: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private db: Db,
@@ -679,7 +681,14 @@ export class LevelStateMachine implements StateMachine {
    * the live database, which goes on applying meanwhile. At most one staging exists: a new one
    * deletes the previous one (finished or not). See StagedRestore for the rest.
    */
-  async stageRestore(): Promise<StagedRestore> {
+  stageRestore(): Promise<StagedRestore> {
+    // One at a time: two transfers starting together must not both create the same directory.
+    const started = this.stagingStarts.then(() => this.startStaging());
+    this.stagingStarts = started.catch(() => undefined);
+    return started;
+  }
+
+  private async startStaging(): Promise<StagedRestore> {
     this.assertOpen();
     const previous = this.staging;
     this.staging = undefined;

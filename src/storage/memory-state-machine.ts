@@ -51,6 +51,13 @@ function toKeyValue(key: Uint8Array, v: StoredValue): KeyValue {
   return kv;
 }
 
+interface MemoryStaging {
+  pairs: [Uint8Array, Uint8Array][];
+  state: 'filling' | 'finished' | 'aborted';
+  source?: string;
+  applied?: AppliedPosition;
+}
+
 export class MemoryStateMachine implements StateMachine {
   // Keys are bytesToKeyString(userKey): string order equals byte order.
   // invariant: `sorted` holds exactly the keys of `data`, ascending.
@@ -63,7 +70,7 @@ export class MemoryStateMachine implements StateMachine {
   private readonly queue = new SerialQueue();
   private closed = false;
   /** A staged restore (stageRestore): its pairs, and once finished its source and position. */
-  private staging: { pairs: [Uint8Array, Uint8Array][]; source?: string; applied?: AppliedPosition } | undefined;
+  private staging: MemoryStaging | undefined;
 
   constructor(options: MemoryStateMachineOptions = {}) {
     this.sessions = new SessionTable({
@@ -194,24 +201,27 @@ export class MemoryStateMachine implements StateMachine {
     });
   }
 
-  /** The twin of LevelStateMachine.stageRestore: the pairs are kept aside until installStaged. */
+  /** The twin of LevelStateMachine.stageRestore: the pairs are kept aside until installStaged; a new staging ends the previous one. */
   async stageRestore(): Promise<StagedRestore> {
     this.assertOpen();
-    const staging: { pairs: [Uint8Array, Uint8Array][]; source?: string; applied?: AppliedPosition } = { pairs: [] };
+    if (this.staging) this.staging.state = 'aborted';
+    const staging: MemoryStaging = { pairs: [], state: 'filling' };
     this.staging = staging;
-    let state: 'filling' | 'finished' | 'aborted' = 'filling';
+    const live = () => {
+      if (staging.state !== 'filling') throw new Error(`the staged restore is ${staging.state}`);
+    };
     return {
       write: async (pairs) => {
-        if (state !== 'filling') throw new Error(`the staged restore is ${state}`);
+        live();
         staging.pairs.push(...pairs);
       },
       finish: async (applied, source) => {
-        if (state !== 'filling') throw new Error(`the staged restore is ${state}`);
-        state = 'finished';
-        Object.assign(staging, { applied: { ...applied }, source });
+        live();
+        Object.assign(staging, { state: 'finished', applied: { ...applied }, source });
       },
       abort: async () => {
-        state = 'aborted';
+        staging.state = 'aborted';
+        staging.pairs = [];
         if (this.staging === staging) this.staging = undefined;
       },
     };
@@ -221,7 +231,7 @@ export class MemoryStateMachine implements StateMachine {
     return this.queue.run(async () => {
       this.assertOpen();
       const s = this.staging;
-      if (!s?.applied || s.source !== source || s.applied.index !== meta.index || s.applied.term !== meta.term) return false;
+      if (s?.state !== 'finished' || s.source !== source || s.applied?.index !== meta.index || s.applied.term !== meta.term) return false;
       this.staging = undefined;
       this.replaceWith(meta, s.pairs);
       return true;

@@ -206,3 +206,27 @@ test('the memory twin stages and installs the same way', async (t) => {
   t.is(td.decode((await twin.get(te.encode('k000700')))!.value).slice(0, 4), 'v700');
   t.is(td.decode((await twin.get(te.encode('k000001')))!.value).slice(0, 2), 'v1');
 });
+
+test('two transfers that start together: the later staging wins, the earlier one is dropped, and neither breaks the other', async (t) => {
+  const dir = await tempDir(t);
+  const { ref: sent, bytes } = await sourceFile(t, dir, 1200);
+  const follower = await level(t, join(dir, 'kv'));
+  const store = await SnapshotStore.open({ dir: join(dir, 'snapshots') });
+  const log = recordingLogger();
+  const files = snapshotFilesFor(store, { stateMachine: follower, logger: log as never });
+  const [first, second] = await Promise.all([files.createWriter(sent), files.createWriter(sent)]);
+  for (let o = 0; o < bytes.length; o += PIECE) {
+    await first.append(bytes.subarray(o, o + PIECE));
+    await second.append(bytes.subarray(o, o + PIECE));
+  }
+  const firstRef = decodeSnapshotRef(await first.commit(sent.index, sent.term))!;
+  const secondRef = decodeSnapshotRef(await second.commit(sent.index, sent.term))!;
+  t.true(
+    log.lines.some((l) => l.event === 'snapshot_staging_failed'),
+    'the earlier staging was dropped',
+  );
+  t.false(await follower.installStaged({ index: sent.index, term: sent.term }, stagedSource(firstRef)));
+  t.true(await follower.installStaged({ index: sent.index, term: sent.term }, stagedSource(secondRef)));
+  t.is(follower.appliedIndex(), 1200);
+  t.is(td.decode((await follower.get(te.encode('k001200')))!.value).slice(0, 5), 'v1200');
+});
