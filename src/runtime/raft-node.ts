@@ -912,6 +912,12 @@ export class RaftNode implements KvBackend {
       // The core promises never to throw on peer input; if it does, drop the message, keep serving.
       this.log?.warn({ event: 'step_failed', from: m.from, type: m.type, err: (err as Error).message }, 'dropped a message the core rejected');
     }
+    // A follower answers a heartbeat at once, even while its Ready loop waits on a slow fsync, when
+    // the core says the answer does not depend on that write (RawNode.takeHeartbeatResponses).
+    if (m.type === 'heartbeat') {
+      const answers = this.raw.takeHeartbeatResponses();
+      if (answers.length > 0) this.sendToPeers(answers);
+    }
     this.schedule();
   }
 
