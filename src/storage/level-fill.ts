@@ -52,6 +52,7 @@ export class LevelFill {
     this.pairs += pairs.length;
     if (this.bytes < FILL_BATCH_BYTES) return;
     await this.writing;
+    if (this.state !== 'filling') throw new Error(`the fill of ${this.dir} is ${this.state}`); // aborted meanwhile
     this.writing = this.db.batch(this.ops, { sync: ++this.batches % FILL_SYNC_EVERY === 0 });
     this.writing.catch(() => undefined); // awaited by the next write or finish; must not go unhandled meanwhile
     this.ops = [];
@@ -63,6 +64,7 @@ export class LevelFill {
     if (this.state !== 'filling') throw new Error(`the fill of ${this.dir} is ${this.state}`);
     try {
       await this.writing;
+      if (this.state !== 'filling') throw new Error(`the fill of ${this.dir} is ${this.state}`);
       this.ops.push({ type: 'put', key: APPLIED_KEY, value: encodeApplied(applied) });
       await this.db.batch(this.ops, { sync: true });
       this.ops = [];

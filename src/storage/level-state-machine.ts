@@ -256,8 +256,8 @@ export class LevelStateMachine implements StateMachine {
   private swapping: Promise<void> | undefined;
   /** The state of an arriving snapshot file being built (or built: source and applied set) beside the live one. */
   private staging: { fill: LevelFill; source?: string; applied?: AppliedPosition } | undefined;
-  /** Serializes stageRestore (each deletes the previous staging's directory and creates it anew). */
-  private stagingStarts: Promise<unknown> = Promise.resolve();
+  /** Serializes what deletes, creates or moves `<dir>.staging` (see withStagingDir). */
+  private stagingDirTurn: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private db: Db,
@@ -682,10 +682,14 @@ export class LevelStateMachine implements StateMachine {
    * deletes the previous one (finished or not). See StagedRestore for the rest.
    */
   stageRestore(): Promise<StagedRestore> {
-    // One at a time: two transfers starting together must not both create the same directory.
-    const started = this.stagingStarts.then(() => this.startStaging());
-    this.stagingStarts = started.catch(() => undefined);
-    return started;
+    return this.withStagingDir(() => this.startStaging());
+  }
+
+  /** Runs `fn` alone among the steps that delete, create or move `<dir>.staging` (two transfers starting together, an install). */
+  private withStagingDir<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.stagingDirTurn.then(fn);
+    this.stagingDirTurn = run.catch(() => undefined);
+    return run;
   }
 
   private async startStaging(): Promise<StagedRestore> {
@@ -717,15 +721,18 @@ export class LevelStateMachine implements StateMachine {
   installStaged(meta: { index: number; term: number }, source: string): Promise<boolean> {
     return this.queue.run(async () => {
       this.assertOpen();
-      const s = this.staging;
-      if (!s?.applied || s.source !== source || s.applied.index !== meta.index || s.applied.term !== meta.term) return false;
-      this.staging = undefined; // taken: a new staging no longer deletes it
-      const next = this.dir + NEXT_SUFFIX;
-      await rm(next, { recursive: true, force: true });
-      await rename(s.fill.dir, next);
-      await fsyncDir(path.dirname(this.dir));
-      await this.swapInNext(meta);
-      return true;
+      const taken = await this.withStagingDir(async () => {
+        const s = this.staging;
+        if (!s?.applied || s.source !== source || s.applied.index !== meta.index || s.applied.term !== meta.term) return false;
+        this.staging = undefined; // taken: a new staging no longer deletes it
+        const next = this.dir + NEXT_SUFFIX;
+        await rm(next, { recursive: true, force: true });
+        await rename(s.fill.dir, next);
+        await fsyncDir(path.dirname(this.dir));
+        return true;
+      });
+      if (taken) await this.swapInNext(meta);
+      return taken;
     });
   }
 

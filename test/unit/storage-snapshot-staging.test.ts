@@ -3,7 +3,7 @@
 // from a whole, checked file of that name; a damaged or cut transfer, a replaced staging and a
 // crash leave the live state alone and nothing beside it.
 import test, { type ExecutionContext } from 'ava';
-import { mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Entry } from '../../src/raft/types.js';
@@ -229,4 +229,24 @@ test('two transfers that start together: the later staging wins, the earlier one
   t.true(await follower.installStaged({ index: sent.index, term: sent.term }, stagedSource(secondRef)));
   t.is(follower.appliedIndex(), 1200);
   t.is(td.decode((await follower.get(te.encode('k001200')))!.value).slice(0, 5), 'v1200');
+});
+
+test('a transfer that starts while a staged state is being installed waits for the install to move it', async (t) => {
+  const dir = await tempDir(t);
+  const { ref: sent, bytes } = await sourceFile(t, dir, 900);
+  const follower = await level(t, join(dir, 'kv'));
+  const store = await SnapshotStore.open({ dir: join(dir, 'snapshots') });
+  const ref = await receive(store, follower, sent, bytes, 'commit', sent);
+  // A leftover kv.next the install deletes first: that takes a while, the window a new staging would fall into.
+  await mkdir(join(dir, 'kv.next'));
+  await Promise.all(Array.from({ length: 3000 }, (_, i) => writeFile(join(dir, 'kv.next', `f${i}`), 'x')));
+  const files = snapshotFilesFor(store, { stateMachine: follower });
+  const [installed, next] = await Promise.all([follower.installStaged({ index: sent.index, term: sent.term }, stagedSource(ref!)), files.createWriter(sent)]);
+  t.true(installed);
+  t.is(follower.appliedIndex(), 900);
+  t.is(td.decode((await follower.get(te.encode('k000900')))!.value).slice(0, 4), 'v900');
+  await next.append(bytes.subarray(0, PIECE));
+  t.true((await readdir(dir)).includes('kv.staging'), "the new transfer's staging is under way");
+  await next.abort();
+  t.false((await readdir(dir)).includes('kv.staging'));
 });
