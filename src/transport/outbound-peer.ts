@@ -117,7 +117,8 @@ export class OutboundPeer {
       this.enqueueSnapshot(message);
       return;
     }
-    if (!this.queue.push(message, estimateMessageBytes(message))) {
+    // Appends go in the bulk lane; heartbeats, votes and answers overtake them (message-queue.ts).
+    if (!this.queue.push(message, estimateMessageBytes(message), message.type === 'app' ? 'bulk' : 'control')) {
       this.counters.droppedMessages++;
       this.options.throttle.warn(
         `queue-full:${this.id}`,

@@ -90,6 +90,26 @@ test('message queue refuses the newest item when a bound is reached and keeps or
   t.deepEqual(q.take(1), [7]);
 });
 
+test('message queue: control messages overtake queued appends and keep a bound of their own', (t) => {
+  const q = new MessageQueue<string>({ maxMessages: 100, maxBytes: 100, maxControlBytes: 30 });
+  t.true(q.push('app1', 60));
+  t.true(q.push('app2', 40));
+  t.false(q.push('app3', 10), 'the bulk lane is full');
+  t.true(q.push('heartbeat1', 10, 'control'), 'a heartbeat still fits: it has its own lane');
+  t.true(q.push('voteResp', 10, 'control'));
+  t.true(q.push('heartbeat2', 10, 'control'));
+  t.false(q.push('heartbeat3', 10, 'control'), 'the control lane is bounded too');
+  t.is(q.length, 5);
+  t.is(q.bytes, 130);
+  t.deepEqual(q.take(90), ['heartbeat1', 'voteResp', 'heartbeat2', 'app1'], 'control first, then appends in order, within the budget');
+  t.deepEqual(q.take(1000), ['app2']);
+  t.is(q.bytes, 0);
+  t.true(q.push('app4', 500), 'an oversize append still fits into an empty lane');
+  t.true(q.push('heartbeat4', 5, 'control'));
+  t.deepEqual(q.take(1), ['heartbeat4'], 'at least one item per take, control first');
+  t.deepEqual(q.take(1), ['app4']);
+});
+
 test('estimated size grows with entry data', (t) => {
   t.true(estimateMessageBytes(appMessage()) > 70_000);
 });
