@@ -6,8 +6,8 @@
 // state is finished under the file's name; installing the snapshot is then only the swap
 // (installStaged). Without this a rebuild pays the transfer and the install one after the other.
 //
-// Staging only ever saves time: if it cannot start, falls behind its bound for good, or finds the
-// bytes bad, it is dropped and the install streams the file as before. Anything but a committed,
+// Staging only ever saves time: if it cannot start or finds the bytes bad, it is dropped and the
+// install streams the file as before. While it is behind by its bound, the transfer waits for it. Anything but a committed,
 // checked file ends in abort, which deletes the staged state; a crash leaves a directory that the
 // state machine deletes when it opens.
 import type { Logger } from 'pino';
@@ -15,7 +15,7 @@ import { readSnapshotRecords } from '../storage/snapshot-file.js';
 import type { SnapshotRef } from '../storage/snapshot-store.js';
 import type { StagedRestore, StateMachine } from '../storage/state-machine.js';
 
-/** Bytes received but not yet read into the staged state; the transfer waits beyond this (one piece in flight on the wire). */
+/** Bytes received (and written to the file) but not yet read into the staged state; beyond this the transfer waits. */
 export const STAGING_PIPE_BYTES = 16 << 20;
 
 /** The name a staged state is finished under and looked up by: the file and its checksum. */
@@ -107,7 +107,7 @@ export class SnapshotStaging {
 
   private constructor(
     private readonly staged: StagedRestore,
-    announced: AnnouncedFile,
+    private readonly announced: AnnouncedFile,
     private readonly logger: Logger | undefined,
   ) {
     this.pipe = new BytePipe(announced.bytes, STAGING_PIPE_BYTES);
@@ -156,6 +156,10 @@ export class SnapshotStaging {
     if (this.dropped || this.committed) return;
     this.committed = true;
     try {
+      // The caller checked these before committing; without them the reader would wait for bytes that never come.
+      if (ref.bytes !== this.announced.bytes || ref.crc32 !== this.announced.crc32) {
+        throw new Error(`the file has ${ref.bytes} bytes of CRC-32 ${ref.crc32}, the transfer announced ${this.announced.bytes} / ${this.announced.crc32}`);
+      }
       const filled = await this.filled;
       if (filled.index !== ref.index || filled.term !== ref.term) {
         throw new Error(`the file's header says ${filled.index}/${filled.term}, the message ${ref.index}/${ref.term}`);
