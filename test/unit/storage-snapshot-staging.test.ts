@@ -3,11 +3,10 @@
 // from a whole, checked file of that name; a damaged or cut transfer, a replaced staging and a
 // crash leave the live state alone and nothing beside it.
 import test, { type ExecutionContext } from 'ava';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { putEntries, tempDir as fixtureDir } from './storage-fixtures.js';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Entry } from '../../src/raft/types.js';
-import { LevelStateMachine, MemoryStateMachine, encodeCommand } from '../../src/storage/index.js';
+import { LevelStateMachine, MemoryStateMachine } from '../../src/storage/index.js';
 import { writeSnapshotFile } from '../../src/storage/snapshot-file.js';
 import { SnapshotStore, decodeSnapshotRef, type SnapshotRef } from '../../src/storage/snapshot-store.js';
 import type { StateMachine } from '../../src/storage/state-machine.js';
@@ -19,25 +18,8 @@ const td = new TextDecoder();
 const conf = { voters: ['n1', 'n2', 'n3'], learners: [] };
 const PIECE = 64 * 1024;
 
-async function tempDir(t: ExecutionContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'qkv-staging-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-function puts(from: number, n: number, value = 'v'): Entry[] {
-  return Array.from({ length: n }, (_, i) => ({
-    index: from + i,
-    term: 1,
-    type: 'normal' as const,
-    data: encodeCommand({
-      clientId: 'c1',
-      seq: from + i,
-      firstUnacked: from + i,
-      op: { op: 'put', key: te.encode(`k${String(from + i).padStart(6, '0')}`), value: te.encode(`${value}${from + i}:${'x'.repeat(200)}`) },
-    }),
-  }));
-}
+const tempDir = (t: ExecutionContext) => fixtureDir(t, 'qkv-staging-');
+const puts = (from: number, n: number, value = 'v') => putEntries(from, n, value, `:${'x'.repeat(200)}`);
 
 async function level(t: ExecutionContext, dir: string): Promise<LevelStateMachine> {
   const sm = await LevelStateMachine.open({ dir, checkTables: false });

@@ -1,9 +1,8 @@
 import test, { type ExecutionContext } from 'ava';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { putEntries, tempDir as fixtureDir } from './storage-fixtures.js';
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Entry } from '../../src/raft/types.js';
-import { InvalidSnapshotError, LevelStateMachine, encodeCommand } from '../../src/storage/index.js';
+import { InvalidSnapshotError, LevelStateMachine } from '../../src/storage/index.js';
 import { recoverStateMachineSwap } from '../../src/storage/level-state-machine.js';
 import { MemoryFs } from '../../src/storage/memory-fs.js';
 import { openSnapshotFile, readSnapshotFileHeader, writeSnapshotFile } from '../../src/storage/snapshot-file.js';
@@ -13,25 +12,8 @@ const te = new TextEncoder();
 const td = new TextDecoder();
 const conf = { voters: ['n1', 'n2'], learners: ['n3'] };
 
-async function tempDir(t: ExecutionContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'qkv-snapstream-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-function puts(from: number, n: number, value = 'v'): Entry[] {
-  return Array.from({ length: n }, (_, i) => ({
-    index: from + i,
-    term: 1,
-    type: 'normal' as const,
-    data: encodeCommand({
-      clientId: 'c1',
-      seq: from + i,
-      firstUnacked: from + i,
-      op: { op: 'put', key: te.encode(`k${String(from + i).padStart(6, '0')}`), value: te.encode(`${value}${from + i}`) },
-    }),
-  }));
-}
+const tempDir = (t: ExecutionContext) => fixtureDir(t, 'qkv-snapstream-');
+const puts = putEntries;
 
 async function machine(t: ExecutionContext, dir: string): Promise<LevelStateMachine> {
   const sm = await LevelStateMachine.open({ dir, checkTables: false });
