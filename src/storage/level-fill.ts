@@ -69,6 +69,8 @@ export class LevelFill {
       await this.db.batch(this.ops, { sync: true });
       this.ops = [];
       await this.db.close();
+      // An abort while the last batch was written has deleted the directory: it must not become 'finished'.
+      if (this.state !== 'filling') throw new Error(`the fill of ${this.dir} is ${this.state}`);
       this.state = 'finished';
     } catch (err) {
       await this.abort();

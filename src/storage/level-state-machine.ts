@@ -708,8 +708,10 @@ export class LevelStateMachine implements StateMachine {
       write: (pairs) => fill.write(pairs),
       finish: async (applied, source) => {
         await fill.finish(applied);
-        if (this.staging === staging) Object.assign(staging, { source, applied });
-        else await fill.abort(); // replaced (or the machine closed) meanwhile
+        // Whoever replaced it (a new staging, close) aborted this fill first, so finish threw; never
+        // delete the directory here, which may be the new staging's by now.
+        if (this.staging !== staging) throw new Error('the staging was replaced or the machine closed meanwhile');
+        Object.assign(staging, { source, applied });
       },
       abort: async () => {
         if (this.staging === staging) this.staging = undefined;

@@ -7,6 +7,7 @@ import { putEntries, tempDir as fixtureDir } from './storage-fixtures.js';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LevelStateMachine, MemoryStateMachine } from '../../src/storage/index.js';
+import { LevelFill } from '../../src/storage/level-fill.js';
 import { writeSnapshotFile } from '../../src/storage/snapshot-file.js';
 import { SnapshotStore, decodeSnapshotRef, type SnapshotRef } from '../../src/storage/snapshot-store.js';
 import type { StateMachine } from '../../src/storage/state-machine.js';
@@ -244,4 +245,18 @@ test('a file committed shorter than announced drops the staging at once (its rea
   t.regex(String(log.lines.find((l) => l.event === 'snapshot_staging_failed')?.err), /announced/);
   t.false(await follower.installStaged({ index: sent.index, term: sent.term }, stagedSource(ref!)));
   t.false((await readdir(dir)).includes('kv.staging'));
+});
+
+test('a fill aborted while its last batch is written ends aborted: finish fails and the directory is gone', async (t) => {
+  const dir = await tempDir(t);
+  const fill = await LevelFill.create(join(dir, 'fill'), undefined);
+  const source = await level(t, join(dir, 'source'));
+  await source.apply(puts(1, 200));
+  const stream = await source.snapshotStream();
+  for await (const chunk of stream.chunks) await fill.write(chunk);
+  const finishing = fill.finish({ index: 200, term: 1 });
+  await new Promise((resolve) => setImmediate(resolve)); // finish is now writing its last batch (synced)
+  await fill.abort();
+  await t.throwsAsync(finishing, { message: /aborted/ });
+  t.false((await readdir(dir)).includes('fill'));
 });
