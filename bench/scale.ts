@@ -79,7 +79,6 @@ interface LogEvent {
   bytes?: number;
 }
 
-/** The node log lines with an event since `since` (epoch ms). */
 /** A node logs where a stall's time went (event-loop-watch.ts); without that, all of it counts as its own. */
 function longestOwnStall(stalls: LogEvent[]): number {
   const own = stalls.map((s) => {
@@ -89,6 +88,7 @@ function longestOwnStall(stalls: LogEvent[]): number {
   return Math.round(Math.max(0, ...own));
 }
 
+/** The node log lines with an event since `since` (epoch ms). */
 function events(cluster: BenchCluster, since: number, names: string[]): (LogEvent & { node: string })[] {
   const out: (LogEvent & { node: string })[] = [];
   for (const n of cluster.nodes) {
@@ -193,13 +193,14 @@ export async function runScale(o: ScaleOptions): Promise<ScaleResult> {
       const from = t === 0 ? fillStart : tenthEnds[t - 1]!;
       const to = tenthEnds[t] ?? Date.now();
       const ops = Math.min(perTenth, keys - t * perTenth);
+      const inTenth = stalls.filter((s) => s.time >= from && s.time < to);
       result.tenths.push({
         tenth: t + 1,
         ops,
         opsPerSec: Math.round(ops / Math.max((to - from) / 1000, 1e-3)),
         rssMb: rss[t]!,
-        longestStallMs: Math.max(0, ...stalls.filter((s) => s.time >= from && s.time < to).map((s) => s.ms ?? 0)),
-        longestOwnStallMs: longestOwnStall(stalls.filter((s) => s.time >= from && s.time < to)),
+        longestStallMs: Math.max(0, ...inTenth.map((s) => s.ms ?? 0)),
+        longestOwnStallMs: longestOwnStall(inTenth),
         // Each node logs a change it sees: count distinct changes as the most any one node logged.
         leaderChanges: Math.max(0, ...cluster.nodes.map((n) => changes.filter((c) => c.node === n.id && c.time >= from && c.time < to).length)),
       });
@@ -234,6 +235,8 @@ export async function runScale(o: ScaleOptions): Promise<ScaleResult> {
     }
     const seconds = (Date.now() - t0) / 1000;
     const installs = events(cluster, t0, ['snapshot_install']).filter((e) => e.node === victim && (e as { done?: boolean }).done);
+    const rebuildStalls = events(cluster, t0, ['event_loop_stall']);
+    const rebuildChanges = events(cluster, t0, ['leader_changed']);
     const snapshotBytes = installs.reduce((n, e) => n + ((e as { totalBytes?: number }).totalBytes ?? 0), 0);
     result.rebuild = {
       node: victim,
@@ -241,12 +244,9 @@ export async function runScale(o: ScaleOptions): Promise<ScaleResult> {
       snapshotBytes,
       mbPerSec: Math.round((o.bytes / MB / seconds) * 10) / 10,
       peakRssMb: peak,
-      longestStallMs: Math.max(0, ...events(cluster, t0, ['event_loop_stall']).map((s) => s.ms ?? 0)),
-      longestOwnStallMs: longestOwnStall(events(cluster, t0, ['event_loop_stall'])),
-      leaderChanges: Math.max(
-        0,
-        ...cluster.nodes.filter((n) => n.id !== victim).map((n) => events(cluster, t0, ['leader_changed']).filter((c) => c.node === n.id).length),
-      ),
+      longestStallMs: Math.max(0, ...rebuildStalls.map((s) => s.ms ?? 0)),
+      longestOwnStallMs: longestOwnStall(rebuildStalls),
+      leaderChanges: Math.max(0, ...cluster.nodes.filter((n) => n.id !== victim).map((n) => rebuildChanges.filter((c) => c.node === n.id).length)),
     };
     log(
       `scale: ${victim} rebuilt in ${seconds.toFixed(1)} s (${installs.length} snapshot install(s), ${(snapshotBytes / MB).toFixed(0)} MB of snapshot files)`,
@@ -282,7 +282,7 @@ export function scaleTargets(r: ScaleResult): ScaleResult['targets'] {
   const last = r.tenths[r.tenths.length - 1]?.opsPerSec ?? 0;
   const maxRss = Math.max(0, ...r.tenths.flatMap((t) => Object.values(t.rssMb)), ...Object.values(r.rebuild?.peakRssMb ?? {}));
   const stall = Math.max(0, ...r.tenths.map((t) => t.longestStallMs), r.rebuild?.longestStallMs ?? 0);
-  const ownStall = Math.max(0, ...r.tenths.map((t) => t.longestOwnStallMs ?? 0), r.rebuild?.longestOwnStallMs ?? 0);
+  const ownStall = Math.max(0, ...r.tenths.map((t) => t.longestOwnStallMs), r.rebuild?.longestOwnStallMs ?? 0);
   const changes = r.tenths.reduce((n, t) => n + t.leaderChanges, 0) + (r.rebuild?.leaderChanges ?? 0);
   return [
     {
@@ -317,7 +317,7 @@ export function renderScale(r: ScaleResult): string {
     `tenth | ops/s | ${ids.map((id) => `RSS ${id} MB`).join(' | ')} | longest stall ms (less CPU wait) | leader changes`,
     ...r.tenths.map(
       (t) =>
-        `${String(t.tenth).padStart(5)} | ${String(t.opsPerSec).padStart(5)} | ${ids.map((id) => String(t.rssMb[id] ?? '-').padStart(9)).join(' | ')} | ${`${t.longestStallMs} (${t.longestOwnStallMs ?? '-'})`.padStart(32)} | ${t.leaderChanges}`,
+        `${String(t.tenth).padStart(5)} | ${String(t.opsPerSec).padStart(5)} | ${ids.map((id) => String(t.rssMb[id] ?? '-').padStart(9)).join(' | ')} | ${`${t.longestStallMs} (${t.longestOwnStallMs})`.padStart(32)} | ${t.leaderChanges}`,
     ),
   ];
   if (r.rebuild) {
@@ -327,7 +327,7 @@ export function renderScale(r: ScaleResult): string {
         b.peakRssMb,
       )
         .map(([id, mb]) => `${id} ${mb}`)
-        .join(', ')} MB, longest stall ${b.longestStallMs} ms (less CPU wait ${b.longestOwnStallMs ?? '-'} ms), leader changes ${b.leaderChanges}`,
+        .join(', ')} MB, longest stall ${b.longestStallMs} ms (less CPU wait ${b.longestOwnStallMs} ms), leader changes ${b.leaderChanges}`,
     );
   }
   for (const t of r.targets) lines.push(`${t.ok ? 'PASS' : 'FAIL'}  ${t.name}: ${t.detail}`);

@@ -1332,9 +1332,9 @@ async function restoreFromFile(
   const store = options.snapshotStore;
   const sm = options.stateMachine;
   if (!store || !sm.restoreStream) throw new Error(`snapshot ${ref.name} is a file but this node has no snapshot store or streaming state machine`);
+  const progress = new ProgressLog(options.logger, event, { index: meta.index, file: ref.name }, ref.bytes);
   // Built while the file arrived (snapshot-staging.ts): only the swap is left.
   if (sm.installStaged) {
-    const progress = new ProgressLog(options.logger, event, { index: meta.index, file: ref.name }, ref.bytes);
     const header = await readSnapshotFileHeader(store, ref);
     if (await sm.installStaged({ index: meta.index, term: meta.term }, stagedSource(ref))) {
       progress.done(ref.bytes, { staged: true });
@@ -1342,7 +1342,6 @@ async function restoreFromFile(
     }
   }
   const { header, chunks } = await openSnapshotFile(store, ref);
-  const progress = new ProgressLog(options.logger, event, { index: meta.index, file: ref.name }, ref.bytes);
   let read = 0;
   async function* counted() {
     for await (const chunk of chunks) {

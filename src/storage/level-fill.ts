@@ -26,8 +26,6 @@ export class LevelFill {
   private batches = 0;
   private writing: Promise<void> | undefined;
   private state: 'filling' | 'finished' | 'aborted' = 'filling';
-  /** Pairs written so far. */
-  pairs = 0;
 
   private constructor(
     readonly dir: string,
@@ -42,17 +40,21 @@ export class LevelFill {
     return new LevelFill(dir, db);
   }
 
+  /** Throws unless the fill is still open (an abort may have come while a batch was written). */
+  private assertFilling(): void {
+    if (this.state !== 'filling') throw new Error(`the fill of ${this.dir} is ${this.state}`);
+  }
+
   /** Adds pairs; resolves once they are buffered, waiting for the previous batch when a new one is full. */
   async write(pairs: readonly [Uint8Array, Uint8Array][]): Promise<void> {
-    if (this.state !== 'filling') throw new Error(`the fill of ${this.dir} is ${this.state}`);
+    this.assertFilling();
     for (const [key, value] of pairs) {
       this.ops.push({ type: 'put', key, value });
       this.bytes += key.length + value.length;
     }
-    this.pairs += pairs.length;
     if (this.bytes < FILL_BATCH_BYTES) return;
     await this.writing;
-    if (this.state !== 'filling') throw new Error(`the fill of ${this.dir} is ${this.state}`); // aborted meanwhile
+    this.assertFilling();
     this.writing = this.db.batch(this.ops, { sync: ++this.batches % FILL_SYNC_EVERY === 0 });
     this.writing.catch(() => undefined); // awaited by the next write or finish; must not go unhandled meanwhile
     this.ops = [];
@@ -61,16 +63,16 @@ export class LevelFill {
 
   /** Writes what is buffered and the applied position, syncs and closes: the directory then holds the whole state. */
   async finish(applied: AppliedPosition): Promise<void> {
-    if (this.state !== 'filling') throw new Error(`the fill of ${this.dir} is ${this.state}`);
+    this.assertFilling();
     try {
       await this.writing;
-      if (this.state !== 'filling') throw new Error(`the fill of ${this.dir} is ${this.state}`);
+      this.assertFilling();
       this.ops.push({ type: 'put', key: APPLIED_KEY, value: encodeApplied(applied) });
       await this.db.batch(this.ops, { sync: true });
       this.ops = [];
       await this.db.close();
       // An abort while the last batch was written has deleted the directory: it must not become 'finished'.
-      if (this.state !== 'filling') throw new Error(`the fill of ${this.dir} is ${this.state}`);
+      this.assertFilling();
       this.state = 'finished';
     } catch (err) {
       await this.abort();

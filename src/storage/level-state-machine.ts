@@ -243,6 +243,13 @@ const LEASE_END = prefixEnd(LEASE_PREFIX);
 const td = new TextDecoder();
 const ITER_CHUNK = 1000;
 
+/** An arriving snapshot file's state in `<dir>.staging`; source and applied are set once it is finished. */
+interface LevelStaging {
+  fill: LevelFill;
+  source?: string;
+  applied?: AppliedPosition;
+}
+
 export class LevelStateMachine implements StateMachine {
   private applied: AppliedPosition = { index: 0, term: 0 };
   private readonly queue = new SerialQueue();
@@ -255,7 +262,7 @@ export class LevelStateMachine implements StateMachine {
   /** Set while a restore swaps databases: reads wait for it. */
   private swapping: Promise<void> | undefined;
   /** The state of an arriving snapshot file being built (or built: source and applied set) beside the live one. */
-  private staging: { fill: LevelFill; source?: string; applied?: AppliedPosition } | undefined;
+  private staging: LevelStaging | undefined;
   /** Serializes what deletes, creates or moves `<dir>.staging` (see withStagingDir). */
   private stagingDirTurn: Promise<unknown> = Promise.resolve();
 
@@ -698,7 +705,7 @@ export class LevelStateMachine implements StateMachine {
     this.staging = undefined;
     await previous?.fill.abort();
     const fill = await LevelFill.create(this.dir + STAGING_SUFFIX, this.tuning);
-    const staging: { fill: LevelFill; source?: string; applied?: AppliedPosition } = { fill };
+    const staging: LevelStaging = { fill };
     if (this.closed) {
       await fill.abort();
       throw new StorageClosedError('LevelDB state machine');
