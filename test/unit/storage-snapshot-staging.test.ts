@@ -38,6 +38,15 @@ async function sourceFile(t: ExecutionContext, dir: string, n: number): Promise<
   return { ref, bytes: await readFile(join(store.dir, ref.name)) };
 }
 
+/** A follower's LevelDB at <dir>/kv with a snapshot store at <dir>/snapshots, and a leader's file of `n` entries to send it. */
+async function followerAndFile(t: ExecutionContext, n: number) {
+  const dir = await tempDir(t);
+  const { ref: sent, bytes } = await sourceFile(t, dir, n);
+  const follower = await level(t, join(dir, 'kv'));
+  const store = await SnapshotStore.open({ dir: join(dir, 'snapshots') });
+  return { dir, sent, bytes, follower, store };
+}
+
 /** Receives `bytes` as the transport would (pieces appended, then commit or abort); returns the reference when committed. */
 async function receive(
   store: SnapshotStore,
@@ -64,11 +73,8 @@ function recordingLogger() {
 }
 
 test('a file staged as it arrives is swapped in by name, while the live state applied meanwhile', async (t) => {
-  const dir = await tempDir(t);
-  const { ref: sent, bytes } = await sourceFile(t, dir, 3000);
-  const follower = await level(t, join(dir, 'kv'));
+  const { dir, sent, bytes, follower, store } = await followerAndFile(t, 3000);
   await follower.apply(puts(1, 5, 'old'));
-  const store = await SnapshotStore.open({ dir: join(dir, 'snapshots') });
   const log = recordingLogger();
   const ref = await receive(store, follower, sent, bytes, 'commit', sent, log);
   t.truthy(ref);
@@ -103,12 +109,9 @@ test('a file staged as it arrives is swapped in by name, while the live state ap
 });
 
 test('damaged bytes drop the staging and leave the live state alone', async (t) => {
-  const dir = await tempDir(t);
-  const { ref: sent, bytes } = await sourceFile(t, dir, 1500);
+  const { dir, sent, bytes, follower, store } = await followerAndFile(t, 1500);
   const damaged = Buffer.from(bytes);
   damaged[Math.floor(damaged.length / 2)]! ^= 0x40; // inside a pair record: its CRC fails
-  const follower = await level(t, join(dir, 'kv'));
-  const store = await SnapshotStore.open({ dir: join(dir, 'snapshots') });
   const log = recordingLogger();
   const ref = await receive(store, follower, sent, damaged, 'commit', sent, log);
   const failed = log.lines.find((l) => l.event === 'snapshot_staging_failed');
@@ -120,10 +123,7 @@ test('damaged bytes drop the staging and leave the live state alone', async (t) 
 });
 
 test('a file whose bytes do not match the announced CRC-32 is never staged as complete', async (t) => {
-  const dir = await tempDir(t);
-  const { ref: sent, bytes } = await sourceFile(t, dir, 800);
-  const follower = await level(t, join(dir, 'kv'));
-  const store = await SnapshotStore.open({ dir: join(dir, 'snapshots') });
+  const { dir, sent, bytes, follower, store } = await followerAndFile(t, 800);
   const log = recordingLogger();
   const ref = await receive(store, follower, { bytes: sent.bytes, crc32: sent.crc32 ^ 0xff }, bytes, 'commit', sent, log);
   t.regex(String(log.lines.find((l) => l.event === 'snapshot_staging_failed')?.err), /whole-file CRC-32|announced/);
@@ -132,10 +132,7 @@ test('a file whose bytes do not match the announced CRC-32 is never staged as co
 });
 
 test('a cut transfer (abort), a replaced staging, a closed machine and a crash leave nothing staged', async (t) => {
-  const dir = await tempDir(t);
-  const { ref: sent, bytes } = await sourceFile(t, dir, 1500);
-  const store = await SnapshotStore.open({ dir: join(dir, 'snapshots') });
-  const follower = await level(t, join(dir, 'kv'));
+  const { dir, sent, bytes, follower, store } = await followerAndFile(t, 1500);
   await follower.apply(puts(1, 3, 'old'));
 
   // Cut half way.
@@ -192,10 +189,7 @@ test('the memory twin stages and installs the same way', async (t) => {
 });
 
 test('two transfers that start together: the later staging wins, the earlier one is dropped, and neither breaks the other', async (t) => {
-  const dir = await tempDir(t);
-  const { ref: sent, bytes } = await sourceFile(t, dir, 1200);
-  const follower = await level(t, join(dir, 'kv'));
-  const store = await SnapshotStore.open({ dir: join(dir, 'snapshots') });
+  const { sent, bytes, follower, store } = await followerAndFile(t, 1200);
   const log = recordingLogger();
   const files = snapshotFilesFor(store, { stateMachine: follower, logger: log as never });
   const [first, second] = await Promise.all([files.createWriter(sent), files.createWriter(sent)]);
@@ -216,10 +210,7 @@ test('two transfers that start together: the later staging wins, the earlier one
 });
 
 test('a transfer that starts while a staged state is being installed waits for the install to move it', async (t) => {
-  const dir = await tempDir(t);
-  const { ref: sent, bytes } = await sourceFile(t, dir, 900);
-  const follower = await level(t, join(dir, 'kv'));
-  const store = await SnapshotStore.open({ dir: join(dir, 'snapshots') });
+  const { dir, sent, bytes, follower, store } = await followerAndFile(t, 900);
   const ref = await receive(store, follower, sent, bytes, 'commit', sent);
   // A leftover kv.next the install deletes first: that takes a while, the window a new staging would fall into.
   await mkdir(join(dir, 'kv.next'));
@@ -236,10 +227,7 @@ test('a transfer that starts while a staged state is being installed waits for t
 });
 
 test('a file committed shorter than announced drops the staging at once (its reader would wait for the rest)', async (t) => {
-  const dir = await tempDir(t);
-  const { ref: sent, bytes } = await sourceFile(t, dir, 600);
-  const follower = await level(t, join(dir, 'kv'));
-  const store = await SnapshotStore.open({ dir: join(dir, 'snapshots') });
+  const { dir, sent, bytes, follower, store } = await followerAndFile(t, 600);
   const log = recordingLogger();
   const ref = await receive(store, follower, sent, bytes.subarray(0, bytes.length - 100), 'commit', sent, log);
   t.regex(String(log.lines.find((l) => l.event === 'snapshot_staging_failed')?.err), /announced/);
