@@ -49,8 +49,13 @@ test('a stall carries where the main thread spent it: on a CPU or waiting for on
   block(120);
   await sleep(40);
   stop();
-  t.is(stalls.length, 1, JSON.stringify(stalls));
-  t.deepEqual(stalls[0]!.where, { onCpuMs: 12, waitingForCpuMs: 110 });
+  // A loaded machine may add stalls of its own before or after; the clock moved in one window only,
+  // so exactly one stall carries time, and it carries exactly that window's.
+  const attributed = stalls.filter((s) => s.where && (s.where.onCpuMs > 0 || s.where.waitingForCpuMs > 0));
+  t.is(attributed.length, 1, JSON.stringify(stalls));
+  t.true(attributed[0]!.ms >= 80, JSON.stringify(stalls));
+  t.deepEqual(attributed[0]!.where, { onCpuMs: 12, waitingForCpuMs: 110 });
+  for (const other of stalls) if (other !== attributed[0]) t.deepEqual(other.where, { onCpuMs: 0, waitingForCpuMs: 0 });
 });
 
 test("on Linux the scheduler clock is the main thread's: a loop blocked by its own work shows that time on a CPU", async (t) => {
@@ -66,7 +71,8 @@ test("on Linux the scheduler clock is the main thread's: a loop blocked by its o
   block(200);
   await sleep(40);
   stop();
-  const where = stalls.find((w) => w !== undefined);
+  // A loaded machine may add stalls of its own: the block's is the one with the most time on a CPU.
+  const where = stalls.filter((w) => w !== undefined).sort((a, b) => b!.onCpuMs - a!.onCpuMs)[0];
   t.truthy(where, 'the stall was attributed');
   // On a loaded machine part of a busy loop's time can go to waiting; together they cover the block.
   t.true(where!.onCpuMs + where!.waitingForCpuMs >= 150, JSON.stringify(where));
