@@ -40,7 +40,7 @@ export interface FileRaftStorageOptions {
   /** Membership of a brand-new node; ignored once the directory holds state. */
   bootstrap: ConfState;
   logger?: RaftLogger;
-  /** Called with the duration of every log fsync (metrics). */
+  /** Called with the duration of every durable log write (metrics: what an fsync costs). */
   onFsync?: (ms: number) => void;
   /** fsyncs slower than this are warn-logged. Default 100 ms. */
   slowFsyncMs?: number;
@@ -58,6 +58,8 @@ export interface FileRaftStorageOptions {
 export const FILE_LOG_DEFAULTS = { memoryLogBytes: 32 << 20, coldReadBytes: 8 << 20 } as const;
 
 const SNAPSHOT_FILE = 'snapshot.snap';
+/** The live segment: appends are durable when their write returns (see append). */
+const LIVE_SEGMENT_FLAGS = 'r+dsync';
 const SEGMENT_RE = /^log-(\d{16})\.wal$/;
 /** Checkpoint segments split entries into records of about this size. */
 const CHECKPOINT_RECORD_BYTES = 4 << 20;
@@ -117,6 +119,8 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
   /** Snapshot installs so far (each resets the log). */
   private resets = 0;
   private copy: CompactionCopy | undefined;
+  /** state.hardState holds a commit index that no record in the live segment has yet (see writeGroup). */
+  private hardStateUnwritten = false;
   private compactionChain: Promise<unknown> = Promise.resolve();
   private readonly cold: ColdLogReader;
   private entriesLoadedListener: (() => void) | undefined;
@@ -213,7 +217,7 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
           await removeTemps();
           const seq = 1;
           await writeCheckpoint(fs, dir, seq, state.baseIndex, state.baseTerm, state.hardState, [], options.bootstrap);
-          const fd = await fs.open(join(dir, segmentName(seq)), 'r+');
+          const fd = await fs.open(join(dir, segmentName(seq)), LIVE_SEGMENT_FLAGS);
           const size = (await fd.stat()).size;
           return new FileRaftStorage(options, { state, fd, seq, size, bootstrapConf: cloneConf(options.bootstrap) });
         },
@@ -272,7 +276,7 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
           await writeCheckpoint(fs, dir, liveSeq, state.baseIndex, state.baseTerm, state.hardState, [], bootstrapConf);
         }
         for (const old of segments) if (old !== liveSeq) await fs.unlink(join(dir, segmentName(old)));
-        const fd = await fs.open(join(dir, segmentName(liveSeq)), 'r+');
+        const fd = await fs.open(join(dir, segmentName(liveSeq)), LIVE_SEGMENT_FLAGS);
         if (rewrite) size = (await fd.stat()).size;
         logger.info('log.opened', { dir, firstIndex: state.firstIndex(), lastIndex: state.lastIndex(), snapshotIndex: state.snap.meta.index });
         return new FileRaftStorage(options, { state, fd, seq: liveSeq, size, bootstrapConf });
@@ -447,30 +451,44 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
   private async writeGroup(jobs: Extract<Job, { kind: 'save' }>[]): Promise<void> {
     const projection = new LogProjection(this.state);
     const accepted: { job: (typeof jobs)[number]; entries: Entry[]; position: number }[] = [];
-    const buffers: Buffer[] = [];
-    let offset = this.fileSize;
     for (const job of jobs) {
       try {
-        const { entries } = projection.accept(job.update);
-        const position = offset;
-        const records: Buffer[] = [];
-        if (entries.length > 0) records.push(entriesRecord(entries));
-        if (job.update.hardState) records.push(hardStateRecord(job.update.hardState));
-        for (const r of records) {
-          buffers.push(r);
-          offset += r.length;
-        }
-        accepted.push({ job, entries, position });
+        accepted.push({ job, entries: projection.accept(job.update).entries, position: 0 });
       } catch (err) {
         job.reject(err); // a bad update changes nothing; the rest of the group still goes ahead
       }
     }
     if (accepted.length === 0) return;
+    // A group of commit-only hard states is not written at all: the commit index need not survive a
+    // crash (see StorageUpdate.sync), so it costs no I/O and goes to disk in front of the next
+    // synced write. Entries, and a term, vote or recovery state that changed, always sync.
+    let hardState = this.state.hardState;
+    let sync = false;
+    for (const { job, entries } of accepted) {
+      const next = job.update.hardState;
+      if (job.update.sync !== false || entries.length > 0 || (next && !onlyCommitMoved(hardState, next))) sync = true;
+      if (next) hardState = next;
+    }
+    if (!sync) {
+      this.state.hardState = { ...hardState };
+      this.hardStateUnwritten = true;
+      for (const { job } of accepted) job.resolve();
+      return;
+    }
+    const buffers: Buffer[] = [];
+    let offset = this.fileSize;
+    const push = (record: Buffer) => {
+      buffers.push(record);
+      offset += record.length;
+    };
+    if (this.hardStateUnwritten) push(hardStateRecord(this.state.hardState));
+    for (const a of accepted) {
+      a.position = offset;
+      if (a.entries.length > 0) push(entriesRecord(a.entries));
+      if (a.job.update.hardState) push(hardStateRecord(a.job.update.hardState));
+    }
     try {
-      // Entries always sync (an update that carries any is never sync: false); a group of
-      // commit-only hard states is written and left to the next sync.
-      const sync = accepted.some((a) => a.job.update.sync !== false || a.entries.length > 0);
-      if (buffers.length > 0) await this.append(Buffer.concat(buffers), sync);
+      if (buffers.length > 0) await this.append(Buffer.concat(buffers));
     } catch (err) {
       this.fail(
         err,
@@ -478,6 +496,7 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
       );
       return;
     }
+    this.hardStateUnwritten = false;
     for (const { job, entries, position } of accepted) {
       this.state.append(entries, position);
       if (entries.length > 0 && this.copy) this.copy.dirtyFrom = Math.min(this.copy.dirtyFrom, entries[0]!.index);
@@ -560,7 +579,7 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
 
   /** Segment `seq` (durable, in place) becomes the live one; `adopt` updates the log to match it. */
   private async switchTo(seq: number, adopt: () => void): Promise<void> {
-    const fd = await this.fs.open(join(this.options.dir, segmentName(seq)), 'r+');
+    const fd = await this.fs.open(join(this.options.dir, segmentName(seq)), LIVE_SEGMENT_FLAGS);
     const size = (await fd.stat()).size;
     const oldFd = this.fd;
     const oldSeq = this.segmentSeq;
@@ -580,20 +599,19 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
     await writeFileDurably(this.fs, this.options.dir, SNAPSHOT_FILE, [record]);
   }
 
-  private async append(buf: Buffer, sync: boolean): Promise<void> {
+  /**
+   * Writes `buf` at the end of the live segment, durably: the segment is open with O_DSYNC, so each
+   * write returns once its data (and the file's new size) is on disk, in one system call.
+   */
+  private async append(buf: Buffer): Promise<void> {
     const fd = this.fd;
     if (!fd) throw new StorageClosedError(`raft log in ${this.options.dir}`);
+    const started = performance.now();
     let written = 0;
     while (written < buf.length) {
       const { bytesWritten } = await fd.write(buf, written, buf.length - written, this.fileSize + written);
       written += bytesWritten;
     }
-    if (!sync) {
-      this.fileSize += buf.length;
-      return;
-    }
-    const started = performance.now();
-    await fd.datasync();
     const ms = performance.now() - started;
     this.fileSize += buf.length;
     this.options.onFsync?.(ms);
@@ -606,6 +624,11 @@ export class FileRaftStorage extends LogStateReads implements RaftStorage {
     this.logger.warn('log.write_failed', { dir: this.options.dir, error: String(err) });
     for (const job of [...jobs, ...this.queue.splice(0)]) job.reject(this.failure);
   }
+}
+
+/** `next` differs from `prev` in the commit index alone. */
+function onlyCommitMoved(prev: HardState, next: HardState): boolean {
+  return next.term === prev.term && next.vote === prev.vote && next.recovery === prev.recovery;
 }
 
 /** Write `name` atomically and durably: temp file, fsync, rename, fsync the directory. */

@@ -3,6 +3,7 @@
 // in-memory twin the simulator crashes: what was not fsynced is lost, a write in flight is torn.
 //
 // The shapes are node:fs/promises' own (a FileHandle is an FsFile), so NODE_FS is a thin pass-through.
+import { constants } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 
 /** An open file (or, opened with 'r', a directory: sync() then makes its entries durable). */
@@ -20,8 +21,12 @@ export interface FsFile {
   close(): Promise<void>;
 }
 
-/** 'r' read only (files and directories), 'r+' read/write an existing file, 'w' create or truncate. */
-export type FsOpenFlags = 'r' | 'r+' | 'w';
+/**
+ * 'r' read only (files and directories), 'r+' read/write an existing file, 'w' create or truncate;
+ * 'r+dsync' like 'r+', and every write is durable when it returns, as if a datasync() followed it
+ * (O_DSYNC: one system call, and one thread-pool round trip, where write + datasync take two).
+ */
+export type FsOpenFlags = 'r' | 'r+' | 'w' | 'r+dsync';
 
 export interface Fs {
   open(path: string, flags: FsOpenFlags): Promise<FsFile>;
@@ -38,7 +43,7 @@ export interface Fs {
 
 /** The real disk. */
 export const NODE_FS: Fs = {
-  open: (path, flags) => fsp.open(path, flags),
+  open: (path, flags) => fsp.open(path, flags === 'r+dsync' ? constants.O_RDWR | constants.O_DSYNC : flags),
   readFile: (path) => fsp.readFile(path),
   readdir: (path) => fsp.readdir(path),
   mkdir: (path, options) => fsp.mkdir(path, options),

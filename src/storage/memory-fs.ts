@@ -1,6 +1,7 @@
 // A strict in-memory filesystem (the Fs of fs.ts) for crash tests, after pebble's strict MemFS.
 // Every file and directory keeps what was last made durable apart from what was changed since:
-//   - file data becomes durable with sync()/datasync() on the file;
+//   - file data becomes durable with sync()/datasync() on the file, or, through a handle opened
+//     'r+dsync', when the write returns;
 //   - directory entries (a create, rename or unlink) become durable only with sync() on the
 //     directory itself (open it with 'r'), never with a sync of the file;
 //   - crash() throws away what was not durable: by default all of it; with a CrashPolicy, a prefix
@@ -134,8 +135,9 @@ export class MemoryFs implements Fs {
       return new MemHandle(this, p, file, this.generation, true);
     }
     if (!found) throw memoryFsError('ENOENT', 'open', p);
-    if (flags === 'r+' && found.kind === 'dir') throw memoryFsError('EISDIR', 'open', p);
-    return new MemHandle(this, p, found, this.generation, flags === 'r+');
+    const writable = flags === 'r+' || flags === 'r+dsync';
+    if (writable && found.kind === 'dir') throw memoryFsError('EISDIR', 'open', p);
+    return new MemHandle(this, p, found, this.generation, writable, flags === 'r+dsync');
   }
 
   async readFile(path: string): Promise<Buffer> {
@@ -357,6 +359,8 @@ class MemHandle implements FsFile {
     private readonly node: MemNode,
     private readonly generation: number,
     private readonly writable: boolean,
+    /** Opened 'r+dsync': each write is followed by what a datasync does, faults included. */
+    private readonly dsync = false,
   ) {}
 
   async write(buffer: Uint8Array, offset: number, length: number, position?: number | null): Promise<{ bytesWritten: number }> {
@@ -370,6 +374,7 @@ class MemHandle implements FsFile {
     // Copied: the caller may reuse its buffer, a real write has taken the bytes by now.
     this.fs.fileOp(this.node, { kind: 'write', pos, bytes: buffer.slice(offset, offset + length) });
     if (position === null || position === undefined) this.position = pos + length;
+    if (this.dsync) await this.doSync('pwrite (O_DSYNC)');
     return { bytesWritten: length };
   }
 

@@ -10,8 +10,9 @@ export interface StorageUpdate {
   snapshot?: Snapshot;
   /**
    * false: nothing here must survive a crash (only the commit index moved, which the leader tells a
-   * node again and which a restart recovers from the applied index), so the write does not wait for
-   * an fsync; a later synced write covers it. Ready.mustSync decides, as in etcd. Default true.
+   * node again and which a restart recovers from the applied index), so the save costs no I/O: the
+   * file log keeps it in memory and writes it in front of the next synced write. Ready.mustSync
+   * decides, as in etcd. Default true.
    * Entries, a snapshot, term, vote and recovery state are always synced whatever this says.
    */
   sync?: boolean;

@@ -1,5 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
-import { mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CompactedError, UnavailableError } from '../../src/raft/log-storage.js';
@@ -24,6 +24,13 @@ async function tempDir(t: ExecutionContext): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'qkv-log-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/** What a SIGKILL at this moment would leave: a copy of the directory as the files are now. */
+async function copyDir(t: ExecutionContext, dir: string): Promise<string> {
+  const copy = await tempDir(t);
+  await cp(dir, copy, { recursive: true });
+  return copy;
 }
 
 function recordingLogger(): RaftLogger & { warnings: { event: string; fields?: Record<string, unknown> }[] } {
@@ -184,6 +191,38 @@ test('file: concurrent saves are group-committed and each resolves only once dur
   t.teardown(() => s2.close());
   t.is(s2.lastIndex(), n);
   t.is(s2.initialState().hardState.commit, n - 1);
+});
+
+test('file: a commit-only hard state costs no I/O and is written in front of the next synced save', async (t) => {
+  const dir = await tempDir(t);
+  let fsyncs = 0;
+  const s = await FileRaftStorage.open({ dir, bootstrap: conf, onFsync: () => void fsyncs++ });
+  await s.save({ entries: range(1, 3, 1), hardState: { term: 1, vote: 'n1', commit: 1 } });
+  const file = await segmentFile(dir);
+  const size = (await stat(file)).size;
+  const synced = fsyncs;
+  await s.save({ entries: [], hardState: { term: 1, vote: 'n1', commit: 3 }, sync: false });
+  t.is((await stat(file)).size, size, 'nothing was written');
+  t.is(fsyncs, synced, 'nothing was fsynced');
+  t.is(s.initialState().hardState.commit, 3, 'the log itself knows the new commit index at once');
+  // A crash now loses commit 3: the reopened log has the last synced one.
+  const crashed = await FileRaftStorage.open({ dir: await copyDir(t, dir), bootstrap: conf });
+  t.teardown(() => crashed.close());
+  t.is(crashed.initialState().hardState.commit, 1);
+  // The next synced save carries it in front of its own records; the entries stay readable.
+  await s.save({ entries: [ent(4, 1)] });
+  t.is(fsyncs, synced + 1);
+  t.deepEqual(s.entries(1, 5).map(decodeData), ['v1', 'v2', 'v3', 'v4']);
+  await s.close();
+  const reopened = await FileRaftStorage.open({ dir, bootstrap: conf });
+  t.teardown(() => reopened.close());
+  t.is(reopened.initialState().hardState.commit, 3);
+  t.deepEqual(reopened.entries(1, 5).map(decodeData), ['v1', 'v2', 'v3', 'v4']);
+  // A new term or vote is never held back, whatever the caller says.
+  await reopened.save({ entries: [], hardState: { term: 2, vote: 'n2', commit: 3 }, sync: false });
+  const afterVote = await FileRaftStorage.open({ dir: await copyDir(t, dir), bootstrap: conf });
+  t.teardown(() => afterVote.close());
+  t.deepEqual(afterVote.initialState().hardState, { term: 2, vote: 'n2', commit: 3 });
 });
 
 test('file: a save truncated mid-record is cut off on reopen, keeping everything before', async (t) => {
