@@ -622,6 +622,9 @@ export class Raft {
       return;
     }
     const lastMatch = this.log.maybeAppend(m.index, m.logTerm, m.commit, m.entries);
+    // Only the commit index, accepted: the leader expects no answer (broadcastCommit). Entries,
+    // a rejection and a rebuilding node's progress are always answered.
+    if (m.commitOnly && lastMatch !== undefined && m.entries.length === 0 && this.recovery === undefined) return;
     const reply = emptyMessage('appResp', this.id, m.from, this.term);
     if (lastMatch !== undefined) {
       reply.index = lastMatch;
@@ -749,7 +752,7 @@ export class Raft {
 
       if (this.maybeCommit()) {
         this.releaseDeferredReads();
-        this.broadcastAppend();
+        this.broadcastCommit();
       } else if (wasPaused) {
         this.sendAppend(m.from);
       }
@@ -790,8 +793,12 @@ export class Raft {
     this.sendAppend(id);
   }
 
-  /** Send the next batch of entries (or a snapshot) to `to`. Returns whether anything was sent. */
-  private sendAppend(to: NodeId, sendIfEmpty = true): boolean {
+  /**
+   * Send the next batch of entries (or a snapshot) to `to`. Returns whether anything was sent.
+   * `commitOnly`: an append that carries no entries to a follower in replicate state is marked as
+   * only telling it the commit index; it accepts that without an answer (see handleAppend).
+   */
+  private sendAppend(to: NodeId, sendIfEmpty = true, commitOnly = false): boolean {
     const pr = this.progress.get(to);
     if (!pr || to === this.id || pr.isPaused()) return false;
     const prevIndex = pr.next - 1;
@@ -833,6 +840,8 @@ export class Raft {
       }
     } else if (pr.state === 'probe') {
       pr.probeSent = true;
+    } else if (commitOnly && pr.state === 'replicate') {
+      message.commitOnly = true;
     }
     this.send(message);
     return true;
@@ -850,6 +859,15 @@ export class Raft {
 
   broadcastAppend(): void {
     for (const id of this.progress.keys()) if (id !== this.id) this.sendAppend(id);
+  }
+
+  /**
+   * The commit index moved: tell every follower. One in step with us gets an append with nothing
+   * but the commit index, which it does not answer: on every write that is one message fewer
+   * each way per follower, and its answer would tell us nothing its earlier ones did not.
+   */
+  private broadcastCommit(): void {
+    for (const id of this.progress.keys()) if (id !== this.id) this.sendAppend(id, true, true);
   }
 
   private broadcastHeartbeat(context?: string): void {

@@ -107,6 +107,11 @@ export interface Message {
    * and only serves the follower to measure how far behind it is.
    */
   leaderCommit?: number;
+  /**
+   * app without entries, to a follower in replicate state: it only carries the leader's commit
+   * index, and the follower does not answer it when it accepts it (Raft.broadcastCommit).
+   */
+  commitOnly?: boolean;
   /** ReadIndex request id (echoed by heartbeats and their responses); transferLeader target; vote: "transfer" for a forced election. */
   context?: string;
   /**

@@ -97,6 +97,7 @@ function readMessage(v: unknown, path: string): Message {
   if (o.rejectTerm !== undefined) m.rejectTerm = count(o.rejectTerm, `${path}.rejectTerm`);
   if (o.context !== undefined) m.context = str(o.context, `${path}.context`);
   if (o.leaderCommit !== undefined) m.leaderCommit = count(o.leaderCommit, `${path}.leaderCommit`);
+  if (o.commitOnly !== undefined) m.commitOnly = bool(o.commitOnly, `${path}.commitOnly`);
   if (o.leaderHint !== undefined) m.leaderHint = nodeId(o.leaderHint, `${path}.leaderHint`);
   if (o.leaderAddress !== undefined) {
     m.leaderAddress = str(o.leaderAddress, `${path}.leaderAddress`);
