@@ -88,7 +88,8 @@ export class OutboundPeer {
   private readonly backoff: Backoff;
   private stream: ActiveStream | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
-  private flushTimer: NodeJS.Immediate | null = null;
+  /** A flush is queued as a microtask (see scheduleFlush). */
+  private flushQueued = false;
   private snapshotInFlight: SnapshotTransfer | null = null;
   private pendingSnapshot: Message | null = null;
   private closed = false;
@@ -139,9 +140,8 @@ export class OutboundPeer {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.flushTimer) clearImmediate(this.flushTimer);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.flushTimer = this.reconnectTimer = null;
+    this.reconnectTimer = null;
     const stream = this.stream;
     this.stream = null;
     if (stream?.openTimer) clearTimeout(stream.openTimer);
@@ -154,12 +154,16 @@ export class OutboundPeer {
   }
 
   private scheduleFlush(): void {
-    // Coalesce every send() of this turn of the event loop into one batch.
-    if (!this.flushTimer && !this.closed) this.flushTimer = setImmediate(() => this.flush());
+    // Coalesce every send() of the current callback into one batch, written before the event loop
+    // runs anything else (a setImmediate would let a whole poll phase, fsync completions included,
+    // go first: on the path of every commit, that is a turn of latency per hop).
+    if (this.flushQueued || this.closed) return;
+    this.flushQueued = true;
+    queueMicrotask(() => this.flush());
   }
 
   private flush(): void {
-    this.flushTimer = null;
+    this.flushQueued = false;
     if (this.closed || this.queue.length === 0) return;
     if (!this.stream) {
       if (this.reconnectTimer) return; // backing off: messages wait (bounded) in the queue
