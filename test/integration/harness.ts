@@ -5,8 +5,8 @@
 // "listening" line with their bound addresses, and get every member's addresses on stdin (see
 // src/process/node-process.ts). A restarted node re-binds the ports it had before, so peers need no update.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -16,6 +16,7 @@ import { createCerts } from '../../src/process/certs.js';
 import { loadConfig } from '../../src/process/config.js';
 import { probeCredentials } from '../../src/process/node-security.js';
 import { NodeProbe, type ProbeStatus } from '../../src/process/node-probe.js';
+import { frameRecord } from '../../src/storage/record-file.js';
 
 // Resolved from this file, not the cwd: `--import tsx` alone fails when run from another directory.
 const TSX = import.meta.resolve('tsx');
@@ -334,15 +335,21 @@ export class ProcessCluster {
   }
 
   /** Cut `bytes` off the end of a stopped node's newest log segment (a torn last write). */
+  /**
+   * Leaves the live log segment as a crash in the middle of a log write would: after its last
+   * complete record, the first `bytes` bytes of a record whose write never finished. (Cutting bytes
+   * off the last record instead would damage a write that completed: that record was durable, and
+   * its entries may be applied.)
+   */
   async tearLogTail(id: string, bytes: number): Promise<{ file: string; size: number }> {
     const h = this.node(id);
     if (h.running) throw new Error(`node ${id} is still running; stop it before damaging its log`);
     const dir = path.join(h.dataDir, 'raft');
     const segments = (await readdir(dir)).filter((n) => /^log-\d+\.wal$/.test(n)).sort();
     const file = path.join(dir, segments[segments.length - 1]!);
-    const size = (await stat(file)).size;
-    await truncate(file, size - bytes);
-    return { file, size: size - bytes };
+    const unfinished = frameRecord(randomBytes(Math.max(64, bytes * 2)));
+    await appendFile(file, unfinished.subarray(0, Math.min(bytes, unfinished.length - 1)));
+    return { file, size: (await stat(file)).size };
   }
 
   async statuses(nodes = this.live()): Promise<Map<string, ProbeStatus>> {

@@ -48,7 +48,7 @@ test.serial('a torn log tail is truncated on restart and the node catches up', a
     'the victim to have the write',
   );
   t.is(await cluster.stop(victim.id), 0);
-  await cluster.tearLogTail(victim.id, 3);
+  await cluster.tearLogTail(victim.id, 40);
   await cluster.restart(victim.id);
   t.true(victim.logged('log.torn_tail_truncated'), 'the truncation is logged');
   await write('after-tear', '2');
